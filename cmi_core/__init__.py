@@ -1,0 +1,52 @@
+"""cmi-trainer core: the public API that plugins and users import.
+
+Light names (``hookimpl``, the spec records, errors) are imported eagerly; names that need
+torch are resolved on first access, so ``cmi --help`` and ``cmi plugins`` stay fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from cmi_core.errors import CmiError, ConfigError, DataError, PluginError, RunError
+from cmi_core.hookspecs import hookimpl
+from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, WeightingSpec
+
+try:
+    __version__ = version("cmi-trainer")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+_LAZY = {
+    "LossWeighting": "cmi_core.weighting",
+    "FixedWeights": "cmi_core.weighting",
+    "TERMS": "cmi_core.weighting",
+    "weighted_sum": "cmi_core.weighting",
+    "Backbone": "cmi_core.backbone",
+    "build_weighting": "cmi_core.builders",
+    "build_backbone": "cmi_core.builders",
+    "build_logger": "cmi_core.builders",
+}
+
+__all__ = [
+    "BackboneSpec",
+    "CmiError",
+    "ConfigError",
+    "DataError",
+    "LoggerSpec",
+    "PluginError",
+    "PluginSpec",
+    "RunError",
+    "WeightingSpec",
+    "__version__",
+    "hookimpl",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cmi_core' has no attribute {name!r}")

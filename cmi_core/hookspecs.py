@@ -1,0 +1,58 @@
+"""Hook specifications of the ``cmi`` plugin system.
+
+A plugin is a module (found through the ``cmi.plugins`` entry-point group, or named in a
+config's ``[plugins] modules``) that implements one or more of these hooks with
+``@cmi_core.hookimpl``. Each hook returns an iterable of spec records; the plugin manager
+validates them and files them in one registry per kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from cmi_core.specs import BackboneSpec, LoggerSpec, WeightingSpec
+
+PROJECT = "cmi"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def cmi_register_weightings() -> Iterable[WeightingSpec]:
+    """Return the loss-weighting strategies this plugin provides.
+
+    Example::
+
+        @cmi_core.hookimpl
+        def cmi_register_weightings():
+            return [WeightingSpec(name="dwa", summary="Dynamic weight averaging",
+                                  factory=DWAWeighting, config_cls=DWAOptions)]
+    """
+
+
+@hookspec
+def cmi_register_backbones() -> Iterable[BackboneSpec]:
+    """Return the sequence backbones this plugin provides.
+
+    Example::
+
+        @cmi_core.hookimpl
+        def cmi_register_backbones():
+            return [BackboneSpec(name="gru", summary="Bidirectional GRU encoder",
+                                 factory=make_gru, config_cls=GRUOptions)]
+    """
+
+
+@hookspec
+def cmi_register_loggers() -> Iterable[LoggerSpec]:
+    """Return the experiment loggers this plugin provides.
+
+    Example::
+
+        @cmi_core.hookimpl
+        def cmi_register_loggers():
+            return [LoggerSpec(name="csv", summary="Metrics as CSV files",
+                               factory=make_csv_logger, config_cls=CSVOptions)]
+    """

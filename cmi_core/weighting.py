@@ -1,0 +1,86 @@
+"""The loss-weighting interface every weighting plugin implements.
+
+A weighting turns the named task losses (``multiclass``, ``binary``, ``nine_class``, ``kl``)
+into the one scalar the optimizer minimises. It is an ``nn.Module`` and a child of the
+LightningModule, so its learnable parameters are saved in checkpoints and synchronised by DDP,
+and the optimizer puts them in their own parameter group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+TERMS = ("multiclass", "binary", "nine_class", "kl")
+
+
+@attrs.frozen
+class FixedWeights:
+    """The fixed-formula weights of exp024: ``alpha*L18 + (1-alpha)*Lbin + w9*L9 + wkl*Lkl``."""
+
+    alpha: float = 0.5
+    nine_class_loss_weight: float = 0.2
+    kl_weight: float = 0.1
+
+    def for_terms(self, terms: Sequence[str]) -> dict[str, float]:
+        """The fixed weight of each active term, by name."""
+        table = {
+            "multiclass": self.alpha,
+            "binary": 1.0 - self.alpha,
+            "nine_class": self.nine_class_loss_weight,
+            "kl": self.kl_weight,
+        }
+        return {term: table[term] for term in terms}
+
+
+def active_terms(nine_class_head_enabled: bool, kl_weight: float) -> tuple[str, ...]:
+    """The loss terms a model computes: no ``nine_class`` without its head, no ``kl`` at 0."""
+    terms = ["multiclass", "binary"]
+    if nine_class_head_enabled:
+        terms.append("nine_class")
+        if kl_weight > 0:
+            terms.append("kl")
+    return tuple(terms)
+
+
+class LossWeighting(nn.Module):
+    """Base class of weighting strategies.
+
+    Subclasses implement :meth:`forward` and, when they learn something,
+    :meth:`effective_weights` and :meth:`raw_values` so the trainer can log them.
+    """
+
+    def __init__(self, terms: Sequence[str], fixed: FixedWeights) -> None:
+        super().__init__()
+        unknown = set(terms) - set(TERMS)
+        if unknown:
+            raise ValueError(f"unknown loss terms {sorted(unknown)}; known: {list(TERMS)}")
+        self.terms: tuple[str, ...] = tuple(terms)
+        self.fixed = fixed
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def effective_weights(self) -> dict[str, float]:
+        """The weight each term's raw loss is multiplied by now (logged as ``weights/<term>``)."""
+        return self.fixed.for_terms(self.terms)
+
+    def raw_values(self) -> dict[str, float]:
+        """Raw learnable values (logged as ``weighting/<name>``); empty when nothing is learned."""
+        return {}
+
+    def after_optimizer_step(self) -> None:
+        """Called by the trainer after each optimizer step (clamping, collapse warnings)."""
+
+    def check_losses(self, losses: Mapping[str, Tensor]) -> None:
+        """Raise a clear error when the losses do not match the active terms."""
+        if set(losses) != set(self.terms):
+            raise KeyError(f"expected loss terms {list(self.terms)}, got {sorted(losses)}")
+
+
+def weighted_sum(losses: Mapping[str, Tensor], weights: Mapping[str, Tensor | float]) -> Tensor:
+    """``sum_i w_i * L_i`` over the terms of ``weights``."""
+    return torch.stack([losses[t] * weights[t] for t in weights]).sum()

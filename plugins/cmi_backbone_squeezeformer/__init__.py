@@ -1,0 +1,1 @@
+"""cmi_backbone_squeezeformer plugin (work in progress)."""

@@ -1,0 +1,1 @@
+"""cmi_logger_csv plugin (work in progress)."""

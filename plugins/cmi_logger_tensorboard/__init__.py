@@ -1,0 +1,1 @@
+"""cmi_logger_tensorboard plugin (work in progress)."""

@@ -1,0 +1,1 @@
+"""cmi_weighting_direct plugin (work in progress)."""

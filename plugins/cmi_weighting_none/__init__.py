@@ -1,0 +1,1 @@
+"""cmi_weighting_none plugin (work in progress)."""

@@ -1,0 +1,1 @@
+"""cmi_weighting_uncertainty plugin (work in progress)."""
