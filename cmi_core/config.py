@@ -20,7 +20,7 @@ import cattrs
 import tomli_w
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from cmi_core.errors import CmiError, ConfigError
+from cmi_core.errors import ConfigError
 
 Check = Callable[[Any], str | None]
 
@@ -203,3 +203,270 @@ class Config:
     trainer: TrainerConfig = field(TrainerConfig)
     logging: LoggingConfig = field(LoggingConfig)
     plugins: PluginsConfig = field(PluginsConfig)
+
+
+# -- structuring -----------------------------------------------------------------------------
+
+_PLUGIN_TABLES = {("loss", "weighting"): ("strategy", "lr_scale")}  # keys that are not options
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _strict(kind: type) -> Callable[[Any, type], Any]:
+    """TOML values are typed: refuse coercions like "3" -> 3, 3.7 -> 3 or "false" -> True."""
+    accepted = (int, float) if kind is float else (kind,)
+
+    def structure(value: Any, _: type) -> Any:
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, accepted):
+            raise TypeError(f"expected {_TYPE_NAMES[kind]}, got {value!r}")
+        return kind(value)
+
+    return structure
+
+
+def _converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    for kind in _TYPE_NAMES:
+        converter.register_structure_hook(kind, _strict(kind))
+    return converter
+
+
+CONVERTER = _converter()
+
+
+def _problems(exc: BaseException, path: tuple[str, ...]) -> Iterable[tuple[str, str]]:
+    """Flatten a cattrs exception group into ``(dotted key, message)`` pairs."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = [f.name for f in attrs.fields(exc.cl)]
+        for key in sorted(exc.extra_fields):
+            yield _dotted((*path, key)), unknown_key_message(key, known)
+        return
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        for sub in exc.exceptions:
+            yield from _problems(sub, (*path, *_note_path(sub)))
+        return
+    yield _dotted(path), str(exc) if isinstance(exc, TypeError) else _type_message(exc)
+
+
+def _note_path(exc: BaseException) -> tuple[str, ...]:
+    for note in getattr(exc, "__notes__", ()):
+        if hasattr(note, "name"):
+            return (note.name,)
+        if hasattr(note, "index"):
+            return (f"[{note.index}]",)
+    return ()
+
+
+def _type_message(exc: BaseException) -> str:
+    return f"invalid value ({exc})"
+
+
+def _dotted(path: Sequence[str]) -> str:
+    return ".".join(path).replace(".[", "[") or "<top level>"
+
+
+def unknown_key_message(key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key{hint}; valid keys: {', '.join(known)}"
+
+
+def structure_options(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    """Structure a plugin's option table into its ``config_cls``; ``where`` prefixes errors."""
+    try:
+        return CONVERTER.structure(dict(data), cls)
+    except (ClassValidationError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {key}: {msg}" for key, msg in _problems(exc, ())) from exc
+
+
+def _check_values(obj: Any, path: tuple[str, ...]) -> Iterable[tuple[str, str]]:
+    """Run the ``check`` of every field declared with :func:`field`, recursively."""
+    for f in attrs.fields(type(obj)):
+        value = getattr(obj, f.name)
+        check = f.metadata.get("check")
+        if check is not None and value is not None and (message := check(value)):
+            yield _dotted((*path, f.name)), message
+        if attrs.has(type(value)):
+            yield from _check_values(value, (*path, f.name))
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a missing file or a syntax error is one ``ConfigError`` line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: config file not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file ({exc.strerror})"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: TOML syntax error: {exc}"]) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> list[str]:
+    """Set ``dotted.key=value`` pairs in ``raw``; returns problems with malformed overrides.
+
+    Values are parsed as TOML (``3``, ``0.5``, ``true``, ``[1, 2]``, ``"x"``); anything that is
+    not valid TOML is taken as a plain string, so ``-o loss.weighting.strategy=direct`` works.
+    """
+    problems = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"-o {item}: expected KEY=VALUE, e.g. trainer.max_epochs=3")
+            continue
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        *parents, leaf = key.strip().split(".")
+        table = raw
+        for part in parents:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                problems.append(f"-o {item}: {part} is not a table")
+                break
+        else:
+            table[leaf] = value
+    return problems
+
+
+def _split_plugin_tables(raw: dict[str, Any]) -> None:
+    """Move the option keys of mixed tables (``[loss.weighting]``) into their ``options``."""
+    for (section, table), core_keys in _PLUGIN_TABLES.items():
+        mixed = raw.get(section, {}).get(table)
+        if isinstance(mixed, dict):
+            options = {k: mixed.pop(k) for k in list(mixed) if k not in (*core_keys, "options")}
+            mixed.setdefault("options", {}).update(options)
+
+
+def _resolve_plugins(cfg: Config) -> tuple[Config, list[tuple[str, str]]]:
+    """Phase 2: look the chosen plugins up and structure their option tables."""
+    from cmi_core.errors import PluginError
+    from cmi_core.plugins import get_plugin_manager
+
+    manager = get_plugin_manager(cfg.plugins.modules)
+    problems: list[tuple[str, str]] = []
+
+    def resolve(kind: str, name: str, options: Any, key: str, name_key: str) -> Any:
+        try:
+            spec = manager.get(kind, name)
+        except PluginError as exc:
+            problems.append((name_key, str(exc)))
+            return options
+        try:
+            return CONVERTER.structure(dict(options or {}), spec.config_cls)
+        except (ClassValidationError, TypeError, ValueError) as exc:
+            problems.extend((f"{key}.{k}", m) for k, m in _problems(exc, ()))
+            return options
+
+    model = attrs.evolve(
+        cfg.model,
+        options=resolve(
+            "backbone", cfg.model.backbone, cfg.model.options, "model.options", "model.backbone"
+        ),
+    )
+    weighting = cfg.loss.weighting
+    weighting = attrs.evolve(
+        weighting,
+        options=resolve(
+            "weighting",
+            weighting.strategy,
+            weighting.options,
+            "loss.weighting",
+            "loss.weighting.strategy",
+        ),
+    )
+    logger_options = {
+        name: resolve(
+            "logger",
+            name,
+            cfg.logging.options.get(name, {}),
+            f"logging.options.{name}",
+            "logging.loggers",
+        )
+        for name in cfg.logging.loggers
+    }
+    problems.extend(
+        (f"logging.options.{name}", f"options for logger {name!r}, which is not in loggers")
+        for name in cfg.logging.options
+        if name not in cfg.logging.loggers
+    )
+    cfg = attrs.evolve(
+        cfg,
+        model=model,
+        loss=attrs.evolve(cfg.loss, weighting=weighting),
+        logging=attrs.evolve(cfg.logging, options=logger_options),
+    )
+    return cfg, problems
+
+
+def _check_data(cfg: Config) -> Iterable[tuple[str, str]]:
+    if cfg.data.source == "kaggle":
+        if not cfg.data.dir:
+            yield "data.dir", 'required when data.source = "kaggle"'
+        elif not Path(cfg.data.dir).is_dir():
+            yield "data.dir", f"directory not found: {cfg.data.dir}"
+    if cfg.cv.folds is not None:
+        bad = [k for k in cfg.cv.folds if not 0 <= k < cfg.cv.n_folds]
+        if bad:
+            yield "cv.folds", f"fold indices must be in [0, {cfg.cv.n_folds - 1}], got {bad}"
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
+    """Structure, resolve plugin options and check values; all problems in one ConfigError."""
+    raw = _deep_copy(raw)
+    _split_plugin_tables(raw)
+    try:
+        cfg = CONVERTER.structure(raw, Config)
+    except ClassValidationError as exc:
+        raise ConfigError(f"{source}: {k}: {m}" for k, m in _problems(exc, ())) from None
+    cfg, problems = _resolve_plugins(cfg)
+    problems += [*_check_values(cfg, ()), *_check_data(cfg)]
+    if problems:
+        raise ConfigError(f"{source}: {k}: {m}" for k, m in problems)
+    return cfg
+
+
+def load_config(path: Path | str, overrides: Sequence[str] = ()) -> Config:
+    """Read, override, structure and validate a config file."""
+    path = Path(path)
+    raw = read_toml(path)
+    problems = apply_overrides(raw, overrides)
+    if problems:
+        raise ConfigError(f"{path}: {p}" for p in problems)
+    return config_from_dict(raw, str(path))
+
+
+def _deep_copy(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        return {k: _deep_copy(v) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_deep_copy(v) for v in raw]
+    return raw
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The resolved config as plain data; plugin options are inlined, ``None`` values dropped."""
+    data = _drop_none(CONVERTER.unstructure(cfg))
+    weighting = data["loss"]["weighting"]
+    weighting.update(weighting.pop("options", {}))
+    return data
+
+
+def config_to_toml(cfg: Config) -> str:
+    return tomli_w.dumps(config_to_dict(cfg))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

@@ -1,0 +1,179 @@
+"""The ``cmi`` command.
+
+Every subcommand imports what it needs inside its handler: ``cmi --help``, ``cmi plugins`` and
+``cmi check`` must not pay for importing Lightning (~7 s on a small CPU).
+User errors (:class:`~cmi_core.errors.CmiError`) print as ``error: ...`` lines with exit code 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cmi_core import __version__
+from cmi_core.errors import CmiError
+
+EXIT_USAGE = 2
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="experiment TOML file")
+    parser.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. -o trainer.max_epochs=3 (repeatable)",
+    )
+
+
+def _parse_folds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cmi",
+        description="Train, check and deploy gesture classifiers for the Kaggle CMI competition.",
+    )
+    parser.add_argument("--version", action="version", version=f"cmi-trainer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="train every configured fold into a run directory")
+    _add_config_args(run)
+    run.add_argument("--out", type=Path, help="run directory (default: runs/<name>-<time>)")
+    run.add_argument("--folds", type=_parse_folds, help="train only these folds, e.g. 0,1")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out")
+    mode.add_argument("--overwrite", action="store_true", help="replace a run in --out")
+    run.set_defaults(handler=_cmd_run)
+
+    check = sub.add_parser("check", help="validate a config and its plugins")
+    _add_config_args(check)
+    check.set_defaults(handler=_cmd_check)
+
+    plugins = sub.add_parser("plugins", help="list installed plugins")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=_cmd_plugins)
+
+    synth = sub.add_parser("synth", help="write a synthetic data set in the Kaggle format")
+    synth.add_argument("out_dir", type=Path)
+    synth.add_argument("--subjects", type=int, default=24)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(handler=_cmd_synth)
+
+    predict = sub.add_parser("predict", help="predict test.csv with a trained run")
+    predict.add_argument("run_dir", type=Path)
+    predict.add_argument("--data", type=Path, required=True, help="dir with test.csv + demos")
+    predict.add_argument("--out", type=Path, default=Path("submission.csv"), help=".csv/.parquet")
+    predict.add_argument("--batch-size", type=int, default=256)
+    predict.set_defaults(handler=_cmd_predict)
+
+    report = sub.add_parser("report", help="plot a run's weights, losses and scores (PNG)")
+    report.add_argument("run_dir", type=Path)
+    report.set_defaults(handler=_cmd_report)
+    return parser
+
+
+# -- handlers --------------------------------------------------------------------------------
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from cmi_core.config import config_to_toml, load_config
+
+    cfg = load_config(args.config, args.override)
+    print(config_to_toml(cfg), end="")
+    print(f"# {args.config}: OK", file=sys.stderr)
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    import attrs
+
+    from cmi_core.plugins import get_plugin_manager
+
+    rows = get_plugin_manager().infos()
+    if args.json:
+        print(json.dumps([attrs.asdict(row) for row in rows], indent=2))
+        return 0
+    for row in rows:
+        status = row.status if row.status == "active" else f"failed: {row.error}"
+        print(
+            f"{row.kind:<10} {row.name:<16} {row.distribution} {row.version:<8} "
+            f"[{status}] {row.summary}"
+        )
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from cmi_core.data.synthetic import generate
+
+    out = generate(args.out_dir, subjects=args.subjects, seed=args.seed, progress=True)
+    print(f"wrote the synthetic Kaggle files to {out}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cmi_core.config import load_config
+
+    cfg = load_config(args.config, args.override)
+    from cmi_core.run import default_run_dir, run_experiment
+
+    out = args.out or default_run_dir(cfg)
+    summary = run_experiment(
+        cfg, out, folds=args.folds, resume=args.resume, overwrite=args.overwrite
+    )
+    print(f"out-of-fold cmi_score {summary['cmi_score']:.4f}; run directory: {out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from cmi_core.inference import predict_file
+
+    written = predict_file(args.run_dir, args.data, args.out, batch_size=args.batch_size)
+    print(f"wrote {written}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from cmi_core.report import fold_table, write_report
+
+    for path in write_report(args.run_dir):
+        print(f"wrote {path}")
+    print(fold_table(args.run_dir))
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except CmiError as exc:
+        if args.debug:
+            raise
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
