@@ -119,7 +119,8 @@ class PluginManager:
         staged: list[tuple[str, PluginSpec]] = []
         for kind, hook_name in HOOKS.items():
             impls = getattr(self._pm.hook, hook_name).get_hookimpls()
-            for spec in (s for impl in impls if impl.plugin is module for s in impl.function() or ()):
+            specs = (s for i in impls if i.plugin is module for s in i.function() or ())
+            for spec in specs:
                 if not isinstance(spec, SPEC_TYPES[kind]):
                     raise TypeError(
                         f"{hook_name} must return {SPEC_TYPES[kind].__name__} records, "
