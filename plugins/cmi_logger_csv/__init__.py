@@ -1,1 +1,46 @@
-"""cmi_logger_csv plugin (work in progress)."""
+"""CSV logger plugin: every logged scalar as a column of ``<fold dir>/csv/metrics.csv``.
+
+The minimal second logger: no TensorBoard needed to read a run's curves (pandas, polars, a
+spreadsheet). It writes into a ``csv/`` sub-directory so it can sit beside the TensorBoard
+logger in the same fold directory without both writing ``hparams.yaml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+import cmi_core
+from cmi_core.specs import LoggerSpec
+
+
+@attrs.frozen
+class CSVOptions:
+    """Options of ``[logging.options.csv]``."""
+
+    flush_logs_every_n_steps: int = 100  # rows buffered in memory between writes
+
+
+def make_logger(save_dir: Path, options: CSVOptions) -> Any:
+    from pytorch_lightning.loggers import CSVLogger
+
+    return CSVLogger(
+        save_dir,
+        name="csv",
+        version="",
+        flush_logs_every_n_steps=options.flush_logs_every_n_steps,
+    )
+
+
+@cmi_core.hookimpl
+def cmi_register_loggers() -> list[LoggerSpec]:
+    return [
+        LoggerSpec(
+            name="csv",
+            summary="Scalars as a CSV file per fold (fold_<k>/csv/metrics.csv)",
+            factory=make_logger,
+            config_cls=CSVOptions,
+        )
+    ]
