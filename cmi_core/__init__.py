@@ -28,6 +28,14 @@ _LAZY = {
     "build_weighting": "cmi_core.builders",
     "build_backbone": "cmi_core.builders",
     "build_logger": "cmi_core.builders",
+    # plugin option classes declare value checks like the core config does
+    "field": "cmi_core.config",
+    "positive": "cmi_core.config",
+    "non_negative": "cmi_core.config",
+    "at_least": "cmi_core.config",
+    "in_range": "cmi_core.config",
+    "one_of": "cmi_core.config",
+    "ordered_pair": "cmi_core.config",
 }
 
 __all__ = [

@@ -273,9 +273,13 @@ def unknown_key_message(key: str, known: Sequence[str]) -> str:
 def structure_options(cls: type, data: Mapping[str, Any], where: str) -> Any:
     """Structure a plugin's option table into its ``config_cls``; ``where`` prefixes errors."""
     try:
-        return CONVERTER.structure(dict(data), cls)
+        options = CONVERTER.structure(dict(data), cls)
     except (ClassValidationError, TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {key}: {msg}" for key, msg in _problems(exc, ())) from exc
+    problems = list(_check_values(options, ()))
+    if problems:
+        raise ConfigError(f"{where}: {key}: {msg}" for key, msg in problems)
+    return options
 
 
 def _check_values(obj: Any, path: tuple[str, ...]) -> Iterable[tuple[str, str]]:

@@ -51,6 +51,8 @@ class LossWeighting(nn.Module):
 
     Subclasses implement :meth:`forward` and, when they learn something,
     :meth:`effective_weights` and :meth:`raw_values` so the trainer can log them.
+    Logged values are detached 0-d tensors (or floats): the trainer hands them to
+    ``self.log`` without a device sync; call ``float()`` on them for a report.
     """
 
     def __init__(self, terms: Sequence[str], fixed: FixedWeights) -> None:
@@ -64,11 +66,11 @@ class LossWeighting(nn.Module):
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
         raise NotImplementedError
 
-    def effective_weights(self) -> dict[str, float]:
+    def effective_weights(self) -> dict[str, Tensor | float]:
         """The weight each term's raw loss is multiplied by now (logged as ``weights/<term>``)."""
-        return self.fixed.for_terms(self.terms)
+        return dict(self.fixed.for_terms(self.terms))
 
-    def raw_values(self) -> dict[str, float]:
+    def raw_values(self) -> dict[str, Tensor | float]:
         """Raw learnable values (logged as ``weighting/<name>``); empty when nothing is learned."""
         return {}
 
@@ -80,7 +82,25 @@ class LossWeighting(nn.Module):
         if set(losses) != set(self.terms):
             raise KeyError(f"expected loss terms {list(self.terms)}, got {sorted(losses)}")
 
+    @torch.no_grad()
+    def clamp_parameters_(self, low: float, high: float) -> None:
+        """Project every learnable parameter back into ``[low, high]``.
+
+        Strategies that clamp in ``forward`` call this after each optimizer step too: a
+        parameter left outside the range would get a zero gradient and never come back.
+        """
+        for param in self.parameters():
+            param.clamp_(low, high)
+
 
 def weighted_sum(losses: Mapping[str, Tensor], weights: Mapping[str, Tensor | float]) -> Tensor:
-    """``sum_i w_i * L_i`` over the terms of ``weights``."""
-    return torch.stack([losses[t] * weights[t] for t in weights]).sum()
+    """``w_1*L_1 + w_2*L_2 + ...`` over the terms of ``weights``, added left to right.
+
+    The left fold is bit-identical to writing the fixed formula out by hand.
+    """
+    terms = iter(weights)
+    first = next(terms)
+    total = losses[first] * weights[first]
+    for term in terms:
+        total = total + losses[term] * weights[term]
+    return total
