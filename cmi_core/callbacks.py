@@ -1,0 +1,164 @@
+"""The Lightning callbacks of a training run: checkpoints, wall clock, hparams score, figures.
+
+Both checkpoint writers are :class:`~pytorch_lightning.callbacks.Checkpoint` subclasses, so
+Lightning runs them after every other callback (after the schedule-free switch has put the
+averaged weights in place), and both write a temporary file and ``os.replace`` it, so a crash
+or Ctrl-C never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, Checkpoint
+
+MONITOR = "val/cmi_score"
+"""The one metric a run selects and stops on (never the weighted total, which can go negative)."""
+SCORE_TAG = "hparams/cmi_score"
+"""Logged once per fold with the best validation score; the TensorBoard plugin's hparams session
+declares the same tag."""
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``<path>.tmp`` then rename: readers see the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _score(trainer: pl.Trainer) -> float | None:
+    value = trainer.callback_metrics.get(MONITOR)
+    return None if value is None else float(value)
+
+
+class BestWeights(Checkpoint):
+    """Writes ``best.pt`` whenever ``val/cmi_score`` improves.
+
+    ``best.pt`` holds only tensors and plain data (``state_dict``, ``fold``, ``epoch``,
+    ``cmi_score`` and the ``meta`` given here: config, feature names, input channels), so the
+    Predictor loads it with ``torch.load(..., weights_only=True)``.
+    """
+
+    def __init__(self, path: Path, meta: Mapping[str, Any]) -> None:
+        self.path = Path(path)
+        self.meta = dict(meta)
+        self.best_score = float("-inf")
+        self.best_epoch = -1
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        score = _score(trainer)
+        if trainer.sanity_checking or score is None or not score > self.best_score:
+            return
+        self.best_score, self.best_epoch = score, trainer.current_epoch
+        if trainer.is_global_zero:
+            payload = {
+                **self.meta,
+                "state_dict": {k: v.detach().cpu() for k, v in pl_module.state_dict().items()},
+                "epoch": trainer.current_epoch,
+                "global_step": trainer.global_step,
+                "cmi_score": score,
+            }
+            atomic_torch_save(payload, self.path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict["best_score"]
+        self.best_epoch = state_dict["best_epoch"]
+
+
+class ResumeCheckpoint(Checkpoint):
+    """Writes Lightning's full ``last.ckpt`` (weights, optimizer, loops, callbacks) after every
+    validation, the point a resumed fold continues from."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+
+
+class FoldClock(Callback):
+    """Training wall time of a fold, carried through ``last.ckpt`` so a resumed fold adds up."""
+
+    def __init__(self) -> None:
+        self.previous = 0.0
+        self.started: float | None = None
+
+    @property
+    def elapsed(self) -> float:
+        running = 0.0 if self.started is None else time.monotonic() - self.started
+        return self.previous + running
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started = time.monotonic()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"elapsed": self.elapsed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.previous = state_dict["elapsed"]
+        self.started = time.monotonic()
+
+
+class HparamsScore(Callback):
+    """Logs the resolved config as hparams when a fold starts and its best score when it ends."""
+
+    def __init__(self, params: Mapping[str, Any], best: BestWeights) -> None:
+        self.params = dict(params)
+        self.best = best
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:
+            logger.log_hyperparams(self.params)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.best.best_epoch < 0:
+            return
+        for logger in trainer.loggers:
+            logger.log_metrics({SCORE_TAG: self.best.best_score}, step=trainer.global_step)
+            logger.save()
+
+
+class ConfusionFigure(Callback):
+    """Sends the model's validation confusion matrix to every logger that takes figures
+    (``log_figure(tag, figure, step)``), once per validation epoch."""
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        counts = getattr(pl_module, "last_val_confusion", None)
+        targets = [lg for lg in trainer.loggers if callable(getattr(lg, "log_figure", None))]
+        if trainer.sanity_checking or counts is None or not targets or not trainer.is_global_zero:
+            return
+        from cmi_core.data.schema import GESTURES
+        from cmi_core.report import confusion_figure
+
+        counts = counts.cpu().numpy() if isinstance(counts, torch.Tensor) else counts
+        title = f"validation, epoch {trainer.current_epoch}"
+        for logger in targets:
+            logger.log_figure(
+                "val/confusion", confusion_figure(counts, GESTURES, title), step=trainer.global_step
+            )
+
+
+class InterruptFlag(Callback):
+    """Remembers a Ctrl-C: Lightning turns it into ``SystemExit(1)``, the run wants to know."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)

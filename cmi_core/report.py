@@ -1,0 +1,259 @@
+"""Plots of a run directory (PNG) and its per-fold score table, so a user can look at a run
+without starting TensorBoard.
+
+Everything is read back from the run directory's files (``summary.json``,
+``oof_predictions.csv``, the fold directories' TensorBoard event files or ``csv/metrics.csv``),
+so a report works for a finished run, a run still in progress and one copied from elsewhere.
+Figures use matplotlib's object API (no pyplot, no GUI backend).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cmi_core.errors import RunError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SUMMARY_FILE = "summary.json"
+OOF_FILE = "oof_predictions.csv"
+Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    """``summary.json`` of a run; a directory without one is a one-line ``RunError``."""
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir}: not a run directory with results (no {SUMMARY_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_scalars(fold_dir: Path) -> dict[str, Series]:
+    """Every scalar a fold logged, ``tag -> (steps, values)``.
+
+    TensorBoard event files are preferred; the csv logger's ``csv/metrics.csv`` is the fallback.
+    After a resume, TensorBoard's reader drops the points of the interrupted epoch that were
+    logged again, so each step appears once.
+    """
+    if any(fold_dir.glob("events.out.tfevents.*")):
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        accumulator = EventAccumulator(str(fold_dir), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        return {
+            tag: (
+                np.array([e.step for e in accumulator.Scalars(tag)], dtype=np.int64),
+                np.array([e.value for e in accumulator.Scalars(tag)], dtype=np.float64),
+            )
+            for tag in accumulator.Tags()["scalars"]
+        }
+    csv = fold_dir / "csv" / "metrics.csv"
+    if csv.is_file():
+        import polars as pl
+
+        frame = pl.read_csv(csv)
+        return {
+            column: (
+                rows["step"].to_numpy().astype(np.int64),
+                rows[column].to_numpy().astype(np.float64),
+            )
+            for column in frame.columns
+            if column != "step" and len(rows := frame.select("step", column).drop_nulls())
+        }
+    return {}
+
+
+def fold_dirs(run_dir: Path) -> dict[int, Path]:
+    """``fold -> fold_<k>/`` for every fold directory of a run, in fold order."""
+    found = {}
+    for path in Path(run_dir).glob("fold_*"):
+        suffix = path.name.removeprefix("fold_")
+        if path.is_dir() and suffix.isdigit():
+            found[int(suffix)] = path
+    return dict(sorted(found.items()))
+
+
+def per_epoch(scalars: Mapping[str, Series], tag: str) -> Series:
+    """A validation tag against epochs (Lightning logs ``epoch`` beside every scalar)."""
+    steps, values = scalars[tag]
+    if "epoch" not in scalars:
+        return np.arange(len(values)), values
+    epoch_of = dict(zip(*scalars["epoch"], strict=True))
+    return np.array([epoch_of.get(s, math.nan) for s in steps]), values
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+def fold_table(run_dir: Path) -> str:
+    """Per-fold scores, best epochs, wall times and final learned weights, plus the OOF score."""
+    summary = load_summary(run_dir)
+    folds = summary.get("folds", [])
+    header = f"{'fold':>4}  {'cmi':>6}  {'binary':>6}  {'macro':>6}  {'best ep':>7}  {'time':>7}"
+    lines = [header + "  final weights", "-" * (len(header) + 15)]
+    for fold in folds:
+        weights = ", ".join(f"{t} {w:.3g}" for t, w in fold.get("weights", {}).items())
+        lines.append(
+            f"{fold['fold']:>4}  {fold['cmi_score']:>6.4f}  {fold['binary_f1']:>6.4f}  "
+            f"{fold['macro_f1']:>6.4f}  {fold['best_epoch']:>7}  "
+            f"{fold['wall_time_s']:>6.0f}s  {weights}"
+        )
+    if folds:
+        scores = np.array([f["cmi_score"] for f in folds])
+        lines.append(f"mean  {scores.mean():.4f} ± {scores.std():.4f} over {len(folds)} folds")
+    if summary.get("cmi_score") is not None:
+        lines.append(
+            f" OOF  {summary['cmi_score']:.4f}  (binary F1 {summary['binary_f1']:.4f}, "
+            f"macro F1 {summary['macro_f1']:.4f}, {summary['n_sequences']} sequences)"
+        )
+    if not summary.get("complete", True):
+        lines.append("(run incomplete: resume it to train the remaining folds)")
+    return "\n".join(lines)
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def confusion_counts(true_idx: Sequence[int], pred_idx: Sequence[int], n: int) -> np.ndarray:
+    """``[n, n]`` counts, rows = true class, columns = predicted class."""
+    flat = np.asarray(true_idx, dtype=np.int64) * n + np.asarray(pred_idx, dtype=np.int64)
+    return np.bincount(flat, minlength=n * n).reshape(n, n)
+
+
+def confusion_figure(counts: np.ndarray, labels: Sequence[str], title: str) -> Figure:
+    """Row-normalised confusion matrix (recall per true gesture) with the counts written in."""
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(counts)
+    totals = counts.sum(axis=1, keepdims=True)
+    recall = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    figure = Figure(figsize=(9.5, 8.5), layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(recall, cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(len(labels))
+    axes.set_xticks(ticks, labels, rotation=90, fontsize=7)
+    axes.set_yticks(ticks, labels, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    for (row, col), count in np.ndenumerate(counts):
+        if count:
+            color = "white" if recall[row, col] > 0.5 else "black"
+            axes.text(col, row, str(count), ha="center", va="center", fontsize=6, color=color)
+    figure.colorbar(image, ax=axes, shrink=0.8, label="fraction of the true gesture")
+    return figure
+
+
+def _fold_grid(n_panels: int, title: str) -> tuple[Figure, list[Any]]:
+    from matplotlib.figure import Figure
+
+    cols = min(n_panels, 3)
+    rows = math.ceil(n_panels / cols)
+    figure = Figure(figsize=(4.6 * cols, 3.3 * rows), layout="constrained")
+    figure.suptitle(title)
+    axes = figure.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for unused in axes[n_panels:]:
+        unused.set_visible(False)
+    return figure, axes[:n_panels]
+
+
+def tag_family_figure(
+    scalars_by_fold: Mapping[int, Mapping[str, Series]], prefix: str, title: str, ylabel: str
+) -> Figure | None:
+    """One panel per fold, one line per tag starting with ``prefix``; None when nothing matches."""
+    panels = {
+        fold: {tag: s for tag, s in sorted(scalars.items()) if tag.startswith(prefix)}
+        for fold, scalars in scalars_by_fold.items()
+    }
+    panels = {fold: series for fold, series in panels.items() if series}
+    if not panels:
+        return None
+    figure, axes = _fold_grid(len(panels), title)
+    for ax, (fold, series) in zip(axes, panels.items(), strict=True):
+        for tag, (steps, values) in series.items():
+            ax.plot(steps, values, label=tag.removeprefix(prefix), linewidth=1.2)
+        ax.set_title(f"fold {fold}")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return figure
+
+
+def score_figure(scalars_by_fold: Mapping[int, Mapping[str, Series]]) -> Figure | None:
+    """Validation competition score per epoch, one line per fold, the best epoch marked."""
+    from matplotlib.figure import Figure
+
+    curves = {
+        fold: per_epoch(scalars, "val/cmi_score")
+        for fold, scalars in scalars_by_fold.items()
+        if "val/cmi_score" in scalars
+    }
+    if not curves:
+        return None
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = figure.add_subplot()
+    for fold, (epochs, scores) in curves.items():
+        (line,) = ax.plot(epochs, scores, marker=".", label=f"fold {fold}")
+        best = int(np.nanargmax(scores))
+        ax.plot(epochs[best], scores[best], marker="*", markersize=12, color=line.get_color())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val/cmi_score")
+    ax.set_title("Validation competition score (best epoch starred)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure
+
+
+def oof_confusion_figure(run_dir: Path) -> Figure | None:
+    """Confusion matrix of the out-of-fold predictions over the 18 gestures."""
+    import polars as pl
+
+    from cmi_core.data.schema import GESTURES
+
+    path = Path(run_dir) / OOF_FILE
+    if not path.is_file():
+        return None
+    oof = pl.read_csv(path, columns=["gesture", "prediction"])
+    index = {g: i for i, g in enumerate(GESTURES)}
+    counts = confusion_counts(
+        [index[g] for g in oof["gesture"]], [index[g] for g in oof["prediction"]], len(GESTURES)
+    )
+    return confusion_figure(counts, GESTURES, f"Out-of-fold predictions ({len(oof)} sequences)")
+
+
+def write_report(run_dir: Path) -> list[Path]:
+    """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``val_score.png`` and
+    ``confusion.png`` into the run directory; returns the files written."""
+    run_dir = Path(run_dir)
+    load_summary(run_dir)  # refuse what is not a run directory before plotting anything
+    scalars = {fold: read_scalars(path) for fold, path in fold_dirs(run_dir).items()}
+    figures = {
+        "weights.png": tag_family_figure(
+            scalars, "weights/", "Effective loss weights (weights/*)", "weight"
+        ),
+        "weighting.png": tag_family_figure(
+            scalars, "weighting/", "Raw learnable weighting parameters (weighting/*)", "value"
+        ),
+        "losses.png": tag_family_figure(
+            scalars, "loss/", "Raw per-task training losses (loss/*)", "loss"
+        ),
+        "val_score.png": score_figure(scalars),
+        "confusion.png": oof_confusion_figure(run_dir),
+    }
+    written = []
+    for name, figure in figures.items():
+        if figure is not None:
+            figure.savefig(run_dir / name, dpi=110, bbox_inches="tight", pad_inches=0.15)
+            written.append(run_dir / name)
+    return written
