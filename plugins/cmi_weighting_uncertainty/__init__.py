@@ -1,1 +1,53 @@
-"""cmi_weighting_uncertainty plugin (work in progress)."""
+"""The ``uncertainty`` weighting (Kendall, Gal & Cipolla 2018), the heart of exp025.
+
+One learnable ``s_i = log(sigma_i^2)`` per active term:
+``kendall``: ``total = sum_i exp(-s_i) * L_i + s_i`` (can be negative: its optimum is
+``s_i = ln L_i``); ``liebel`` (Liebel & Koerner 2018):
+``total = sum_i L_i / (2 sigma_i^2) + ln(1 + sigma_i^2)``, which stays non-negative.
+This module only declares the plugin; torch is imported when a strategy is built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+import cmi_core
+from cmi_core import field, one_of, ordered_pair
+from cmi_core.specs import WeightingSpec
+
+if TYPE_CHECKING:
+    from cmi_core.weighting import FixedWeights, LossWeighting
+
+VARIANTS = ("kendall", "liebel")
+
+
+@attrs.frozen
+class UncertaintyOptions:
+    """Options of ``[loss.weighting]`` for ``strategy = "uncertainty"``."""
+
+    clamp: list[float] = field([-10.0, 10.0], ordered_pair, "range of every s_i")
+    init_value: float = field(0.0, None, "initial s_i (clamped into clamp)")
+    variant: str = field("kendall", one_of(*VARIANTS), "kendall or liebel")
+
+
+def make_weighting(
+    terms: tuple[str, ...], fixed: FixedWeights, options: UncertaintyOptions
+) -> LossWeighting:
+    from cmi_weighting_uncertainty.strategy import UncertaintyWeighting
+
+    low, high = options.clamp
+    return UncertaintyWeighting(terms, fixed, low, high, options.init_value, options.variant)
+
+
+@cmi_core.hookimpl
+def cmi_register_weightings() -> list[WeightingSpec]:
+    return [
+        WeightingSpec(
+            name="uncertainty",
+            summary="Learned homoscedastic-uncertainty weights: sum exp(-s_i)*L_i + s_i (exp025)",
+            factory=make_weighting,
+            config_cls=UncertaintyOptions,
+        )
+    ]

@@ -1,0 +1,37 @@
+"""Fixtures every contract shares: which plugin, with which options, from which modules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from cmi_core.plugins import get_plugin_manager
+from cmi_core.specs import PluginSpec
+
+
+@pytest.mark.cmi_contract
+class PluginContract:
+    """Base of the contract classes; ``kind`` is ``weighting``, ``backbone`` or ``logger``."""
+
+    kind = ""
+
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        """Override: the name the plugin registers (e.g. ``"uncertainty"``)."""
+        raise NotImplementedError("override the plugin_name fixture with the plugin's name")
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        """Override to check the plugin with these options (a config table, as a dict)."""
+        return {}
+
+    @pytest.fixture
+    def plugin_modules(self) -> Sequence[str]:
+        """Override to register local modules first (a plugin that is not installed)."""
+        return ()
+
+    @pytest.fixture
+    def spec(self, plugin_name: str, plugin_modules: Sequence[str]) -> PluginSpec:
+        return get_plugin_manager(plugin_modules).get(self.kind, plugin_name)

@@ -1,0 +1,56 @@
+"""The contract kit run on every built-in weighting and backbone plugin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cmi_core.testing import BackboneContract, WeightingContract
+
+TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32}
+
+
+class TestNoneWeighting(WeightingContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "none"
+
+
+class TestUncertaintyWeighting(WeightingContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "uncertainty"
+
+
+class TestUncertaintyLiebelWeighting(WeightingContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "uncertainty"
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        return {"variant": "liebel", "clamp": [-3.0, 4.0], "init_value": 0.5}
+
+
+class TestDirectWeighting(WeightingContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "direct"
+
+
+class TestSqueezeformerBackbone(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "squeezeformer"
+
+
+@pytest.mark.parametrize("pooling", ["cls", "attention"])
+class TestSqueezeformerPoolings(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "squeezeformer"
+
+    @pytest.fixture
+    def plugin_options(self, pooling: str) -> dict[str, Any]:
+        return {**TINY, "pooling": pooling}
