@@ -1,0 +1,208 @@
+"""The LightningModule: backbone + demographics + three heads, named losses, a weighting.
+
+The module receives built backbone and weighting modules and never looks a plugin name up.
+Logged tags (flat, DESIGN.md 7), every training step: ``loss/<term>`` (raw), ``loss/total``,
+``weights/<term>`` (effective weight), ``weighting/<param>`` (raw learnable value), ``lr``;
+per training epoch (mean): ``train/loss/<term>``, ``train/loss/total``; per validation epoch:
+``val/loss/<term>``, ``val/loss/total``, ``val/cmi_score``, ``val/binary_f1``, ``val/macro_f1``.
+Validation keeps the epoch's probabilities, labels and confusion matrix on the module
+(``last_val_probs``, ``last_val_targets``, ``last_val_confusion``) for callbacks and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+from cmi_core.backbone import Backbone
+from cmi_core.config import LossConfig, OptimizerConfig
+from cmi_core.data.schema import GESTURES, NINE_CLASSES
+from cmi_core.errors import RunError
+from cmi_core.losses import compute_losses
+from cmi_core.metrics import competition_score
+from cmi_core.optim import ScheduleFreeModeSwitch, build_optimizer
+from cmi_core.weighting import LossWeighting, active_terms
+
+DEMOGRAPHICS_DIM = 16
+
+
+def head(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Sequential:
+    """LN -> Dropout -> Linear -> SiLU -> Dropout -> Linear, as in exp024."""
+    return nn.Sequential(
+        nn.LayerNorm(in_dim),
+        nn.Dropout(dropout),
+        nn.Linear(in_dim, hidden),
+        nn.SiLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, out_dim),
+    )
+
+
+class CMIModel(pl.LightningModule):
+    """Predicts the 18-class gesture (argmax of the 18-class head); binary and 9-class heads
+    are auxiliary tasks whose losses the weighting strategy combines."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        weighting: LossWeighting,
+        loss: LossConfig,
+        optimizer: OptimizerConfig,
+        *,
+        n_demographics: int = 7,
+        use_demographics: bool = True,
+        head_dropout: float = 0.2,
+        lr_scale: float = 0.1,
+        total_steps: int | None = None,
+    ) -> None:
+        super().__init__()
+        expected = active_terms(loss.nine_class_head_enabled, loss.kl_weight)
+        if tuple(weighting.terms) != expected:
+            raise ValueError(f"weighting terms {weighting.terms} do not match the loss {expected}")
+        self.backbone, self.weighting = backbone, weighting
+        self.loss_cfg, self.optimizer_cfg = loss, optimizer
+        self.lr_scale, self.total_steps = lr_scale, total_steps
+        self.demographics = (
+            nn.Sequential(
+                nn.Linear(n_demographics, 32),
+                nn.Mish(),
+                nn.Dropout(head_dropout),
+                nn.Linear(32, DEMOGRAPHICS_DIM),
+                nn.Mish(),
+                nn.Dropout(head_dropout),
+            )
+            if use_demographics
+            else None
+        )
+        n_demographics_out = DEMOGRAPHICS_DIM if use_demographics else 0
+        features = backbone.out_dim + n_demographics_out
+        self.heads = nn.ModuleDict(
+            {
+                "multiclass": head(features, 128, len(GESTURES), head_dropout),
+                "binary": head(features, 64, 1, head_dropout),
+            }
+        )
+        if loss.nine_class_head_enabled:
+            self.heads["nine_class"] = head(features, 128, len(NINE_CLASSES), head_dropout)
+        self._val_probs: list[Tensor] = []
+        self._val_targets: list[Tensor] = []
+        self.last_val_probs: np.ndarray | None = None
+        self.last_val_targets: np.ndarray | None = None
+        self.last_val_confusion: np.ndarray | None = None
+
+    # -- model -------------------------------------------------------------------------------
+
+    def forward(
+        self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Logits by head: ``multiclass [B, 18]``, ``binary [B]``, ``nine_class [B, 9]``."""
+        features = self.backbone(x, mask)
+        if self.demographics is not None:
+            if demographics is None:  # as exp024: missing demographics count as zeros
+                in_features = self.demographics[0].in_features
+                demographics = features.new_zeros(features.shape[0], in_features)
+            features = torch.cat([features, self.demographics(demographics)], dim=-1)
+        outputs = {name: layer(features) for name, layer in self.heads.items()}
+        outputs["binary"] = outputs["binary"].squeeze(-1)
+        return outputs
+
+    def _forward_batch(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return self(batch["x"], batch["mask"], batch.get("demographics"))
+
+    # -- training ----------------------------------------------------------------------------
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        losses = compute_losses(
+            self._forward_batch(batch), batch, self.loss_cfg, self.weighting.terms
+        )
+        total = self.weighting(losses)
+        if not torch.isfinite(total):
+            raise RunError(_non_finite_message(self.global_step, losses, total))
+        size = batch["x"].shape[0]
+        step_values = {f"loss/{t}": v.detach() for t, v in losses.items()}
+        step_values["loss/total"] = total.detach()
+        step_values |= {f"weights/{t}": w for t, w in self.weighting.effective_weights().items()}
+        step_values |= {f"weighting/{n}": v for n, v in self.weighting.raw_values().items()}
+        if self._trainer is not None:
+            step_values["lr"] = _current_lr(self.trainer.optimizers[0])
+        self.log_dict(step_values, on_step=True, on_epoch=False, batch_size=size)
+        epoch_values = {f"train/{k}": v for k, v in step_values.items() if k.startswith("loss/")}
+        self.log_dict(epoch_values, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+        return total
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.weighting.after_optimizer_step()
+
+    def configure_optimizers(self) -> Any:
+        total = self.total_steps or int(self.trainer.estimated_stepping_batches)
+        optimizer, scheduler = build_optimizer(
+            self, self.optimizer_cfg, self.weighting.parameters(), self.lr_scale, total
+        )
+        if scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Schedule-free optimizers need their train/eval switch; it belongs to the model."""
+        if self.optimizer_cfg.name.startswith("schedulefree"):
+            return [ScheduleFreeModeSwitch()]
+        return []
+
+    # -- validation and prediction -----------------------------------------------------------
+
+    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        outputs = self._forward_batch(batch)
+        losses = compute_losses(outputs, batch, self.loss_cfg, self.weighting.terms)
+        values = {f"val/loss/{t}": v for t, v in losses.items()}
+        values["val/loss/total"] = self.weighting(losses)
+        self.log_dict(values, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
+        self._val_probs.append(outputs["multiclass"].float().softmax(dim=-1))
+        self._val_targets.append(batch["y18"])
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_probs.clear()
+        self._val_targets.clear()
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_probs:
+            return
+        probs, targets = torch.cat(self._val_probs), torch.cat(self._val_targets)
+        self._val_probs.clear()
+        self._val_targets.clear()
+        if self._trainer is not None and self.trainer.world_size > 1:
+            probs = self.all_gather(probs).flatten(0, 1)  # DistributedSampler pads ranks equally
+            targets = self.all_gather(targets).flatten(0, 1)
+        probs_np, targets_np = probs.cpu().numpy(), targets.cpu().numpy()
+        predictions = probs_np.argmax(axis=1)
+        scores = competition_score(
+            [GESTURES[i] for i in targets_np], [GESTURES[i] for i in predictions]
+        )
+        n = len(GESTURES)
+        self.last_val_probs, self.last_val_targets = probs_np, targets_np
+        self.last_val_confusion = np.bincount(
+            targets_np * n + predictions, minlength=n * n
+        ).reshape(n, n)
+        self.log_dict({f"val/{k}": v for k, v in scores.items()}, sync_dist=True)
+
+    def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        """18-class probabilities ``[B, 18]`` (columns in ``schema.GESTURES`` order)."""
+        return self._forward_batch(batch)["multiclass"].float().softmax(dim=-1)
+
+
+def _current_lr(optimizer: torch.optim.Optimizer) -> float:
+    group = optimizer.param_groups[0]
+    return float(group.get("scheduled_lr") or group["lr"])  # schedule-free reports warm-up lr
+
+
+def _non_finite_message(step: int, losses: Mapping[str, Tensor], total: Tensor) -> str:
+    values = ", ".join(f"{t}={v.item():.6g}" for t, v in losses.items())
+    return f"non-finite loss at step {step}: {values}, total={total.item():.6g}"
