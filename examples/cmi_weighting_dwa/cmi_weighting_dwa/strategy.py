@@ -1,0 +1,57 @@
+"""The dynamic-weight-averaging strategy (torch is imported here, when a model is built)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from cmi_core.weighting import FixedWeights, LossWeighting
+
+
+class DynamicWeightAveraging(LossWeighting):
+    """``total = sum_i fixed_i * w_i * L_i`` with ``w = K * softmax(r / T)``.
+
+    The loss history lives in buffers, so checkpoints hold it and DDP broadcasts it.
+    Until two windows are complete every ``w_i`` is 1.
+    """
+
+    def __init__(
+        self, terms: Sequence[str], fixed: FixedWeights, temperature: float, window: int
+    ) -> None:
+        super().__init__(terms, fixed)
+        self.temperature, self.window = temperature, window
+        n = len(self.terms)
+        fixed_weights = [fixed.for_terms(self.terms)[t] for t in self.terms]
+        self.register_buffer("fixed_weights", torch.tensor(fixed_weights), persistent=False)
+        self.register_buffer("window_sum", torch.zeros(n))
+        self.register_buffer("window_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("means", torch.ones(2, n))  # [window before, last window]
+        self.register_buffer("windows", torch.zeros((), dtype=torch.long))
+
+    def dynamic_weights(self) -> Tensor:
+        rates = self.means[1] / self.means[0].clamp_min(1e-12)
+        weights = len(self.terms) * torch.softmax(rates / self.temperature, dim=0)
+        return torch.where(self.windows >= 2, weights, torch.ones_like(weights))
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        values = torch.stack([losses[t] for t in self.terms])
+        total = (self.fixed_weights * self.dynamic_weights() * values).sum()
+        if self.training:  # validation must not change the history
+            self._record(values.detach())
+        return total
+
+    @torch.no_grad()
+    def _record(self, values: Tensor) -> None:
+        self.window_sum += values
+        self.window_steps += 1
+        if int(self.window_steps) == self.window:
+            self.means.copy_(torch.stack([self.means[1], self.window_sum / self.window]))
+            self.windows += 1
+            self.window_sum.zero_()
+            self.window_steps.zero_()
+
+    def effective_weights(self) -> dict[str, Tensor | float]:
+        weights = (self.fixed_weights * self.dynamic_weights()).detach()
+        return dict(zip(self.terms, weights.unbind(), strict=True))

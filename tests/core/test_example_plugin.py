@@ -1,0 +1,60 @@
+"""The worked example of docs/writing-a-plugin.md, installed and checked as a user would.
+
+A fresh virtual environment sees the project's packages (cmi-trainer, torch, pytest) through a
+``.pth`` file, the example package is pip-installed into it, and its own test file (a
+``WeightingContract`` subclass) runs there: the plugin is found through its entry point only.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cmi_weighting_dwa"
+
+
+def _run(*args: str | Path, cwd: Path) -> str:
+    result = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.install
+def test_the_dwa_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)  # pip and setuptools come from the project below
+    python = env_dir / "bin" / "python"
+    site_packages = Path(
+        _run(
+            python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path
+        ).strip()
+    )
+    project = sysconfig.get_paths()["purelib"]
+    (site_packages / "cmi_project.pth").write_text(f"import site; site.addsitedir({project!r})\n")
+
+    package = shutil.copytree(EXAMPLE, tmp_path / "cmi_weighting_dwa")  # build files stay out
+    _run(
+        python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", ".", cwd=package
+    )
+    where = _run(
+        python,
+        "-P",
+        "-c",
+        "import cmi_weighting_dwa; print(cmi_weighting_dwa.__file__)",
+        cwd=package,
+    )
+    assert Path(where.strip()).is_relative_to(site_packages)  # the installed copy, not the source
+    listing = _run(python, "-P", "-m", "cmi_core.cli", "plugins", cwd=package)
+    assert "dwa" in listing and "cmi-weighting-dwa" in listing
+
+    output = _run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
+    passed = re.search(r"(\d+) passed", output)
+    assert passed and int(passed.group(1)) >= 10, output  # the kit's checks and the example's
