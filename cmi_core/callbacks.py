@@ -12,11 +12,12 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, Checkpoint
+from pytorch_lightning.callbacks import Callback, Checkpoint, TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
 MONITOR = "val/cmi_score"
 """The one metric a run selects and stops on (never the weighted total, which can go negative)."""
@@ -85,7 +86,7 @@ class ResumeCheckpoint(Checkpoint):
         if trainer.sanity_checking:
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
-        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
+        trainer.save_checkpoint(tmp, weights_only=False)  # every rank takes part; rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
 
@@ -162,3 +163,38 @@ class InterruptFlag(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)
+
+
+class DatasetEpoch(Callback):
+    """Tells the training dataset the epoch, so its seeded augmentations differ per epoch."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        dataset = getattr(trainer.train_dataloader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(trainer.current_epoch)
+
+
+class EpochProgressBar(TQDMProgressBar):
+    """One bar per training epoch that stays on screen, ending with the epoch's training loss
+    and validation score; validation passes get no bar of their own."""
+
+    SHOWN: ClassVar[dict[str, str]] = {"loss/total": "loss", MONITOR: "val_cmi"}
+
+    def __init__(self, fold: int) -> None:
+        super().__init__(leave=True)
+        self.fold = fold
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(f"fold {self.fold} epoch {trainer.current_epoch}")
+
+    def init_validation_tqdm(self) -> Tqdm:
+        return Tqdm(disable=True)
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        metrics = trainer.callback_metrics
+        return {
+            label: f"{float(metrics[key]):.4f}"
+            for key, label in self.SHOWN.items()
+            if key in metrics
+        }

@@ -102,7 +102,7 @@ def fold_table(run_dir: Path) -> str:
     header = f"{'fold':>4}  {'cmi':>6}  {'binary':>6}  {'macro':>6}  {'best ep':>7}  {'time':>7}"
     lines = [header + "  final weights", "-" * (len(header) + 15)]
     for fold in folds:
-        weights = ", ".join(f"{t} {w:.3g}" for t, w in fold.get("weights", {}).items())
+        weights = ", ".join(f"{t} {w:.3f}" for t, w in fold.get("weights", {}).items())
         lines.append(
             f"{fold['fold']:>4}  {fold['cmi_score']:>6.4f}  {fold['binary_f1']:>6.4f}  "
             f"{fold['macro_f1']:>6.4f}  {fold['best_epoch']:>7}  "

@@ -17,12 +17,14 @@ Plugin names are resolved here (and in inference), never inside the model.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 import sys
 import time
 import tomllib
+import warnings
 from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -33,22 +35,24 @@ import numpy as np
 import polars as pl
 import torch
 from pytorch_lightning import Callback, Trainer, seed_everything
-from pytorch_lightning.callbacks import EarlyStopping, TQDMProgressBar
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities import rank_zero_only
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate, get_worker_info
 
 from cmi_core import build_backbone, build_logger, build_weighting
 from cmi_core.callbacks import (
     MONITOR,
     BestWeights,
     ConfusionFigure,
+    DatasetEpoch,
+    EpochProgressBar,
     FoldClock,
     HparamsScore,
     InterruptFlag,
     ResumeCheckpoint,
 )
 from cmi_core.config import Config, config_to_dict, config_to_toml
-from cmi_core.data.dataset import SequenceDataset
+from cmi_core.data.dataset import SequenceDataset, mixup_batch
 from cmi_core.data.folds import assign_folds
 from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
 from cmi_core.data.schema import GESTURES
@@ -103,71 +107,85 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Train the requested folds (default ``cfg.cv.folds``, else all) into ``out_dir``.
 
-    Returns the summary (also written to ``summary.json``). Folds already finished in
-    ``out_dir`` are kept, not retrained, when ``resume`` is set.
+    Returns the summary (also written to ``summary.json``). With ``resume``, folds finished
+    in ``out_dir`` are kept and an unfinished fold continues from its ``last.ckpt``.
     """
     out_dir = Path(out_dir)
-    is_launcher = rank_zero_only.rank == 0
-    if is_launcher:
-        prepare_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
-    os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
+    launcher = rank_zero_only.rank == 0  # DDP workers re-run this command: they write nothing
+    if launcher:
+        check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
+    wanted = _wanted_folds(cfg, folds)
+    _quiet_lightning()
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     data = load_data(cfg)
     fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
-    wanted = _wanted_folds(cfg, folds)
-    done = read_finished(out_dir) if resume else ({}, None)
-    records, oof = done
-    current = None
-    try:
-        for k in wanted:
-            if k in records:
-                _say(f"fold {k}: finished earlier (cmi_score {records[k]['cmi_score']:.4f}), kept")
-                continue
-            current = k
+    if launcher and not resume:
+        create_run_dir(cfg, out_dir)
+    os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
+    records, oof = read_finished(out_dir) if resume else ({}, None)
+    for k in wanted:
+        if k in records:
+            _say(f"fold {k}: finished earlier (cmi_score {records[k]['cmi_score']:.4f}), kept")
+            continue
+        try:
             record, fold_oof = train_fold(cfg, data, fold_of, k, out_dir, progress=progress)
-            if is_launcher:
-                records[k] = record
-                oof = fold_oof if oof is None else pl.concat([oof, fold_oof])
-                summary = write_results(cfg, out_dir, records, oof, wanted)
-    except KeyboardInterrupt:
-        _say(
-            f"interrupted during fold {current}; finished folds are kept in {out_dir}. "
-            f"Resume with: {resume_hint(out_dir)}"
-        )
-        raise
-    if is_launcher and current is None:  # everything was finished already
+        except KeyboardInterrupt:
+            _say(
+                f"interrupted in fold {k}; finished folds are kept. Resume: {resume_hint(out_dir)}"
+            )
+            raise
+        if launcher:
+            records[k] = record
+            oof = fold_oof if oof is None else pl.concat([oof, fold_oof])
+            write_results(cfg, out_dir, records, oof, wanted)
+    return _final_summary(cfg, out_dir, records, oof, wanted, launcher)
+
+
+def _final_summary(
+    cfg: Config,
+    out_dir: Path,
+    records: dict[int, dict[str, Any]],
+    oof: pl.DataFrame | None,
+    wanted: Sequence[int],
+    launcher: bool,
+) -> dict[str, Any]:
+    """The summary the launcher wrote last; DDP workers wait for it and read it."""
+    if launcher:
         summary = write_results(cfg, out_dir, records, oof, wanted)
-    if torch.distributed.is_initialized():  # DDP workers return what the launcher wrote
+    if torch.distributed.is_initialized():
         torch.distributed.barrier()
-        if not is_launcher:
-            summary = json.loads((out_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    if not launcher:
+        summary = json.loads((out_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
     return summary
 
 
 # -- the run directory -----------------------------------------------------------------------
 
 
-def prepare_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix two runs in one directory; write ``config.toml`` for a new run."""
-    config_file = out_dir / CONFIG_FILE
-    holds_run = config_file.is_file()
+def check_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any work, to mix two runs in one directory or to resume nothing."""
+    holds_run = (out_dir / CONFIG_FILE).is_file()
     if resume:
         if not holds_run:
             raise RunError(f"{out_dir}: nothing to resume (no {CONFIG_FILE})")
-        _check_same_config(cfg, config_file)
-        return
-    if holds_run and not overwrite:
+        _check_same_config(cfg, out_dir / CONFIG_FILE)
+    elif holds_run and not overwrite:
         raise RunError(
             f"{out_dir} already holds a run; continue it with --resume or replace it with "
             "--overwrite"
         )
-    if holds_run:
-        shutil.rmtree(out_dir)
-    elif out_dir.exists() and any(out_dir.iterdir()):
+    elif not holds_run and out_dir.exists() and any(out_dir.iterdir()):
         raise RunError(f"{out_dir} is not empty and holds no run; choose another --out")
+
+
+def create_run_dir(cfg: Config, out_dir: Path) -> None:
+    """A fresh run directory with the resolved ``config.toml`` (an old run there is removed:
+    :func:`check_run_dir` allowed it only with ``overwrite``)."""
+    if (out_dir / CONFIG_FILE).is_file():
+        shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(config_file, config_to_toml(cfg))
+    _write_text(out_dir / CONFIG_FILE, config_to_toml(cfg))
 
 
 def _check_same_config(cfg: Config, config_file: Path) -> None:
@@ -283,10 +301,11 @@ def train_fold(
         ),
         HparamsScore(_flat_params(cfg), best),
         ConfusionFigure(),
+        DatasetEpoch(),
         *extra_callbacks,
     ]
     if progress:
-        callbacks.append(TQDMProgressBar(leave=True))
+        callbacks.append(EpochProgressBar(k))
     trainer = make_trainer(cfg, fold_dir, callbacks, progress=progress)
     train_loader, val_loader = make_loaders(cfg, data, train_idx, val_idx)
     last = fold_dir / LAST_FILE
@@ -365,7 +384,7 @@ def make_trainer(
         deterministic="warn",
         logger=loggers or False,
         callbacks=list(callbacks),
-        enable_checkpointing=False,  # the run's own atomic writers replace ModelCheckpoint
+        enable_checkpointing=True,  # satisfied by the run's own atomic writers: no ModelCheckpoint
         enable_progress_bar=progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -378,11 +397,13 @@ def make_trainer(
 def make_loaders(
     cfg: Config, data: SequenceSet, train_idx: np.ndarray, val_idx: np.ndarray
 ) -> tuple[DataLoader, DataLoader]:
-    t = cfg.trainer
-    common = {"num_workers": t.num_workers, "persistent_workers": t.num_workers > 0}
-    train = SequenceDataset(
-        data, train_idx, cfg.data.max_len, augment=cfg.data.augment, seed=t.seed
-    )
+    """Training (shuffled, augmented, mixup when configured) and validation loaders.
+
+    Workers are not persistent: they are re-created each epoch, so they see the epoch that
+    :class:`DatasetEpoch` sets on the dataset.
+    """
+    t, augment = cfg.trainer, cfg.data.augment
+    train = SequenceDataset(data, train_idx, cfg.data.max_len, augment=augment, seed=t.seed)
     val = SequenceDataset(data, val_idx, cfg.data.max_len)
     return (
         DataLoader(
@@ -391,10 +412,26 @@ def make_loaders(
             shuffle=True,
             drop_last=len(train) > t.batch_size,  # a batch of 1 breaks BatchNorm
             generator=torch.Generator().manual_seed(t.seed),
-            **common,
+            num_workers=t.num_workers,
+            collate_fn=MixupCollate(augment.mixup_alpha, t.seed) if augment.mixup_alpha else None,
         ),
-        DataLoader(val, batch_size=t.batch_size, shuffle=False, **common),
+        DataLoader(val, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers),
     )
+
+
+class MixupCollate:
+    """Collate a training batch, then mix it with :func:`mixup_batch`; seeded per worker."""
+
+    def __init__(self, alpha: float, seed: int) -> None:
+        self.alpha, self.seed = alpha, seed
+        self.generator: torch.Generator | None = None
+
+    def __call__(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        if self.generator is None:
+            worker = get_worker_info()
+            seed = self.seed if worker is None else worker.seed
+            self.generator = torch.Generator().manual_seed(seed)
+        return mixup_batch(default_collate(items), self.alpha, self.generator)
 
 
 @torch.no_grad()
@@ -523,6 +560,12 @@ def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _quiet_lightning() -> None:
+    """Lightning's start-up chatter (GPU/TPU lines, tips) buries the run's own messages."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def _say(message: str) -> None:
