@@ -1,0 +1,177 @@
+"""Bad runs and bad input: one-line errors naming what is wrong; pickles are never executed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+import pytest
+import tomli_w
+import torch
+
+from cmi_core.cli import main
+from cmi_core.errors import CmiError, DataError, RunError
+from cmi_core.inference import Predictor, predict_file
+from tests.inference.gateway import gateway_calls
+
+
+@contextmanager
+def one_line_error(kind: type[CmiError], match: str) -> Iterator[None]:
+    with pytest.raises(kind, match=match) as info:
+        yield
+    assert "\n" not in str(info.value)
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path) -> Path:
+    """A copy of the tiny run that a test may damage."""
+    return Path(shutil.copytree(tiny_run[0], tmp_path / "run"))
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_run) -> Predictor:
+    return Predictor.from_run(tiny_run[0])
+
+
+@pytest.fixture(scope="module")
+def two_sequences(tiny_run) -> list[tuple[str, pl.DataFrame, pl.DataFrame]]:
+    calls = gateway_calls(tiny_run[1], "test")
+    first = next(calls)
+    second = next(c for c in calls if c[2]["subject"][0] != first[2]["subject"][0])
+    return [first, second]
+
+
+# -- the run directory -----------------------------------------------------------------------
+
+
+def test_missing_run_directory(tmp_path):
+    with one_line_error(RunError, "run directory not found"):
+        Predictor.from_run(tmp_path / "nowhere")
+
+
+def test_run_directory_without_checkpoints(tiny_run, tmp_path):
+    shutil.copy(tiny_run[0] / "config.toml", tmp_path / "config.toml")
+    (tmp_path / "fold_0").mkdir()  # a fold that never wrote best.pt
+    with one_line_error(RunError, re.escape("no fold checkpoints (expected fold_<k>/best.pt)")):
+        Predictor.from_run(tmp_path)
+
+
+def test_run_directory_without_config(run_copy):
+    (run_copy / "config.toml").unlink()
+    with one_line_error(RunError, "no config.toml"):
+        Predictor.from_run(run_copy)
+
+
+def test_fold_that_the_run_does_not_have(tiny_run):
+    with one_line_error(RunError, re.escape("no checkpoint for fold(s) [4] (available: [0, 1])")):
+        Predictor.from_run(tiny_run[0], folds=[4])
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "named"),
+    [
+        ("model", "options", {"d_model": 32}, "model"),
+        ("data", "features", {"thm_tof": True}, "data.features"),
+        ("data", "max_len", 48, "data.max_len"),
+    ],
+)
+def test_checkpoint_from_an_incompatible_config(run_copy, section, key, value, named):
+    path = run_copy / "config.toml"
+    raw = tomllib.loads(path.read_text())
+    current = raw[section][key]
+    raw[section][key] = {**current, **value} if isinstance(current, dict) else value
+    path.write_text(tomli_w.dumps(raw))
+    with one_line_error(
+        RunError, rf"fold_0/best.pt: checkpoint from an incompatible config: {named} "
+    ):
+        Predictor.from_run(run_copy)
+
+
+def test_weights_that_do_not_fit_the_model(run_copy):
+    path = run_copy / "fold_1" / "best.pt"
+    ckpt = torch.load(path, weights_only=True)
+    dropped = next(iter(ckpt["state_dict"]))
+    del ckpt["state_dict"][dropped]
+    torch.save(ckpt, path)
+    with one_line_error(RunError, rf"fold_1/best.pt: weights do not fit .*missing {dropped}"):
+        Predictor.from_run(run_copy)
+
+
+def _touch(path: str) -> None:
+    Path(path).touch()
+
+
+class _Payload:
+    """Unpickling this would call ``_touch``: the attack a weights-only load must refuse."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return _touch, (self.marker,)
+
+
+def test_pickle_bearing_checkpoint_is_refused_not_executed(run_copy, tmp_path):
+    marker = tmp_path / "executed"
+    path = run_copy / "fold_0" / "best.pt"
+    ckpt = torch.load(path, weights_only=True)
+    torch.save({**ckpt, "extra": _Payload(marker)}, path)
+    refused = r"fold_0/best.pt: refused: the file holds a pickled object \(.*test_errors._touch\)"
+    with one_line_error(RunError, refused):
+        Predictor.from_run(run_copy)
+    assert not marker.exists()
+
+
+def test_file_that_is_not_a_checkpoint(run_copy):
+    (run_copy / "fold_0" / "best.pt").write_bytes(b"not a checkpoint")
+    with one_line_error(RunError, "fold_0/best.pt: not a readable checkpoint"):
+        Predictor.from_run(run_copy)
+
+
+def test_checkpoint_missing_its_metadata(run_copy):
+    path = run_copy / "fold_0" / "best.pt"
+    torch.save({"state_dict": torch.load(path, weights_only=True)["state_dict"]}, path)
+    with one_line_error(RunError, "not a cmi fold checkpoint .*missing config, feature_names"):
+        Predictor.from_run(run_copy)
+
+
+# -- the sequences ---------------------------------------------------------------------------
+
+
+def test_sequence_missing_a_required_column(predictor, two_sequences):
+    _, sequence, demographics = two_sequences[0]
+    with one_line_error(DataError, "missing column 'acc_y'"):
+        predictor.predict(sequence.drop("acc_y"), demographics)
+
+
+def test_subject_missing_from_demographics(predictor, two_sequences):
+    (sid, sequence, _), (_, _, other_demographics) = two_sequences
+    subject = sequence["subject"][0]
+    with one_line_error(DataError, f"no row for subject '{subject}' \\(sequence '{sid}'\\)"):
+        predictor.predict(sequence, other_demographics)
+
+
+def test_frame_with_two_sequences(predictor, two_sequences):
+    (_, first, demo_a), (_, second, demo_b) = two_sequences
+    with one_line_error(DataError, "expected one sequence_id, got 2"):
+        predictor.predict(pl.concat([first, second]), pl.concat([demo_a, demo_b]))
+
+
+def test_unknown_output_format(tiny_run, tmp_path):
+    run_dir, data_dir = tiny_run
+    with one_line_error(RunError, "submission.json: unknown output format"):
+        predict_file(run_dir, data_dir, tmp_path / "submission.json")
+
+
+def test_cli_prints_one_error_line_and_exits_2(tiny_run, tmp_path, capsys):
+    code = main(
+        ["predict", str(tmp_path), "--data", str(tiny_run[1]), "--out", str(tmp_path / "s.csv")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path}: no fold checkpoints (expected fold_<k>/best.pt)\n"
