@@ -117,7 +117,8 @@ def test_checkpoints_hold_the_averaged_weights_and_a_resumed_run_trains(
     assert not _params_equal(_weights(model), eval_weights)  # y differs from the averaged x
 
     resumed = make_model("uncertainty", optimizer=SCHEDULE_FREE)
-    trainer = _trainer(tmp_path, [], max_epochs=3)
+    again = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "resumed", save_last=True)
+    trainer = _trainer(tmp_path, [again], max_epochs=3)
     trainer.fit(resumed, _loader(4, 0), _loader(1, 100), ckpt_path=tmp_path / "last.ckpt")
     assert trainer.global_step == 12
     assert not _params_equal(_weights(resumed), eval_weights)
