@@ -109,7 +109,8 @@ def test_misbehaving_plugin_is_reported_by_name(site_dir, source, message):
     with pytest.warns(PluginLoadWarning, match=r"'cmi_bad' failed to load") as record:
         manager = load(site_dir, "cmi-bad", {"cmi_bad": source})
     assert message in str(record[0].message)
-    assert manager.names("weighting") == []
+    assert "x" not in manager.names("weighting")
+    assert "cmi_bad" in {i.name for i in manager.infos() if i.status == "failed"}
 
 
 def test_duplicate_names_are_an_error_naming_both_providers(site_dir):
@@ -145,7 +146,8 @@ def test_unknown_name_suggests_the_closest_and_lists_all(site_dir):
     with pytest.raises(PluginError) as error:
         manager.get("weighting", "uncertian")
     assert "did you mean 'uncertain'?" in str(error.value)
-    assert "available: uncertain" in str(error.value)
+    available = str(error.value).split("available: ")[1].split(", ")
+    assert "uncertain" in available and "uncertainty" in available
 
 
 def test_cli_plugins_survives_a_broken_plugin(site_dir, capsys):
