@@ -8,9 +8,11 @@ gradient clipping at 0.5, AdamW + cosine schedule step, ``after_optimizer_step``
 Lightning run also logs its tags every step into a CSVLogger (written every 10 steps, as the
 product's default ``log_every_n_steps``); the plain loop logs nothing. A step's time is the
 time between the starts of two consecutive steps (data loading included), median over the
-steps; the variants are interleaved over several rounds because the machine is shared.
+steps. The machine is shared, so the variants run back to back in many short rounds and each
+ratio is the median over rounds of the ratio within a round. Wall time is the target; the
+process CPU time (all threads) is printed too.
 
-    .venv/bin/python bench/bench_step.py [--steps 30] [--rounds 3] [--threads 0]
+    .venv/bin/python bench/bench_step.py [--steps 15] [--rounds 8] [--threads 0]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import platform
 import statistics
 import tempfile
@@ -38,6 +41,11 @@ from cmi_core.optim import build_optimizer
 from cmi_core.weighting import active_terms
 
 BATCH, LENGTH, CHANNELS, WARMUP = 64, 128, 16, 5
+# Ratios of the same round's medians (the variants of a round run back to back), then the median
+RATIOS = (
+    ("uncertainty / none", "lightning/uncertainty", "lightning/none", 1.02),
+    ("lightning / plain loop", "lightning/uncertainty", "plain/uncertainty", 1.10),
+)
 
 
 def make_batches(n: int) -> list[dict[str, torch.Tensor]]:
@@ -70,16 +78,25 @@ def make_model(strategy: str, total_steps: int) -> CMIModel:
     return CMIModel(backbone, weighting, loss, OptimizerConfig(), total_steps=total_steps)
 
 
-def median_step(starts: list[float]) -> float:
-    return statistics.median(b - a for a, b in itertools.pairwise(starts[WARMUP:]))
+Clock = list[tuple[float, float]]  # (wall, process CPU) at the start of each step
 
 
-def plain_loop(strategy: str, batches: list) -> float:
+def now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def median_step(starts: Clock) -> tuple[float, float]:
+    steps = list(itertools.pairwise(starts[WARMUP:]))
+    wall = statistics.median(b[0] - a[0] for a, b in steps)
+    return wall, statistics.median(b[1] - a[1] for a, b in steps)
+
+
+def plain_loop(strategy: str, batches: list) -> tuple[float, float]:
     model = make_model(strategy, len(batches)).train()
     optimizer, scheduler = _optimizer(model, len(batches))
-    starts = []
+    starts: Clock = []
     for batch in DataLoader(batches, batch_size=None):
-        starts.append(time.perf_counter())
+        starts.append(now())
         outputs = model(batch["x"], batch["mask"], batch["demographics"])
         losses = compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
         total = model.weighting(losses)
@@ -89,7 +106,7 @@ def plain_loop(strategy: str, batches: list) -> float:
         optimizer.step()
         scheduler.step()
         model.weighting.after_optimizer_step()
-    starts.append(time.perf_counter())
+    starts.append(now())
     return median_step(starts)
 
 
@@ -101,16 +118,16 @@ def _optimizer(model: CMIModel, total: int) -> tuple:
 
 class StepClock(pl.Callback):
     def __init__(self) -> None:
-        self.starts: list[float] = []
+        self.starts: Clock = []
 
     def on_train_batch_start(self, *args: object) -> None:
-        self.starts.append(time.perf_counter())
+        self.starts.append(now())
 
     def on_train_end(self, *args: object) -> None:
-        self.starts.append(time.perf_counter())
+        self.starts.append(now())
 
 
-def lightning(strategy: str, batches: list) -> float:
+def lightning(strategy: str, batches: list) -> tuple[float, float]:
     model, clock = make_model(strategy, len(batches)), StepClock()
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(
@@ -131,8 +148,8 @@ def lightning(strategy: str, batches: list) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: default")
     args = parser.parse_args()
     if args.threads:
@@ -140,30 +157,33 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     batches = make_batches(args.steps + WARMUP + 1)
-    runs: dict[str, Callable[[], float]] = {
+    runs: dict[str, Callable[[], tuple[float, float]]] = {
         "plain/uncertainty": lambda: plain_loop("uncertainty", batches),
         "lightning/uncertainty": lambda: lightning("uncertainty", batches),
         "lightning/none": lambda: lightning("none", batches),
     }
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for round_ in range(args.rounds):
         order = list(runs)[round_ % 3 :] + list(runs)[: round_ % 3]
         for name in order:
             times[name].append(runs[name]())
-    median = {name: statistics.median(values) for name, values in times.items()}
     params = sum(p.numel() for p in make_model("none", 1).parameters())
     print(
-        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; model {params} parameters; "
         f"batch {BATCH} x {LENGTH} x {CHANNELS}; {args.steps} steps x {args.rounds} rounds"
     )
-    for name, value in median.items():
-        rounds = ", ".join(f"{v * 1000:.1f}" for v in times[name])
-        print(f"  {name:24s} {value * 1000:7.1f} ms/step  (rounds: {rounds})")
-    uncertainty, none = median["lightning/uncertainty"], median["lightning/none"]
-    plain = median["plain/uncertainty"]
-    print(f"uncertainty / none      = {uncertainty / none:.3f}  (target <= 1.02)")
-    print(f"lightning / plain loop  = {uncertainty / plain:.3f}  (target <= 1.10)")
+    for clock, i in (("wall", 0), ("cpu", 1)):
+        for name, values in times.items():
+            rounds = " ".join(f"{v[i] * 1000:.0f}" for v in values)
+            median = statistics.median(v[i] for v in values)
+            print(f"  {clock} {name:22s} median {median * 1000:6.1f} ms/step; rounds: {rounds}")
+        for label, a, b, target in RATIOS:
+            paired = [x[i] / y[i] for x, y in zip(times[a], times[b], strict=True)]
+            print(
+                f"{clock}: {label:22s} = {statistics.median(paired):.3f} (target <= {target}); "
+                f"per round: {' '.join(f'{r:.3f}' for r in paired)}"
+            )
 
 
 if __name__ == "__main__":
