@@ -298,6 +298,7 @@ def train_fold(
             mode="max",
             patience=cfg.trainer.early_stopping_patience,
             min_delta=cfg.trainer.early_stopping_min_delta,
+            check_on_train_epoch_end=False,  # decide at validation end, where last.ckpt is taken
         ),
         HparamsScore(_flat_params(cfg), best),
         ConfusionFigure(),

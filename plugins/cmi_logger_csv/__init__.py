@@ -2,7 +2,8 @@
 
 The minimal second logger: no TensorBoard needed to read a run's curves (pandas, polars, a
 spreadsheet). It writes into a ``csv/`` sub-directory so it can sit beside the TensorBoard
-logger in the same fold directory without both writing ``hparams.yaml``.
+logger in the same fold directory without both writing ``hparams.yaml``. A resumed fold
+appends to its ``metrics.csv`` rather than starting it over.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ class CSVOptions:
 
 
 def make_logger(save_dir: Path, options: CSVOptions) -> Any:
-    from pytorch_lightning.loggers import CSVLogger
+    from cmi_logger_csv.logger import ResumableCSVLogger
 
-    return CSVLogger(
+    return ResumableCSVLogger(
         save_dir,
         name="csv",
         version="",

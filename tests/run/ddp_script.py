@@ -1,0 +1,44 @@
+"""Train a config with Lightning's ``ddp`` strategy, as ``cmi run`` would.
+
+Lightning re-launches this script for rank 1 (same arguments), exactly like it re-launches the
+``cmi`` command. After training, every rank dumps its learnable weighting parameters and a
+checksum of all weights to ``rank<r>.json`` beside the run directory.
+
+    python tests/run/ddp_script.py CONFIG RUN_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning import Callback
+
+from cmi_core import run
+from cmi_core.config import load_config
+
+
+class DumpWeights(Callback):
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        weighting = {n: p.tolist() for n, p in pl_module.weighting.named_parameters()}
+        checksum = sum(float(p.double().sum()) for p in pl_module.parameters())
+        dump = {"world_size": trainer.world_size, "weighting": weighting, "checksum": checksum}
+        (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(dump))
+
+
+def main() -> None:
+    config, run_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    train_fold = run.train_fold
+    run.train_fold = lambda *args, **kwargs: train_fold(
+        *args, extra_callbacks=[DumpWeights(run_dir.parent)], **kwargs
+    )
+    run.run_experiment(load_config(config), run_dir, progress=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Faults get a one-line error and leave the run directory in a usable state."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from pytorch_lightning import Callback, LightningModule, Trainer
+
+from cmi_core.errors import DataError, RunError
+from cmi_core.run import run_experiment
+from tests.run.conftest import tiny_config, with_callbacks
+
+
+class PoisonWeights(Callback):
+    """Puts a NaN into the 18-class head at the second step of the second epoch."""
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.current_epoch == 1 and batch_idx == 1:
+            with torch.no_grad():
+                pl_module.heads["multiclass"][-1].weight[0, 0] = math.nan
+
+
+def test_a_nan_loss_stops_the_fold_naming_step_and_terms_and_keeps_the_last_checkpoint(
+    run_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_callbacks(monkeypatch, lambda k: [PoisonWeights()])
+    run_dir = tmp_path / "run"
+    with pytest.raises(RunError) as caught:
+        run_experiment(tiny_config(run_cache, cv={"folds": [0]}), run_dir, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("fold 0 stopped: non-finite loss at step 4: multiclass=nan, ")
+    assert "binary=" in message and "nine_class=" in message and "kl=" in message
+    assert message.endswith(f"its last good checkpoint {run_dir / 'fold_0' / 'last.ckpt'} is kept")
+    last = torch.load(run_dir / "fold_0" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0 and last["global_step"] == 3
+    assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
+    assert torch.load(run_dir / "fold_0" / "best.pt", weights_only=True)["epoch"] == 0
+    assert not (run_dir / "summary.json").exists()  # no fold finished
+
+
+def test_a_data_directory_without_the_files_is_a_data_error(
+    run_cache: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "kaggle"
+    empty.mkdir()
+    cfg = tiny_config(run_cache, data={"source": "kaggle", "dir": str(empty)})
+    with pytest.raises(DataError, match=r"train\.csv: file not found"):
+        run_experiment(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists(), "a failed start must not leave a run directory"
+
+
+def test_more_folds_than_subjects_is_a_data_error(run_cache: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(run_cache, cv={"n_folds": 5})
+    with pytest.raises(DataError, match=r"cv\.n_folds = 5 but the data has only 4 subjects"):
+        run_experiment(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_folds_are_refused(run_cache: Path, tmp_path: Path) -> None:
+    with pytest.raises(RunError, match=r"folds \[2\] do not exist: cv.n_folds = 2"):
+        run_experiment(tiny_config(run_cache), tmp_path / "run", folds=[0, 2], progress=False)
