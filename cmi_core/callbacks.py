@@ -145,12 +145,10 @@ class ConfusionFigure(Callback):
         from cmi_core.data.schema import GESTURES
         from cmi_core.report import confusion_figure
 
-        counts = counts.cpu().numpy() if isinstance(counts, torch.Tensor) else counts
         title = f"validation, epoch {trainer.current_epoch}"
         for logger in targets:
-            logger.log_figure(
-                "val/confusion", confusion_figure(counts, GESTURES, title), step=trainer.global_step
-            )
+            figure = confusion_figure(counts, GESTURES, title, detailed=False)
+            logger.log_figure("val/confusion", figure, step=trainer.global_step)
 
 
 class InterruptFlag(Callback):

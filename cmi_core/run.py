@@ -115,7 +115,7 @@ def run_experiment(
     if launcher:
         check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
     wanted = _wanted_folds(cfg, folds)
-    _quiet_lightning()
+    quiet_lightning()
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     data = load_data(cfg)
@@ -284,14 +284,59 @@ def train_fold(
     train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
     _say(f"fold {k}: {len(train_idx)} training and {len(val_idx)} validation sequences")
     seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    in_channels = len(data.feature_names)
-    model = build_model(cfg, in_channels)
+    model = build_model(cfg, len(data.feature_names))
+    callbacks = fold_callbacks(cfg, data, k, fold_dir, progress=progress)
+    trainer = make_trainer(cfg, fold_dir, [*callbacks.all, *extra_callbacks], progress=progress)
+    train_loader, val_loader = make_loaders(cfg, data, train_idx, val_idx)
+    last = fold_dir / LAST_FILE
+    _fit(trainer, model, train_loader, val_loader, last if last.is_file() else None, callbacks, k)
+    if rank_zero_only.rank > 0:
+        return {}, None
+    if not (fold_dir / BEST_FILE).is_file():
+        raise RunError(f"fold {k}: no validation score was recorded, so there is no best.pt")
+    saved = torch.load(fold_dir / BEST_FILE, map_location="cpu", weights_only=True)
+    weights, weighting = _learned_weights(model)  # final values, before loading the best
+    model.load_state_dict(saved["state_dict"])
+    probs = predict_probs(model, val_loader)
+    record = {
+        "fold": k,
+        **score_indices(data.labels[val_idx], probs.argmax(axis=1)),
+        "best_epoch": saved["epoch"],
+        "epochs_trained": trainer.current_epoch,
+        "stopped_early": bool(trainer.should_stop),
+        "wall_time_s": round(callbacks.clock.elapsed, 2),
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "weights": weights,
+        "weighting": weighting,
+    }
+    _say(
+        f"fold {k}: cmi_score {record['cmi_score']:.4f} (best epoch {record['best_epoch']}, "
+        f"{record['wall_time_s']:.0f}s)"
+    )
+    return record, oof_frame(data, val_idx, k, probs)
+
+
+@attrs.frozen
+class FoldCallbacks:
+    """A fold's callbacks; the run reads the clock and the interrupt flag after fitting."""
+
+    clock: FoldClock
+    interrupt: InterruptFlag
+    others: list[Callback]
+
+    @property
+    def all(self) -> list[Callback]:
+        return [self.clock, self.interrupt, *self.others]
+
+
+def fold_callbacks(
+    cfg: Config, data: SequenceSet, k: int, fold_dir: Path, *, progress: bool
+) -> FoldCallbacks:
+    """Checkpoints, early stopping on ``val/cmi_score``, hparams, figures, progress bar."""
     best = BestWeights(fold_dir / BEST_FILE, _checkpoint_meta(cfg, data, k))
-    clock, interrupt = FoldClock(), InterruptFlag()
-    callbacks = [
+    others = [
         best,
-        clock,
-        interrupt,
         ResumeCheckpoint(fold_dir / LAST_FILE),
         EarlyStopping(
             MONITOR,
@@ -303,40 +348,10 @@ def train_fold(
         HparamsScore(_flat_params(cfg), best),
         ConfusionFigure(),
         DatasetEpoch(),
-        *extra_callbacks,
     ]
     if progress:
-        callbacks.append(EpochProgressBar(k))
-    trainer = make_trainer(cfg, fold_dir, callbacks, progress=progress)
-    train_loader, val_loader = make_loaders(cfg, data, train_idx, val_idx)
-    last = fold_dir / LAST_FILE
-    _fit(trainer, model, train_loader, val_loader, last if last.is_file() else None, interrupt, k)
-    if rank_zero_only.rank > 0:
-        return {}, None
-    if not (fold_dir / BEST_FILE).is_file():
-        raise RunError(f"fold {k}: no validation score was recorded, so there is no best.pt")
-    saved = torch.load(fold_dir / BEST_FILE, map_location="cpu", weights_only=True)
-    weights, weighting = _learned_weights(model)
-    model.load_state_dict(saved["state_dict"])
-    probs = predict_probs(model, val_loader)
-    oof = oof_frame(data, val_idx, k, probs)
-    record = {
-        "fold": k,
-        **score_indices(data.labels[val_idx], probs.argmax(axis=1)),
-        "best_epoch": saved["epoch"],
-        "epochs_trained": trainer.current_epoch,
-        "stopped_early": bool(trainer.should_stop),
-        "wall_time_s": round(clock.elapsed, 2),
-        "n_train": len(train_idx),
-        "n_val": len(val_idx),
-        "weights": weights,
-        "weighting": weighting,
-    }
-    _say(
-        f"fold {k}: cmi_score {record['cmi_score']:.4f} (best epoch {record['best_epoch']}, "
-        f"{record['wall_time_s']:.0f}s)"
-    )
-    return record, oof
+        others.append(EpochProgressBar(k))
+    return FoldCallbacks(FoldClock(), InterruptFlag(), others)
 
 
 def build_model(cfg: Config, in_channels: int) -> CMIModel:
@@ -470,7 +485,7 @@ def _fit(
     train_loader: DataLoader,
     val_loader: DataLoader,
     ckpt: Path | None,
-    interrupt: InterruptFlag,
+    callbacks: FoldCallbacks,
     k: int,
 ) -> None:
     """``trainer.fit`` with Lightning's Ctrl-C exit and NaN stop turned into run outcomes."""
@@ -480,7 +495,9 @@ def _fit(
     try:
         trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
     except SystemExit:
-        if interrupt.interrupted:  # Lightning caught Ctrl-C, cleaned up and called exit(1)
+        if (
+            callbacks.interrupt.interrupted
+        ):  # Lightning caught Ctrl-C, cleaned up and called exit(1)
             raise KeyboardInterrupt from None
         raise
     except RunError as exc:
@@ -563,7 +580,7 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     """Lightning's start-up chatter (GPU/TPU lines, tips) buries the run's own messages."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
