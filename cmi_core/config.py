@@ -101,6 +101,7 @@ class AugmentConfig:
     mask_max_len: int = field(20, at_least(1), "longest masked span, in frames")
     mixup_alpha: float = field(0.0, non_negative, "mixup Beta(alpha, alpha); 0 disables")
     drop_thm_tof_p: float = field(0.0, in_range(0, 1), "probability of hiding thm/ToF (IMU-only)")
+    mirror_p: float = field(0.0, in_range(0, 1), "probability of mirroring to the other hand")
 
 
 @attrs.frozen

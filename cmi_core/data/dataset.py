@@ -1,0 +1,158 @@
+"""Sequences -> fixed-length tensors: one padding rule, labels for the 3 heads, augmentation.
+
+Training, validation and inference all go through ``pad_or_truncate`` (keep the END of the
+sequence, where the gesture is; pad on the left with zeros; mask False on padding and on
+frames without usable IMU), so there is no train/inference skew.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cmi_core.config import AugmentConfig
+from cmi_core.data.features import IMU_FEATURES, THM_TOF_FEATURES, mirror_features
+from cmi_core.data.io import SequenceSet
+from cmi_core.data.schema import DEMOGRAPHIC_FEATURES, GESTURE_IS_TARGET, GESTURE_TO_NINE
+
+HANDEDNESS = DEMOGRAPHIC_FEATURES.index("handedness")
+
+
+def pad_or_truncate(
+    x: np.ndarray, valid: np.ndarray, max_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T, C), (T,) -> (max_len, C) float32 and (max_len,) bool, keeping the last frames."""
+    out = np.zeros((max_len, x.shape[1]), dtype=np.float32)
+    mask = np.zeros(max_len, dtype=bool)
+    keep = min(len(x), max_len)
+    if keep:
+        out[max_len - keep :] = x[len(x) - keep :]
+        mask[max_len - keep :] = valid[len(x) - keep :]
+    out[~mask] = 0.0
+    return out, mask
+
+
+# -- augmentation (time axis = axis 0 of a (T, C) sequence) ----------------------------------
+
+
+def time_stretch(x: np.ndarray, valid: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Resample every channel to ``round(T * factor)`` frames by linear interpolation in time."""
+    n = len(x)
+    new_len = max(1, round(n * factor))
+    pos = np.linspace(0.0, n - 1, new_len)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (pos - lo)[:, None].astype(np.float32)
+    return x[lo] * (1 - w) + x[hi] * w, valid[np.rint(pos).astype(np.int64)]
+
+
+def mask_span(
+    x: np.ndarray, valid: np.ndarray, start: int, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blank frames ``start .. start+length`` in every channel, as a sensor dropout would."""
+    x, valid = x.copy(), valid.copy()
+    x[start : start + length] = 0.0
+    valid[start : start + length] = False
+    return x, valid
+
+
+def augment_sequence(
+    x: np.ndarray,
+    valid: np.ndarray,
+    demographics: np.ndarray,
+    cfg: AugmentConfig,
+    names: tuple[str, ...],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random time stretch, span masking, IMU noise, hand mirroring and thm/ToF dropping."""
+    if rng.random() < cfg.stretch_p:
+        x, valid = time_stretch(x, valid, rng.uniform(*cfg.stretch_range))
+    if rng.random() < cfg.mask_p and len(x) > 1:
+        length = int(rng.integers(1, min(cfg.mask_max_len, len(x) - 1) + 1))
+        x, valid = mask_span(x, valid, int(rng.integers(0, len(x) - length + 1)), length)
+    if rng.random() < cfg.noise_p:
+        x = x.copy()
+        n_imu = len(IMU_FEATURES)  # noise on IMU channels; thm/ToF zeros mean "absent"
+        noise = rng.normal(0.0, cfg.noise_std, (len(x), n_imu)).astype(np.float32)
+        x[:, :n_imu] += noise * valid[:, None]
+    if rng.random() < cfg.mirror_p:
+        x = mirror_features(x, names)
+        demographics = demographics.copy()
+        demographics[HANDEDNESS] = 1.0 - demographics[HANDEDNESS]
+    if len(names) > len(IMU_FEATURES) and rng.random() < cfg.drop_thm_tof_p:
+        x = x.copy()
+        x[:, [names.index(n) for n in THM_TOF_FEATURES]] = 0.0
+    return x, valid, demographics
+
+
+class SequenceDataset(Dataset):
+    """Items of a ``SequenceSet`` as padded tensors with 18-class, binary and 9-class labels.
+
+    ``augment`` is for training only. Augmentations are drawn from a generator seeded with
+    (seed, epoch, sequence), so they are reproducible, independent of DataLoader workers,
+    and differ between epochs once ``set_epoch`` is called.
+    """
+
+    def __init__(
+        self,
+        data: SequenceSet,
+        indices: np.ndarray,
+        max_len: int,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+    ):
+        self.data = data
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.max_len = max_len
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        k = int(self.indices[i])
+        x, valid = self.data.features[k], self.data.valid[k]
+        demographics = self.data.demographics[k]
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, k])
+            x, valid, demographics = augment_sequence(
+                x, valid, demographics, self.augment, self.data.feature_names, rng
+            )
+        x, mask = pad_or_truncate(x, valid, self.max_len)
+        y18 = int(self.data.labels[k])
+        labelled = y18 >= 0
+        return {
+            "x": torch.from_numpy(x),
+            "mask": torch.from_numpy(mask),
+            "demographics": torch.from_numpy(np.array(demographics, dtype=np.float32)),
+            "y18": torch.tensor(y18, dtype=torch.int64),
+            "ybin": torch.tensor(float(GESTURE_IS_TARGET[y18]) if labelled else -1.0),
+            "y9": torch.tensor(int(GESTURE_TO_NINE[y18]) if labelled else -1, dtype=torch.int64),
+            "index": torch.tensor(k, dtype=torch.int64),
+        }
+
+
+def mixup_batch(batch: dict, alpha: float, generator: torch.Generator) -> dict:
+    """Mix each sequence with a random partner of the batch (Zhang et al. 2018).
+
+    ``x`` and ``demographics`` become ``lam * a + (1 - lam) * b``, the mask is the union;
+    labels stay as they are and ``mix_index`` / ``mix_lambda`` tell the loss to compute
+    ``lam * L(y) + (1 - lam) * L(y[mix_index])``. ``lam ~ Beta(alpha, alpha)``.
+    """
+    x = batch["x"]
+    perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    out = dict(batch)
+    out["x"] = lam * x + (1 - lam) * x[perm]
+    out["demographics"] = lam * batch["demographics"] + (1 - lam) * batch["demographics"][perm]
+    out["mask"] = batch["mask"] | batch["mask"][perm]
+    out["mix_index"] = perm
+    out["mix_lambda"] = torch.tensor(lam, dtype=x.dtype, device=x.device)
+    return out

@@ -1,0 +1,313 @@
+"""Model features from the raw sensor columns: IMU physics, mirroring, thermopile/ToF summaries.
+
+Pure numpy, vectorised over every row of a file at once: sequences are delimited by ``starts``
+(the first row of each sequence, sorted, ``starts[0] == 0``), so nothing crosses a boundary.
+All scaling uses fixed constants (no statistics fitted on data, so nothing to save next to a
+model, and folds cannot leak into each other). The channel order is ``feature_names(cfg)`` and
+is documented in ``docs/data.md``.
+
+Conventions: quaternions are (w, x, y, z) and rotate sensor -> world; the accelerometer reads
+``R^T (a_world + g e_z)``, so gravity in the sensor frame is the third row of ``R``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cmi_core.config import FeatureConfig
+from cmi_core.data.schema import DEMOGRAPHIC_FEATURES, THM_COLUMNS, TOF_SENSORS
+
+GRAVITY = 9.81
+"""m/s^2 per g: accelerations are given to the model in g."""
+ANGULAR_VEL_SCALE = 10.0
+"""Angular velocity = rotation per frame (rad) x 10, i.e. rad/s at 10 Hz: O(1) for wrist motion."""
+THM_CENTER, THM_SCALE = 28.0, 5.0
+"""Thermopile feature = (deg C - 28) / 5: about -1.5 (room air) .. +1.8 (skin)."""
+TOF_FAR = 255.0
+"""ToF ``-1`` ("no return") counts as this raw distance; features divide by it."""
+TOF_NULL = -2
+"""Internal sentinel for a null ToF pixel in int16 blocks (``-1`` is a real reading)."""
+FEATURE_CLIP = 50.0
+"""Guard against absurd raw values: every feature is clipped to +-50 (real ones are < 35)."""
+
+IMU_FEATURES: tuple[str, ...] = (
+    "acc_x",
+    "acc_y",
+    "acc_z",
+    "rot_w",
+    "rot_x",
+    "rot_y",
+    "rot_z",
+    "linear_acc_x",
+    "linear_acc_y",
+    "linear_acc_z",
+    "linear_acc_mag",
+    "linear_acc_mag_jerk",
+    "angular_vel_x",
+    "angular_vel_y",
+    "angular_vel_z",
+    "angular_distance",
+)
+THM_TOF_FEATURES: tuple[str, ...] = (
+    *THM_COLUMNS,
+    *(f"tof_{s}_mean" for s in range(1, TOF_SENSORS + 1)),
+    *(f"tof_{s}_in_range" for s in range(1, TOF_SENSORS + 1)),
+    "thm_tof_present",
+)
+MIRROR_NEGATED = frozenset(
+    {"acc_x", "rot_y", "rot_z", "linear_acc_x", "angular_vel_y", "angular_vel_z"}
+)
+"""Channels whose sign flips under the x-axis mirror (DOMAIN 2.4)."""
+MIRROR_SWAPPED = (
+    ("thm_3", "thm_5"),
+    ("tof_3_mean", "tof_5_mean"),
+    ("tof_3_in_range", "tof_5_in_range"),
+)
+"""Sensor pairs that trade places under the mirror (3 and 5 sit on opposite sides)."""
+
+
+def feature_names(cfg: FeatureConfig) -> tuple[str, ...]:
+    """The channel order of the feature matrix for a feature configuration."""
+    return IMU_FEATURES + (THM_TOF_FEATURES if cfg.thm_tof else ())
+
+
+# -- quaternion algebra (also used by the synthetic generator) --------------------------------
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of (..., 4) arrays."""
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def quat_from_rotvec(rotvec: np.ndarray) -> np.ndarray:
+    """Unit quaternions (..., 4) of rotation vectors (..., 3) (axis x angle, radians)."""
+    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
+    half = 0.5 * angle
+    scale = np.where(angle > 1e-12, np.sin(half) / np.maximum(angle, 1e-12), 0.5)
+    return np.concatenate([np.cos(half), rotvec * scale], axis=-1)
+
+
+def gravity_in_sensor(q: np.ndarray) -> np.ndarray:
+    """The world's up axis expressed in the sensor frame (unit quaternions (..., 4) -> (..., 3))."""
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([2 * (x * z - w * y), 2 * (w * x + y * z), 1 - 2 * (x * x + y * y)], axis=-1)
+
+
+def relative_rotvec(q: np.ndarray) -> np.ndarray:
+    """Rotation vector of ``conj(q[t]) * q[t+1]`` for consecutive rows (N-1, 3).
+
+    ``q[t+1]`` is sign-flipped first when the two are in opposite hemispheres, so q and -q
+    (the positive-w convention flips signs) give the same small rotation.
+    """
+    cur, nxt = q[:-1], q[1:]
+    nxt = np.where((cur * nxt).sum(axis=1, keepdims=True) < 0, -nxt, nxt)
+    delta = quat_multiply(cur * np.array([1.0, -1.0, -1.0, -1.0]), nxt)  # w >= 0 by the flip
+    vec_norm = np.linalg.norm(delta[:, 1:], axis=1)
+    angle = 2.0 * np.arctan2(vec_norm, delta[:, 0])
+    scale = np.where(vec_norm > 1e-12, angle / np.maximum(vec_norm, 1e-12), 2.0)
+    return delta[:, 1:] * scale[:, None]
+
+
+# -- sequence bookkeeping ---------------------------------------------------------------------
+
+
+def row_segments(starts: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: its sequence's first row, one-past-last row, and sequence number."""
+    lengths = np.diff(np.append(starts, n_rows))
+    seq = np.repeat(np.arange(len(starts)), lengths)
+    return starts[seq], (starts + lengths)[seq], seq
+
+
+def fill_source(ok: np.ndarray, first: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """For each row, the nearest row of the same sequence where ``ok`` (previous first, else
+    next), or -1 when the sequence has none: occasional NaN quaternion rows are filled."""
+    rows = np.arange(len(ok))
+    prev = np.maximum.accumulate(np.where(ok, rows, -1))
+    prev = np.where(prev >= first, prev, -1)
+    nxt = np.minimum.accumulate(np.where(ok, rows, len(ok))[::-1])[::-1]
+    nxt = np.where(nxt < end, nxt, -1)
+    return np.where(prev >= 0, prev, nxt)
+
+
+def _per_sequence_mean(values: np.ndarray, ok: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    sums = np.add.reduceat(np.where(ok[:, None], values, 0.0), starts, axis=0)
+    counts = np.add.reduceat(ok.astype(np.float64), starts)
+    return sums / np.maximum(counts, 1.0)[:, None]
+
+
+# -- IMU features -----------------------------------------------------------------------------
+
+
+def imu_features(
+    acc: np.ndarray, quat: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 16 IMU channels (``IMU_FEATURES``) and the per-row validity.
+
+    ``acc`` (N, 3) in m/s^2 including gravity, ``quat`` (N, 4) as in the file (may be NaN).
+    A row is valid when its three acc values are finite; invalid rows are all zeros.
+    NaN/degenerate quaternion rows take the nearest valid quaternion of the same sequence; a
+    sequence with none gets zero rotation channels and gravity estimated as its mean acc.
+    """
+    n = len(acc)
+    first, end, seq = row_segments(starts, n)
+    acc = acc.astype(np.float64) / GRAVITY
+    valid = np.isfinite(acc).all(axis=1)
+    acc = np.where(valid[:, None], acc, 0.0)
+
+    norm = np.linalg.norm(quat.astype(np.float64), axis=1, keepdims=True)
+    q_ok = np.isfinite(norm[:, 0]) & (norm[:, 0] > 1e-6)
+    unit = np.where(q_ok[:, None], quat / np.where(q_ok[:, None], norm, 1.0), 0.0)
+    src = fill_source(q_ok, first, end)
+    has_q = src >= 0
+    q = np.where(has_q[:, None], unit[np.maximum(src, 0)], 0.0)
+    q *= np.where(q[:, :1] < 0, -1.0, 1.0)  # positive-w convention: q and -q look the same
+
+    gravity = np.where(
+        has_q[:, None], gravity_in_sensor(q), _per_sequence_mean(acc, valid, starts)[seq]
+    )
+    linear = acc - gravity
+    linear_mag = np.linalg.norm(linear, axis=1)
+
+    last = np.append(seq[1:] != seq[:-1], True)
+    rotvec = np.zeros((n, 3))
+    rotvec[:-1] = relative_rotvec(q)
+    rotvec[last | ~has_q] = 0.0
+    angle = np.linalg.norm(rotvec, axis=1)
+
+    jerk = np.diff(linear_mag, prepend=0.0)
+    jerk[(first == np.arange(n)) | ~valid | ~np.roll(valid, 1)] = 0.0
+
+    out = np.concatenate(
+        [
+            acc,
+            q,
+            linear,
+            linear_mag[:, None],
+            jerk[:, None],
+            rotvec * ANGULAR_VEL_SCALE,
+            angle[:, None],
+        ],
+        axis=1,
+    )
+    out[~valid] = 0.0
+    return _finite(out), valid
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.clip(x, -FEATURE_CLIP, FEATURE_CLIP), nan=0.0).astype(np.float32)
+
+
+# -- thermopile / ToF summaries ---------------------------------------------------------------
+
+
+def thm_tof_features(
+    thm: np.ndarray, tof_blocks: list[np.ndarray], starts: np.ndarray
+) -> np.ndarray:
+    """The 16 channels of ``THM_TOF_FEATURES`` (N, 16).
+
+    ``thm`` (N, 5) deg C with NaN; ``tof_blocks`` five int16 (N, 64) blocks with ``TOF_NULL``
+    for nulls and -1 for "nothing in range". Per ToF sensor: mean distance over its non-null
+    pixels (no return counted as far, /255) and the fraction of pixels in range; both flip-
+    invariant, so mirroring needs no image flip. Missing values are 0; ``thm_tof_present`` is
+    1 for every row of a sequence that has any thermopile or ToF reading (0 for IMU-only).
+    """
+    thm = thm.astype(np.float64)
+    present_row = np.isfinite(thm).any(axis=1)
+    means, fractions = [], []
+    for block in tof_blocks:
+        seen = block != TOF_NULL
+        count = seen.sum(axis=1)
+        present_row |= count > 0
+        dist = np.where(block < 0, TOF_FAR, block).astype(np.float32)
+        dist_sum = np.where(seen, dist, 0.0).sum(axis=1)
+        means.append(dist_sum / np.maximum(count, 1) / TOF_FAR)
+        fractions.append((block >= 0).sum(axis=1) / np.maximum(count, 1))
+    present = np.maximum.reduceat(present_row.astype(np.float64), starts)
+    n = len(thm)
+    seq = row_segments(starts, n)[2]
+    out = np.column_stack(
+        [np.nan_to_num((thm - THM_CENTER) / THM_SCALE), *means, *fractions, present[seq]]
+    )
+    return _finite(out)
+
+
+# -- demographics ----------------------------------------------------------------------------
+
+DEMOGRAPHIC_RANGES: dict[str, tuple[float, float]] = {
+    "adult_child": (0.0, 1.0),
+    "age": (8.0, 60.0),
+    "sex": (0.0, 1.0),
+    "handedness": (0.0, 1.0),
+    "height_cm": (130.0, 195.0),
+    "shoulder_to_wrist_cm": (35.0, 75.0),
+    "elbow_to_wrist_cm": (15.0, 50.0),
+}
+"""Fixed min-max ranges (those of exp024/025, DOMAIN 7.7); values are clipped to [0, 1]."""
+DEMOGRAPHIC_DEFAULTS: dict[str, float] = {
+    "adult_child": 1.0,
+    "age": 22.0,
+    "sex": 1.0,
+    "handedness": 1.0,
+    "height_cm": 168.0,
+    "shoulder_to_wrist_cm": 52.0,
+    "elbow_to_wrist_cm": 25.5,
+}
+"""Stand-ins for missing values: the typical (mean or majority) train subject."""
+
+
+def demographic_features(raw: np.ndarray) -> np.ndarray:
+    """(S, 7) raw ``DEMOGRAPHIC_FEATURES`` (NaN = missing) -> float32 in [0, 1]."""
+    low, high = np.array([DEMOGRAPHIC_RANGES[name] for name in DEMOGRAPHIC_FEATURES]).T
+    default = np.array([DEMOGRAPHIC_DEFAULTS[name] for name in DEMOGRAPHIC_FEATURES])
+    filled = np.where(np.isfinite(raw), raw, default)
+    return np.clip((filled - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+# -- mirroring --------------------------------------------------------------------------------
+
+
+def mirror_raw(
+    rows: np.ndarray,
+    acc: np.ndarray,
+    quat: np.ndarray,
+    thm: np.ndarray | None = None,
+    tof_blocks: list[np.ndarray] | None = None,
+) -> None:
+    """Mirror the selected rows (bool mask) across the device's x-axis plane, in place.
+
+    Left-handed subjects wear the device on the left wrist; mirroring maps them onto the
+    right-handed frame (DOMAIN 2.4): acc_x -> -acc_x, (w, x, y, z) -> (w, x, -y, -z),
+    thermopile and ToF sensors 3 <-> 5.
+    """
+    acc[rows, 0] *= -1
+    quat[rows, 2:] *= -1
+    if thm is not None:
+        thm[np.ix_(rows, [2, 4])] = thm[np.ix_(rows, [4, 2])]
+    if tof_blocks is not None:
+        third, fifth = tof_blocks[2][rows], tof_blocks[4][rows]
+        tof_blocks[2][rows], tof_blocks[4][rows] = fifth, third
+
+
+def mirror_features(x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The same mirror applied to a feature matrix (T, C) whose channels are ``names``.
+
+    Used by the mirroring augmentation; equals computing features from mirrored raw data.
+    """
+    out = x.copy()
+    index = {name: i for i, name in enumerate(names)}
+    for name in MIRROR_NEGATED & index.keys():
+        out[:, index[name]] *= -1
+    for a, b in MIRROR_SWAPPED:
+        if a in index:
+            out[:, [index[a], index[b]]] = x[:, [index[b], index[a]]]
+    return out

@@ -1,0 +1,484 @@
+"""Kaggle CSV files (or the polars frames the Kaggle server hands over) -> per-sequence arrays.
+
+One code path: ``load_train`` / ``load_test`` read and validate the files, then call the same
+``_build`` as ``sequences_from_frames`` (used by the inference Predictor on one sequence at a
+time). Only the columns the feature set needs are parsed. Parsed data is cached as one ``.npz``
+per file pair, keyed by a fingerprint of the source files and the feature configuration.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+import polars as pl
+
+from cmi_core.config import DataConfig, FeatureConfig
+from cmi_core.data import features as feat
+from cmi_core.data.schema import (
+    ACC_COLUMNS,
+    DEMOGRAPHIC_FEATURES,
+    DEMOGRAPHICS_COLUMNS,
+    GESTURE_INDEX,
+    GESTURES,
+    ORIENTATIONS,
+    ROT_COLUMNS,
+    TEST_COLUMNS,
+    THM_COLUMNS,
+    TOF_COLUMNS,
+    TOF_PIXELS,
+    TOF_SENSORS,
+    TRAIN_COLUMNS,
+)
+from cmi_core.errors import DataError
+
+CACHE_VERSION = "1"
+FINGERPRINT_BLOCK = 1 << 20
+
+
+@attrs.frozen(eq=False)
+class SequenceSet:
+    """Sequences ready for a model: one entry per sequence, all arrays aligned."""
+
+    sequence_ids: np.ndarray  # str [N]
+    subjects: np.ndarray  # str [N]
+    features: list[np.ndarray]  # float32 [T_i, C] each, never NaN/Inf
+    valid: list[np.ndarray]  # bool [T_i] each: False where the frame had no usable IMU
+    demographics: np.ndarray  # float32 [N, 7], DEMOGRAPHIC_FEATURES scaled to [0, 1]
+    labels: np.ndarray  # int64 [N], index into GESTURES; -1 when unlabelled
+    orientations: np.ndarray | None  # str [N] (train only)
+    feature_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.sequence_ids)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> SequenceSet:
+        """The sequences at ``indices`` (ints or a boolean mask), in that order."""
+        idx = np.asarray(indices)
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
+        return SequenceSet(
+            sequence_ids=self.sequence_ids[idx],
+            subjects=self.subjects[idx],
+            features=[self.features[i] for i in idx],
+            valid=[self.valid[i] for i in idx],
+            demographics=self.demographics[idx],
+            labels=self.labels[idx],
+            orientations=None if self.orientations is None else self.orientations[idx],
+            feature_names=self.feature_names,
+        )
+
+
+# -- public entry points ----------------------------------------------------------------------
+
+
+def load_train(
+    data_dir: Path, features: FeatureConfig, cache_dir: Path | None = None
+) -> SequenceSet:
+    """``train.csv`` + ``train_demographics.csv`` of ``data_dir`` as labelled sequences."""
+    return _load(Path(data_dir), "train", features, cache_dir)
+
+
+def load_test(
+    data_dir: Path, features: FeatureConfig, cache_dir: Path | None = None
+) -> SequenceSet:
+    """``test.csv`` + ``test_demographics.csv`` of ``data_dir`` (labels -1)."""
+    return _load(Path(data_dir), "test", features, cache_dir)
+
+
+def sequences_from_frames(
+    frame: pl.DataFrame,
+    demographics: pl.DataFrame,
+    features: FeatureConfig,
+    source: str = "<frame>",
+) -> SequenceSet:
+    """Sequences from polars frames with the Kaggle columns (train or test layout).
+
+    This is what the file readers run after parsing; the Kaggle server's frames (one
+    sequence, thm/ToF possibly all null, NaN quaternions) go through it unchanged.
+    """
+    table = _demographics_table(demographics, f"{source} demographics")
+    return _build(frame, table, features, source)
+
+
+def resolve_data_dir(cfg: DataConfig) -> Path:
+    """The directory holding the Kaggle files for a data configuration.
+
+    ``kaggle``: ``cfg.dir``, checked for the train files. ``synthetic``: the generated set in
+    ``cfg.cache_dir/synthetic-<subjects>-<seed>/``, generated on first use into a temporary
+    directory and renamed into place, so concurrent or interrupted runs never see half a set.
+    """
+    if cfg.source == "kaggle":
+        if not cfg.dir:
+            raise DataError("data.dir: required when data.source = 'kaggle'")
+        data_dir = Path(cfg.dir).expanduser()
+        for name in ("train.csv", "train_demographics.csv"):
+            if not (data_dir / name).is_file():
+                raise DataError(
+                    f"{data_dir / name}: file not found (data.dir of data.source = 'kaggle')"
+                )
+        return data_dir
+    return _synthetic_dir(
+        Path(cfg.cache_dir).expanduser(), cfg.synthetic.subjects, cfg.synthetic.seed
+    )
+
+
+# -- synthetic directory ----------------------------------------------------------------------
+
+COMPLETE_MARKER = ".complete"
+
+
+def _synthetic_dir(cache_dir: Path, subjects: int, seed: int) -> Path:
+    from cmi_core.data.synthetic import GENERATOR_VERSION, generate
+
+    target = cache_dir / f"synthetic-{subjects}-{seed}"
+    if _is_complete(target, GENERATOR_VERSION):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir))
+    try:
+        generate(fresh, subjects=subjects, seed=seed)
+        (fresh / COMPLETE_MARKER).write_text(GENERATOR_VERSION)
+        if target.exists() and not _is_complete(target, GENERATOR_VERSION):
+            shutil.rmtree(target, ignore_errors=True)  # stale: an older generator or interrupted
+        try:
+            fresh.rename(target)
+        except OSError:
+            if not _is_complete(target, GENERATOR_VERSION):  # not a concurrent twin: a real error
+                raise
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return target
+
+
+def _is_complete(directory: Path, version: str) -> bool:
+    marker = directory / COMPLETE_MARKER
+    return marker.is_file() and marker.read_text() == version
+
+
+# -- reading files ----------------------------------------------------------------------------
+
+
+def _load(
+    data_dir: Path, kind: str, features: FeatureConfig, cache_dir: Path | None
+) -> SequenceSet:
+    csv_path, demo_path = data_dir / f"{kind}.csv", data_dir / f"{kind}_demographics.csv"
+    for path in (csv_path, demo_path):
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+    cache = (
+        _cache_path(Path(cache_dir), kind, (csv_path, demo_path), features) if cache_dir else None
+    )
+    if cache is not None and cache.is_file():
+        return _read_cache(cache)
+    _check_header(csv_path, TRAIN_COLUMNS if kind == "train" else TEST_COLUMNS)
+    _check_header(demo_path, DEMOGRAPHICS_COLUMNS)
+    table = _demographics_table(_read_csv(demo_path, None, {"subject": pl.String}), demo_path.name)
+    columns = _needed_columns(kind == "train", features)
+    frame = _read_csv(csv_path, columns, _dtypes(columns, _file_tof_dtype(csv_path, columns)))
+    data = _build(frame, table, features, str(csv_path))
+    if cache is not None:
+        _write_cache(cache, data)
+    return data
+
+
+def _check_header(path: Path, expected: Sequence[str]) -> None:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        header = fh.readline().rstrip("\r\n").split(",")
+    header = [name.strip().strip('"') for name in header]
+    missing = [c for c in expected if c not in header]
+    unknown = [c for c in header if c not in expected]
+    if missing:
+        close = difflib.get_close_matches(missing[0], unknown, n=1)
+        hint = f" (found {close[0]!r}: misspelled?)" if close else ""
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise DataError(f"{path}: missing column {missing[0]!r}{hint}{more}")
+    if unknown:
+        raise DataError(f"{path}: unexpected column {unknown[0]!r} (not in the Kaggle schema)")
+
+
+def _needed_columns(labelled: bool, features: FeatureConfig) -> list[str]:
+    meta = ["sequence_id", "sequence_counter", "subject"]
+    meta += ["orientation", "gesture"] if labelled else []
+    sensors = [*ACC_COLUMNS, *ROT_COLUMNS]
+    sensors += [*THM_COLUMNS, *TOF_COLUMNS] if features.thm_tof else []
+    return meta + sensors
+
+
+def _dtypes(columns: Sequence[str], tof: pl.DataType) -> dict[str, pl.DataType]:
+    dtypes: dict[str, pl.DataType] = {c: pl.Float32() for c in columns}
+    dtypes.update(sequence_id=pl.String(), subject=pl.String(), sequence_counter=pl.Int64())
+    dtypes.update({c: pl.String() for c in ("orientation", "gesture") if c in columns})
+    dtypes.update({c: tof for c in TOF_COLUMNS if c in columns})
+    return dtypes
+
+
+def _file_tof_dtype(path: Path, columns: Sequence[str]) -> pl.DataType:
+    """Int16 (half the memory of Float32) when the file writes ToF as integers."""
+    if TOF_COLUMNS[0] not in columns:
+        return pl.Int16()
+    sample = pl.read_csv(path, columns=list(TOF_COLUMNS), n_rows=2000, infer_schema_length=2000)
+    integer = all(dtype.is_integer() for dtype in sample.schema.values())
+    return pl.Int16() if integer else pl.Float32()
+
+
+def _read_csv(
+    path: Path, columns: list[str] | None, dtypes: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    try:
+        return pl.read_csv(
+            path, columns=columns, schema_overrides=dtypes, infer_schema_length=10000
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{path}: {_polars_problem(exc)}") from None
+
+
+def _polars_problem(exc: Exception) -> str:
+    text = str(exc)
+    column = re.search(r"column '([^']+)'", text)
+    value = re.search(r"(?:parse|values: \[)[ `\"]*([^`\"\]]*)", text)
+    if column:
+        shown = f" {value.group(1)!r}" if value else ""
+        return f"column {column.group(1)!r}: non-numeric value{shown}"
+    return text.splitlines()[0]
+
+
+# -- building sequences -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Demographics:
+    index: dict[str, int]
+    scaled: np.ndarray  # float32 [S, 7]
+    left_handed: np.ndarray  # bool [S]
+    source: str
+
+
+def _demographics_table(demo: pl.DataFrame, source: str) -> _Demographics:
+    for column in DEMOGRAPHICS_COLUMNS:
+        if column not in demo.columns:
+            raise DataError(f"{source}: missing column {column!r}")
+    demo = _cast(
+        demo, {"subject": pl.String(), **dict.fromkeys(DEMOGRAPHIC_FEATURES, pl.Float64())}, source
+    )
+    subjects = demo["subject"]
+    if subjects.null_count():
+        raise DataError(f"{source}: column 'subject' has an empty value")
+    if subjects.is_duplicated().any():
+        raise DataError(
+            f"{source}: subject {subjects.filter(subjects.is_duplicated())[0]!r} has two rows"
+        )
+    raw = demo.select(DEMOGRAPHIC_FEATURES).to_numpy().astype(np.float64)
+    return _Demographics(
+        index={s: i for i, s in enumerate(subjects.to_list())},
+        scaled=feat.demographic_features(raw),
+        left_handed=raw[:, DEMOGRAPHIC_FEATURES.index("handedness")] == 0,
+        source=source,
+    )
+
+
+def _cast(frame: pl.DataFrame, dtypes: dict[str, pl.DataType], source: str) -> pl.DataFrame:
+    """Cast to the expected types; a value that cannot be converted names its column."""
+    for column, dtype in dtypes.items():
+        if frame.schema[column] == dtype:
+            continue
+        expr = pl.col(column)
+        if frame.schema[column].is_float() and dtype.is_integer():
+            expr = expr.fill_nan(None)
+        try:
+            frame = frame.with_columns(expr.cast(dtype))
+        except pl.exceptions.PolarsError as exc:
+            raise DataError(f"{source}: {_polars_problem(exc)}") from None
+    return frame
+
+
+def _build(
+    frame: pl.DataFrame, demo: _Demographics, features: FeatureConfig, source: str
+) -> SequenceSet:
+    labelled = "gesture" in frame.columns
+    columns = _needed_columns(labelled, features)
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(f"{source}: missing column {column!r}")
+    if frame.height == 0:
+        raise DataError(f"{source}: no rows (a sequence needs at least one)")
+    frame = _cast(frame.select(columns), _dtypes(columns, pl.Int16()), source)
+    for column in (
+        "sequence_id",
+        "sequence_counter",
+        "subject",
+        *(["gesture"] if labelled else []),
+    ):
+        if frame[column].null_count():
+            raise DataError(f"{source}: column {column!r} has an empty value")
+    frame = frame.sort("sequence_id", "sequence_counter")
+
+    runs = frame["sequence_id"].rle().struct.unnest()
+    lengths = runs["len"].to_numpy().astype(np.int64)
+    sequence_ids = runs["value"].to_numpy().astype(str)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    for column in ("subject", *(["gesture", "orientation"] if labelled else [])):
+        _check_constant(frame, column, source)
+    subjects = frame["subject"].gather(starts).to_numpy().astype(str)
+    rows = _demographic_rows(subjects, sequence_ids, demo)
+
+    acc = frame.select(ACC_COLUMNS).to_numpy().astype(np.float64)
+    quat = frame.select(ROT_COLUMNS).to_numpy().astype(np.float64)
+    thm = frame.select(THM_COLUMNS).to_numpy() if features.thm_tof else None
+    tof = _tof_blocks(frame) if features.thm_tof else None
+    if features.mirror_left_handed:
+        mirror = np.repeat(demo.left_handed[rows], lengths)
+        feat.mirror_raw(mirror, acc, quat, thm, tof)
+    values, valid = feat.imu_features(acc, quat, starts)
+    if features.thm_tof:
+        values = np.concatenate([values, feat.thm_tof_features(thm, tof, starts)], axis=1)
+
+    labels = np.full(len(starts), -1, dtype=np.int64)
+    orientations = None
+    if labelled:
+        labels = _labels(
+            frame["gesture"].gather(starts).to_numpy().astype(str), sequence_ids, source
+        )
+        orientations = frame["orientation"].gather(starts).fill_null("").to_numpy().astype(str)
+        _check_values(orientations, ORIENTATIONS, "orientation", sequence_ids, source)
+    cuts = starts[1:]
+    return SequenceSet(
+        sequence_ids=sequence_ids,
+        subjects=subjects,
+        features=np.split(values, cuts),
+        valid=np.split(valid, cuts),
+        demographics=demo.scaled[rows],
+        labels=labels,
+        orientations=orientations,
+        feature_names=feat.feature_names(features),
+    )
+
+
+def _check_constant(frame: pl.DataFrame, column: str, source: str) -> None:
+    """A per-sequence value (subject, gesture) must not change inside a sequence."""
+    same_seq = pl.col("sequence_id") == pl.col("sequence_id").shift(1)
+    changed = pl.col(column).ne_missing(pl.col(column).shift(1))
+    bad = frame.select(pl.col("sequence_id").filter(same_seq & changed).first()).item()
+    if bad is not None:
+        raise DataError(
+            f"{source}: sequence {bad!r}: column {column!r} changes within the sequence"
+        )
+
+
+def _demographic_rows(
+    subjects: np.ndarray, sequence_ids: np.ndarray, demo: _Demographics
+) -> np.ndarray:
+    rows = np.array([demo.index.get(s, -1) for s in subjects], dtype=np.int64)
+    if (rows < 0).any():
+        i = int(np.flatnonzero(rows < 0)[0])
+        raise DataError(
+            f"{demo.source}: no row for subject {str(subjects[i])!r} "
+            f"(sequence {str(sequence_ids[i])!r})"
+        )
+    return rows
+
+
+def _labels(gestures: np.ndarray, sequence_ids: np.ndarray, source: str) -> np.ndarray:
+    _check_values(gestures, GESTURES, "gesture", sequence_ids, source)
+    return np.array([GESTURE_INDEX[g] for g in gestures], dtype=np.int64)
+
+
+def _check_values(
+    values: np.ndarray, allowed: Sequence[str], column: str, sequence_ids: np.ndarray, source: str
+) -> None:
+    bad = ~np.isin(values, allowed)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        close = difflib.get_close_matches(values[i], allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataError(
+            f"{source}: sequence {sequence_ids[i]!r}: unknown {column} {values[i]!r}{hint}"
+        )
+
+
+def _tof_blocks(frame: pl.DataFrame) -> list[np.ndarray]:
+    """One int16 (N, 64) array per ToF sensor, nulls as ``TOF_NULL``."""
+    return [
+        frame.select(TOF_COLUMNS[s * TOF_PIXELS : (s + 1) * TOF_PIXELS])
+        .fill_null(feat.TOF_NULL)
+        .to_numpy()
+        for s in range(TOF_SENSORS)
+    ]
+
+
+# -- cache ------------------------------------------------------------------------------------
+
+
+def _fingerprint(path: Path) -> bytes:
+    """Size, mtime and three 1 MiB blocks (start, middle, end) of a file.
+
+    A full hash of a 700 MB CSV costs ~1 s, a large part of the cached-load budget; editing
+    tools change size or mtime, and the sampled blocks catch a same-size file copied in with
+    its timestamps preserved in all but pathological cases.
+    """
+    stat = path.stat()
+    digest = hashlib.blake2b(f"{stat.st_size}:{stat.st_mtime_ns}".encode(), digest_size=16)
+    with open(path, "rb") as fh:
+        for offset in (
+            0,
+            max(0, stat.st_size // 2 - FINGERPRINT_BLOCK // 2),
+            max(0, stat.st_size - FINGERPRINT_BLOCK),
+        ):
+            fh.seek(offset)
+            digest.update(fh.read(FINGERPRINT_BLOCK))
+    return digest.digest()
+
+
+def _cache_path(cache_dir: Path, kind: str, paths: Sequence[Path], features: FeatureConfig) -> Path:
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"{CACHE_VERSION}:{kind}:{attrs.asdict(features)}".encode())
+    for path in paths:
+        digest.update(_fingerprint(path))
+    return cache_dir / f"{kind}-{digest.hexdigest()}.npz"
+
+
+def _write_cache(path: Path, data: SequenceSet) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lengths = np.array([len(v) for v in data.valid], dtype=np.int64)
+    arrays = {
+        "features": np.concatenate(data.features),
+        "valid": np.concatenate(data.valid),
+        "lengths": lengths,
+        "sequence_ids": data.sequence_ids,
+        "subjects": data.subjects,
+        "demographics": data.demographics,
+        "labels": data.labels,
+        "feature_names": np.array(data.feature_names),
+    }
+    if data.orientations is not None:
+        arrays["orientations"] = data.orientations
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _read_cache(path: Path) -> SequenceSet:
+    with np.load(path) as z:
+        cuts = np.cumsum(z["lengths"])[:-1]
+        return SequenceSet(
+            sequence_ids=z["sequence_ids"],
+            subjects=z["subjects"],
+            features=np.split(z["features"], cuts),
+            valid=np.split(z["valid"], cuts),
+            demographics=z["demographics"],
+            labels=z["labels"],
+            orientations=z["orientations"] if "orientations" in z.files else None,
+            feature_names=tuple(z["feature_names"].tolist()),
+        )
