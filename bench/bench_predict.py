@@ -1,0 +1,137 @@
+"""Inference speed: one-sequence ``predict`` latency, ``from_run`` time, batched throughput.
+
+Targets (issue 6), 5-fold ensemble of the ``configs/exp025.toml`` model on a 2-core CPU:
+median ``predict`` latency <= 25 ms; ``Predictor.from_run`` < 10 s; batched ``cmi predict``
+(``predict_file``) >= 10x the throughput of calling ``predict`` once per sequence (the
+baseline, measured in the same script on the same sequences).
+
+Without ``--run`` the script writes a run directory with the exp025 model and untrained
+weights (speed does not depend on the weight values) in the checkpoint format of ``run.py``.
+Sequences are the synthetic test set of the config's data cache, handed over one polars frame
+per sequence as the Kaggle gateway does. ``--threads`` sets ``torch.set_num_threads`` (0 keeps
+torch's default); the machine is shared, so interleave and repeat when numbers look odd.
+
+Run: .venv/bin/python bench/bench_predict.py [--run RUN_DIR] [--threads 1] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_untrained_run(config: Path, run_dir: Path) -> Path:
+    """A run directory with ``config``'s model in every fold, as ``run.py`` writes it."""
+    import torch
+
+    from cmi_core.config import config_to_dict, config_to_toml, load_config
+    from cmi_core.data.features import feature_names
+    from cmi_core.run import BEST_FILE, CONFIG_FILE, build_model
+
+    cfg = load_config(config)
+    names = feature_names(cfg.data.features)
+    run_dir.mkdir(parents=True)
+    (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg))
+    for k in range(cfg.cv.n_folds):
+        torch.manual_seed(k)
+        model = build_model(cfg, len(names))
+        (run_dir / f"fold_{k}").mkdir()
+        meta = {"config": config_to_dict(cfg), "feature_names": list(names)}
+        payload = {**meta, "in_channels": len(names), "fold": k, "epoch": 0, "cmi_score": 0.0}
+        torch.save({**payload, "state_dict": model.state_dict()}, run_dir / f"fold_{k}" / BEST_FILE)
+    return run_dir
+
+
+def hidden_test_size(data_dir: Path, out_dir: Path, n_sequences: int) -> Path:
+    """The synthetic test files with their sequences repeated (new ids) to ``n_sequences``."""
+    import polars as pl
+
+    test = pl.read_csv(data_dir / "test.csv", infer_schema_length=None)
+    copies = -(-n_sequences // test["sequence_id"].n_unique())
+    repeated = pl.concat(test.with_columns(pl.col("sequence_id") + f"_{c}") for c in range(copies))
+    keep = repeated["sequence_id"].unique(maintain_order=True).head(n_sequences)
+    out_dir.mkdir(parents=True)
+    repeated.filter(pl.col("sequence_id").is_in(keep)).write_csv(out_dir / "test.csv")
+    demographics = (data_dir / "test_demographics.csv").read_bytes()
+    (out_dir / "test_demographics.csv").write_bytes(demographics)
+    return out_dir
+
+
+def gateway_frames(data_dir: Path, limit: int) -> list[tuple]:
+    """``(sequence frame, one-row demographics frame)`` per test sequence, as the gateway."""
+    import polars as pl
+
+    test = pl.read_csv(data_dir / "test.csv")
+    demographics = pl.read_csv(data_dir / "test_demographics.csv")
+    return [
+        (sequence, demographics.filter(pl.col("subject") == sequence["subject"][0]))
+        for sequence in test.partition_by("sequence_id", maintain_order=True)[:limit]
+    ]
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run", type=Path, help="a run directory (default: untrained exp025)")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "exp025.toml")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--sequences", type=int, default=3500, help="test size (hidden: ~3,500)")
+    parser.add_argument("--calls", type=int, default=300, help="per-sequence predict calls")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    import torch
+
+    from cmi_core.config import load_config
+    from cmi_core.data.io import resolve_data_dir
+    from cmi_core.inference import Predictor, predict_file
+
+    import_s = time.perf_counter() - start
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = args.run or write_untrained_run(args.config, Path(tmp) / "run")
+        synthetic = resolve_data_dir(load_config(run_dir / "config.toml").data)
+        data_dir = hidden_test_size(synthetic, Path(tmp) / "data", args.sequences)
+        frames = gateway_frames(data_dir, args.calls)
+
+        load_s = min(timed(Predictor.from_run, run_dir) for _ in range(args.repeat))
+        predictor = Predictor.from_run(run_dir)
+        for sequence, demographics in frames[:5]:  # warm-up
+            predictor.predict(sequence, demographics)
+        latencies = [timed(predictor.predict, *frame) for frame in frames]
+        per_sequence_rate = len(frames) / sum(latencies)
+        out = Path(tmp) / "submission.csv"
+        batched_s = min(timed(predict_file, run_dir, data_dir, out) for _ in range(args.repeat))
+        batched_rate = args.sequences / batched_s
+
+    folds = len(predictor.ensembles[0].models)
+    median_ms = statistics.median(latencies) * 1e3
+    p90_ms = statistics.quantiles(latencies, n=10)[-1] * 1e3
+    source = run_dir if args.run else f"untrained {args.config.name}"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {folds} folds, {source}")
+    print(f"import cmi_core.inference        {import_s:8.2f} s")
+    print(f"Predictor.from_run               {load_s:8.2f} s    (target < 10 s)")
+    print(f"predict, one sequence: median    {median_ms:8.2f} ms   (<= 25 ms; p90 {p90_ms:.2f})")
+    print(f"per-sequence predict (baseline)  {per_sequence_rate:8.1f} seq/s ({len(frames)} calls)")
+    print(
+        f"cmi predict, {args.sequences} sequences     {batched_rate:8.1f} seq/s "
+        f"= {batched_rate / per_sequence_rate:.1f}x the baseline (target >= 10x; "
+        f"{batched_s:.1f} s incl. loading the run and parsing test.csv)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
