@@ -16,6 +16,7 @@ Plugin names are resolved here (and in inference), never inside the model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import sys
 import time
 import tomllib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ from cmi_core.data.folds import assign_folds
 from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
 from cmi_core.data.schema import GESTURES
 from cmi_core.errors import RunError
-from cmi_core.metrics import score_indices
+from cmi_core.metrics import competition_score, score_indices
 from cmi_core.model import CMIModel
 from cmi_core.report import OOF_FILE, SUMMARY_FILE
 from cmi_core.weighting import active_terms
@@ -82,7 +83,6 @@ RESUMABLE_KEYS = frozenset(
 )
 """Config keys that may change on --resume: where things are and what runs them, not what is
 trained."""
-OOF_KEYS = ("sequence_id", "subject", "fold", "gesture", "prediction")
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -116,8 +116,20 @@ def run_experiment(
         check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
     wanted = _wanted_folds(cfg, folds)
     quiet_lightning()
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
+    with _torch_threads(cfg.trainer.threads):
+        return _run(cfg, out_dir, wanted, resume=resume, progress=progress, launcher=launcher)
+
+
+def _run(
+    cfg: Config,
+    out_dir: Path,
+    wanted: Sequence[int],
+    *,
+    resume: bool,
+    progress: bool,
+    launcher: bool,
+) -> dict[str, Any]:
+    """Load the data, assign the folds, train every wanted fold not finished yet."""
     data = load_data(cfg)
     fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
     if launcher and not resume:
@@ -236,10 +248,7 @@ def build_summary(
     oof: pl.DataFrame,
     wanted: Sequence[int],
 ) -> dict[str, Any]:
-    index = {g: i for i, g in enumerate(GESTURES)}
-    overall = score_indices(
-        [index[g] for g in oof["gesture"]], [index[g] for g in oof["prediction"]]
-    )
+    overall = competition_score(list(oof["gesture"]), list(oof["prediction"]))
     fold_scores = np.array([records[k]["cmi_score"] for k in sorted(records)])
     return {
         "name": cfg.name,
@@ -297,7 +306,7 @@ def train_fold(
     saved = torch.load(fold_dir / BEST_FILE, map_location="cpu", weights_only=True)
     weights, weighting = _learned_weights(model)  # final values, before loading the best
     model.load_state_dict(saved["state_dict"])
-    probs = predict_probs(model, val_loader)
+    probs = predict_probs(model, val_loader, _predict_device(cfg))
     record = {
         "fold": k,
         **score_indices(data.labels[val_idx], probs.argmax(axis=1)),
@@ -451,9 +460,10 @@ class MixupCollate:
 
 
 @torch.no_grad()
-def predict_probs(model: CMIModel, loader: DataLoader) -> np.ndarray:
-    """18-class probabilities in loader order, in eval mode, on the GPU when there is one."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def predict_probs(
+    model: CMIModel, loader: DataLoader, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """18-class probabilities in loader order, in eval mode and full precision."""
     model.to(device).eval()
     chunks = [
         model.predict_step({k: v.to(device) for k, v in batch.items()}, i).float().cpu()
@@ -510,6 +520,24 @@ def _fit(
         raise RunError(f"fold {k} stopped: {exc}; {kept}") from None
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning leaves Ctrl-C ignored
+
+
+def _predict_device(cfg: Config) -> torch.device:
+    """The GPU when the fold trained on one (Lightning moves the model back to the CPU)."""
+    gpu = cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return torch.device("cuda" if gpu else "cpu")
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """``trainer.threads`` for the run only (0 keeps torch's choice); restored afterwards."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _wanted_folds(cfg: Config, folds: Sequence[int] | None) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,11 @@ def test_csv_logger_writes_the_same_tags(finished_run: Path) -> None:
     assert {"loss/total", "weights/kl", "val/cmi_score", "hparams/cmi_score"} <= set(
         metrics.columns
     )
+
+
+def test_default_run_dir_is_the_config_name_and_a_timestamp(run_cache: Path) -> None:
+    from cmi_core.run import default_run_dir
+
+    path = default_run_dir(tiny_config(run_cache))
+    assert path.parent == Path("runs")
+    assert re.fullmatch(r"tiny-\d{8}-\d{6}", path.name)
