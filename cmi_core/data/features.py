@@ -210,34 +210,38 @@ def _finite(x: np.ndarray) -> np.ndarray:
 # -- thermopile / ToF summaries ---------------------------------------------------------------
 
 
+def tof_summary(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sensor: the mean distance over non-null pixels, "no return" counted as far, / 255,
+    and the fraction of pixels with something in range; NaN where the sensor is absent.
+
+    ``pixels``: int16 (..., 64) with ``TOF_NULL`` = null and -1 = no return; the results have
+    the leading shape, e.g. (N, 5) for (N, 5, 64). Row-local (files are summarised in row
+    batches) and invariant to flipping the 8x8 image, so mirroring needs no image flip.
+    """
+    in_range = pixels >= 0
+    n_in = in_range.sum(axis=-1)
+    n_seen = n_in + (pixels == -1).sum(axis=-1)
+    dist = np.where(in_range, pixels, 0).sum(axis=-1, dtype=np.int64) + TOF_FAR * (n_seen - n_in)
+    seen = np.maximum(n_seen, 1)
+    mean = np.where(n_seen > 0, dist / seen / TOF_FAR, np.nan).astype(np.float32)
+    fraction = np.where(n_seen > 0, n_in / seen, np.nan).astype(np.float32)
+    return mean, fraction
+
+
 def thm_tof_features(
-    thm: np.ndarray, tof_blocks: list[np.ndarray], starts: np.ndarray
+    thm: np.ndarray, tof_mean: np.ndarray, tof_in_range: np.ndarray, starts: np.ndarray
 ) -> np.ndarray:
     """The 16 channels of ``THM_TOF_FEATURES`` (N, 16).
 
-    ``thm`` (N, 5) deg C with NaN; ``tof_blocks`` five int16 (N, 64) blocks with ``TOF_NULL``
-    for nulls and -1 for "nothing in range". Per ToF sensor: mean distance over its non-null
-    pixels (no return counted as far, /255) and the fraction of pixels in range; both flip-
-    invariant, so mirroring needs no image flip. Missing values are 0; ``thm_tof_present`` is
-    1 for every row of a sequence that has any thermopile or ToF reading (0 for IMU-only).
+    ``thm`` (N, 5) deg C, ``tof_mean`` / ``tof_in_range`` (N, 5) from ``tof_summary``, NaN
+    where missing. Missing values become 0; ``thm_tof_present`` is 1 on every row of a
+    sequence that has any thermopile or ToF reading (0 for IMU-only sequences).
     """
-    thm = thm.astype(np.float64)
-    present_row = np.isfinite(thm).any(axis=1)
-    means, fractions = [], []
-    for block in tof_blocks:
-        seen = block != TOF_NULL
-        count = seen.sum(axis=1)
-        present_row |= count > 0
-        dist = np.where(block < 0, TOF_FAR, block).astype(np.float32)
-        dist_sum = np.where(seen, dist, 0.0).sum(axis=1)
-        means.append(dist_sum / np.maximum(count, 1) / TOF_FAR)
-        fractions.append((block >= 0).sum(axis=1) / np.maximum(count, 1))
-    present = np.maximum.reduceat(present_row.astype(np.float64), starts)
-    n = len(thm)
-    seq = row_segments(starts, n)[2]
-    out = np.column_stack(
-        [np.nan_to_num((thm - THM_CENTER) / THM_SCALE), *means, *fractions, present[seq]]
-    )
+    present_row = np.isfinite(thm).any(axis=1) | np.isfinite(tof_mean).any(axis=1)
+    present = np.maximum.reduceat(present_row.astype(np.float32), starts)
+    seq = row_segments(starts, len(thm))[2]
+    thm_scaled = (thm.astype(np.float32) - THM_CENTER) / THM_SCALE
+    out = np.column_stack([thm_scaled, tof_mean, tof_in_range, present[seq]])
     return _finite(out)
 
 
@@ -277,25 +281,19 @@ def demographic_features(raw: np.ndarray) -> np.ndarray:
 
 
 def mirror_raw(
-    rows: np.ndarray,
-    acc: np.ndarray,
-    quat: np.ndarray,
-    thm: np.ndarray | None = None,
-    tof_blocks: list[np.ndarray] | None = None,
+    rows: np.ndarray, acc: np.ndarray, quat: np.ndarray, *per_sensor: np.ndarray
 ) -> None:
     """Mirror the selected rows (bool mask) across the device's x-axis plane, in place.
 
     Left-handed subjects wear the device on the left wrist; mirroring maps them onto the
-    right-handed frame (DOMAIN 2.4): acc_x -> -acc_x, (w, x, y, z) -> (w, x, -y, -z),
-    thermopile and ToF sensors 3 <-> 5.
+    right-handed frame (DOMAIN 2.4): acc_x -> -acc_x, (w, x, y, z) -> (w, x, -y, -z), and
+    sensors 3 <-> 5 in every ``per_sensor`` array (sensor on axis 1: thermopiles (N, 5),
+    ToF summaries (N, 5) or raw ToF (N, 5, 64)).
     """
     acc[rows, 0] *= -1
     quat[rows, 2:] *= -1
-    if thm is not None:
-        thm[np.ix_(rows, [2, 4])] = thm[np.ix_(rows, [4, 2])]
-    if tof_blocks is not None:
-        third, fifth = tof_blocks[2][rows], tof_blocks[4][rows]
-        tof_blocks[2][rows], tof_blocks[4][rows] = fifth, third
+    for values in per_sensor:
+        values[np.ix_(rows, [2, 4])] = values[np.ix_(rows, [4, 2])]
 
 
 def mirror_features(x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:

@@ -42,6 +42,11 @@ from cmi_core.errors import DataError
 
 CACHE_VERSION = "1"
 FINGERPRINT_BLOCK = 1 << 20
+BATCH_ROWS = 50_000
+NO_ROWS = "no rows (a sequence needs at least one)"
+TOF_SUMMARY_COLUMNS = feat.THM_TOF_FEATURES[TOF_SENSORS : 3 * TOF_SENSORS]
+THM_SUMMARY_COLUMNS = (*THM_COLUMNS, *TOF_SUMMARY_COLUMNS)
+"""Thermopile and ToF-summary columns of a prepared frame, 5 per kind (one per sensor)."""
 
 
 @attrs.frozen(eq=False)
@@ -105,7 +110,7 @@ def sequences_from_frames(
     sequence, thm/ToF possibly all null, NaN quaternions) go through it unchanged.
     """
     table = _demographics_table(demographics, f"{source} demographics")
-    return _build(frame, table, features, source)
+    return _assemble(_prepare(frame, features, source), table, features, source)
 
 
 def resolve_data_dir(cfg: DataConfig) -> Path:
@@ -180,10 +185,9 @@ def _load(
         return _read_cache(cache)
     _check_header(csv_path, TRAIN_COLUMNS if kind == "train" else TEST_COLUMNS)
     _check_header(demo_path, DEMOGRAPHICS_COLUMNS)
-    table = _demographics_table(_read_csv(demo_path, None, {"subject": pl.String}), demo_path.name)
-    columns = _needed_columns(kind == "train", features)
-    frame = _read_csv(csv_path, columns, _dtypes(columns, _file_tof_dtype(csv_path, columns)))
-    data = _build(frame, table, features, str(csv_path))
+    table = _demographics_table(_read_csv(demo_path, None, {"subject": pl.String}), str(demo_path))
+    frame = _read_prepared(csv_path, _needed_columns(kind == "train", features), features)
+    data = _assemble(frame, table, features, str(csv_path))
     if cache is not None:
         _write_cache(cache, data)
     return data
@@ -216,7 +220,8 @@ def _dtypes(columns: Sequence[str], tof: pl.DataType) -> dict[str, pl.DataType]:
     dtypes: dict[str, pl.DataType] = {c: pl.Float32() for c in columns}
     dtypes.update(sequence_id=pl.String(), subject=pl.String(), sequence_counter=pl.Int64())
     dtypes.update({c: pl.String() for c in ("orientation", "gesture") if c in columns})
-    dtypes.update({c: tof for c in TOF_COLUMNS if c in columns})
+    if TOF_COLUMNS[0] in columns:
+        dtypes.update(dict.fromkeys(TOF_COLUMNS, tof))
     return dtypes
 
 
@@ -238,6 +243,22 @@ def _read_csv(
         )
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{path}: {_polars_problem(exc)}") from None
+
+
+def _read_prepared(path: Path, columns: list[str], features: FeatureConfig) -> pl.DataFrame:
+    """Parse the needed columns in row batches, each reduced by ``_prepare`` at once, so the
+    320 raw ToF columns of the whole file are never in memory together."""
+    dtypes = _dtypes(columns, _file_tof_dtype(path, columns))
+    scan = pl.scan_csv(path, schema_overrides=dtypes, infer_schema_length=10000).select(columns)
+    try:
+        parts = [
+            _prepare(b, features, str(path)) for b in scan.collect_batches(chunk_size=BATCH_ROWS)
+        ]
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{path}: {_polars_problem(exc)}") from None
+    if not parts:
+        raise DataError(f"{path}: {NO_ROWS}")
+    return pl.concat(parts)
 
 
 def _polars_problem(exc: Exception) -> str:
@@ -285,31 +306,51 @@ def _demographics_table(demo: pl.DataFrame, source: str) -> _Demographics:
 
 
 def _cast(frame: pl.DataFrame, dtypes: dict[str, pl.DataType], source: str) -> pl.DataFrame:
-    """Cast to the expected types; a value that cannot be converted names its column."""
+    """Select and cast to the expected types, one expression per group of columns that
+    need the same conversion (a Kaggle frame casts 320 ToF columns in one go); a value that
+    cannot be converted names its column."""
+    schema = frame.schema
+    groups: dict[tuple[pl.DataType, pl.DataType], list[str]] = {}
     for column, dtype in dtypes.items():
-        if frame.schema[column] == dtype:
-            continue
-        expr = pl.col(column)
-        if frame.schema[column].is_float() and dtype.is_integer():
+        if schema[column] != dtype:
+            groups.setdefault((schema[column], dtype), []).append(column)
+    converted = {column for columns in groups.values() for column in columns}
+    exprs = [pl.col([c for c in dtypes if c not in converted])]
+    for (current, dtype), columns in groups.items():
+        expr = pl.col(columns)
+        if current.is_float() and dtype.is_integer():
             expr = expr.fill_nan(None)
-        try:
-            frame = frame.with_columns(expr.cast(dtype))
-        except pl.exceptions.PolarsError as exc:
-            raise DataError(f"{source}: {_polars_problem(exc)}") from None
-    return frame
+        exprs.append(expr.cast(dtype))
+    try:
+        return frame.select(exprs)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{source}: {_polars_problem(exc)}") from None
 
 
-def _build(
+def _prepare(frame: pl.DataFrame, features: FeatureConfig, source: str) -> pl.DataFrame:
+    """Check and cast the needed columns, and replace the 320 ToF columns by per-sensor
+    summaries. Row-local, so it runs on row batches of a file as well as on a whole frame."""
+    present = set(frame.columns)
+    columns = _needed_columns("gesture" in present, features)
+    for column in columns:
+        if column not in present:
+            raise DataError(f"{source}: missing column {column!r}")
+    frame = _cast(frame, _dtypes(columns, pl.Int16()), source)
+    if not features.thm_tof:
+        return frame
+    pixels = frame.select(pl.col(TOF_COLUMNS).fill_null(feat.TOF_NULL)).to_numpy()
+    mean, in_range = feat.tof_summary(pixels.reshape(len(pixels), TOF_SENSORS, TOF_PIXELS))
+    summaries = pl.from_numpy(np.hstack([mean, in_range]), schema=TOF_SUMMARY_COLUMNS)
+    return frame.drop(TOF_COLUMNS).hstack(summaries)
+
+
+def _assemble(
     frame: pl.DataFrame, demo: _Demographics, features: FeatureConfig, source: str
 ) -> SequenceSet:
+    """Sort a prepared frame into sequences, check per-sequence values, compute features."""
     labelled = "gesture" in frame.columns
-    columns = _needed_columns(labelled, features)
-    for column in columns:
-        if column not in frame.columns:
-            raise DataError(f"{source}: missing column {column!r}")
     if frame.height == 0:
-        raise DataError(f"{source}: no rows (a sequence needs at least one)")
-    frame = _cast(frame.select(columns), _dtypes(columns, pl.Int16()), source)
+        raise DataError(f"{source}: {NO_ROWS}")
     for column in (
         "sequence_id",
         "sequence_counter",
@@ -324,21 +365,19 @@ def _build(
     lengths = runs["len"].to_numpy().astype(np.int64)
     sequence_ids = runs["value"].to_numpy().astype(str)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    for column in ("subject", *(["gesture", "orientation"] if labelled else [])):
-        _check_constant(frame, column, source)
+    _check_constant(frame, ["subject", *(["gesture", "orientation"] if labelled else [])], source)
     subjects = frame["subject"].gather(starts).to_numpy().astype(str)
     rows = _demographic_rows(subjects, sequence_ids, demo)
 
-    acc = frame.select(ACC_COLUMNS).to_numpy().astype(np.float64)
-    quat = frame.select(ROT_COLUMNS).to_numpy().astype(np.float64)
-    thm = frame.select(THM_COLUMNS).to_numpy() if features.thm_tof else None
-    tof = _tof_blocks(frame) if features.thm_tof else None
+    sensors = [*ACC_COLUMNS, *ROT_COLUMNS, *(THM_SUMMARY_COLUMNS if features.thm_tof else ())]
+    numbers = frame.select(sensors).to_numpy()
+    acc, quat = numbers[:, :3].astype(np.float64), numbers[:, 3:7].astype(np.float64)
+    per_sensor = [numbers[:, i : i + TOF_SENSORS] for i in range(7, numbers.shape[1], TOF_SENSORS)]
     if features.mirror_left_handed:
-        mirror = np.repeat(demo.left_handed[rows], lengths)
-        feat.mirror_raw(mirror, acc, quat, thm, tof)
+        feat.mirror_raw(np.repeat(demo.left_handed[rows], lengths), acc, quat, *per_sensor)
     values, valid = feat.imu_features(acc, quat, starts)
     if features.thm_tof:
-        values = np.concatenate([values, feat.thm_tof_features(thm, tof, starts)], axis=1)
+        values = np.concatenate([values, feat.thm_tof_features(*per_sensor, starts)], axis=1)
 
     labels = np.full(len(starts), -1, dtype=np.int64)
     orientations = None
@@ -361,15 +400,19 @@ def _build(
     )
 
 
-def _check_constant(frame: pl.DataFrame, column: str, source: str) -> None:
-    """A per-sequence value (subject, gesture) must not change inside a sequence."""
+def _check_constant(frame: pl.DataFrame, columns: list[str], source: str) -> None:
+    """Per-sequence values (subject, gesture, ...) must not change inside a sequence."""
     same_seq = pl.col("sequence_id") == pl.col("sequence_id").shift(1)
-    changed = pl.col(column).ne_missing(pl.col(column).shift(1))
-    bad = frame.select(pl.col("sequence_id").filter(same_seq & changed).first()).item()
-    if bad is not None:
-        raise DataError(
-            f"{source}: sequence {bad!r}: column {column!r} changes within the sequence"
-        )
+    first_change = [
+        pl.col("sequence_id")
+        .filter(same_seq & pl.col(c).ne_missing(pl.col(c).shift(1)))
+        .first()
+        .alias(c)
+        for c in columns
+    ]
+    for column, bad in zip(columns, frame.select(first_change).row(0), strict=True):
+        if bad is not None:
+            raise DataError(f"{source}: sequence {bad!r}: column {column!r} changes within it")
 
 
 def _demographic_rows(
@@ -396,21 +439,10 @@ def _check_values(
     bad = ~np.isin(values, allowed)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        close = difflib.get_close_matches(values[i], allowed, n=1)
+        value, sequence = str(values[i]), str(sequence_ids[i])
+        close = difflib.get_close_matches(value, allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DataError(
-            f"{source}: sequence {sequence_ids[i]!r}: unknown {column} {values[i]!r}{hint}"
-        )
-
-
-def _tof_blocks(frame: pl.DataFrame) -> list[np.ndarray]:
-    """One int16 (N, 64) array per ToF sensor, nulls as ``TOF_NULL``."""
-    return [
-        frame.select(TOF_COLUMNS[s * TOF_PIXELS : (s + 1) * TOF_PIXELS])
-        .fill_null(feat.TOF_NULL)
-        .to_numpy()
-        for s in range(TOF_SENSORS)
-    ]
+        raise DataError(f"{source}: sequence {sequence!r}: unknown {column} {value!r}{hint}")
 
 
 # -- cache ------------------------------------------------------------------------------------

@@ -443,10 +443,11 @@ def _thm_tof(
     tof += rng.standard_normal(tof.shape, dtype=np.float32) * 4.0
     tof = np.rint(np.maximum(tof, 0.0))
     tof[tof >= 255] = -1
-    if style.left_handed:
-        blocks = [tof[:, i * TOF_PIXELS : (i + 1) * TOF_PIXELS] for i in range(TOF_SENSORS)]
-        rows = np.ones(len(tof), dtype=bool)
-        mirror_raw(rows, np.zeros((len(tof), 3)), np.zeros((len(tof), 4)), thm, blocks)
+    if style.left_handed:  # the mirror image: sensors 3 <-> 5 and every 8x8 image flipped
+        n = len(tof)
+        sensors = tof.reshape(n, TOF_SENSORS, 8, 8)[..., ::-1].reshape(n, TOF_SENSORS, TOF_PIXELS)
+        mirror_raw(np.ones(n, dtype=bool), np.zeros((n, 3)), np.zeros((n, 4)), thm, sensors)
+        return thm, sensors.reshape(n, -1)
     return thm, tof
 
 

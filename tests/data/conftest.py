@@ -34,7 +34,7 @@ def demographics(synthetic_dir: Path) -> pl.DataFrame:
 @pytest.fixture
 def mini_dir(tmp_path: Path, train_frame: pl.DataFrame, demographics: pl.DataFrame) -> Path:
     """A small, valid data directory: the first 6 sequences of the synthetic train set."""
-    keep = train_frame["sequence_id"].unique(maintain_order=True).head(6)
+    keep = train_frame["sequence_id"].unique(maintain_order=True).head(6).to_list()
     train_frame.filter(pl.col("sequence_id").is_in(keep)).write_csv(tmp_path / "train.csv")
     demographics.write_csv(tmp_path / "train_demographics.csv")
     return tmp_path

@@ -150,27 +150,35 @@ def test_mirrored_left_hand_twin_matches_right_hand() -> None:
 
 def test_mirror_swaps_sensors_3_and_5() -> None:
     thm = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
-    blocks = [np.full((1, 64), s, dtype=np.int16) for s in range(5)]
-    feat.mirror_raw(np.array([True]), np.zeros((1, 3)), np.zeros((1, 4)), thm, blocks)
+    tof = np.arange(5 * 64, dtype=np.int16).reshape(1, 5, 64)
+    feat.mirror_raw(np.array([True]), np.zeros((1, 3)), np.zeros((1, 4)), thm, tof)
     np.testing.assert_array_equal(thm, [[1.0, 2.0, 5.0, 4.0, 3.0]])
-    assert [int(b[0, 0]) for b in blocks] == [0, 1, 4, 3, 2]
+    np.testing.assert_array_equal(tof[0, :, 0], [0, 64, 256, 192, 128])
 
 
-def test_thm_tof_summaries() -> None:
+def test_tof_summary() -> None:
     n = feat.TOF_NULL
-    block = np.array([[-1] * 32 + [51] * 32, [n] * 64, [0] * 64], dtype=np.int16)
-    absent = np.full((3, 64), n, dtype=np.int16)
+    block = np.array([[-1] * 32 + [51] * 32, [n] * 64, [0] * 64, [n] * 63 + [-1]], dtype=np.int16)
+    mean, in_range = feat.tof_summary(block)
+    np.testing.assert_allclose(mean, [(255 + 51) / 2 / 255, np.nan, 0.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(in_range, [0.5, np.nan, 1.0, 0.0])
+
+
+def test_thm_tof_features() -> None:
     thm = np.array([[33.0, np.nan, 28, 28, 28], [np.nan] * 5, [np.nan] * 5])
-    out = feat.thm_tof_features(thm, [block, absent, absent, absent, absent], np.array([0, 2]))
-    names = feat.THM_TOF_FEATURES
-    col = {name: out[:, i] for i, name in enumerate(names)}
+    tof_mean = np.full((3, 5), np.nan, dtype=np.float32)
+    tof_mean[2, 0] = 0.5
+    tof_in_range = np.where(np.isfinite(tof_mean), 0.25, np.nan)
+    out = feat.thm_tof_features(thm, tof_mean, tof_in_range, np.array([0, 1, 2]))
+    col = {name: out[:, i] for i, name in enumerate(feat.THM_TOF_FEATURES)}
     np.testing.assert_allclose(col["thm_1"], [1.0, 0.0, 0.0])  # (33 - 28) / 5; NaN -> 0
-    np.testing.assert_allclose(col["tof_1_mean"], [(255 + 51) / 2 / 255, 0.0, 0.0], rtol=1e-6)
-    np.testing.assert_allclose(col["tof_1_in_range"], [0.5, 0.0, 1.0])
-    np.testing.assert_allclose(col["tof_2_mean"], 0.0)
-    np.testing.assert_allclose(col["thm_tof_present"], [1.0, 1.0, 1.0])  # per sequence
-    imu_only = feat.thm_tof_features(np.full((2, 5), np.nan), [absent[:2]] * 5, np.array([0]))
-    np.testing.assert_array_equal(imu_only, 0.0)
+    np.testing.assert_allclose(col["thm_2"], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(col["tof_1_mean"], [0.0, 0.0, 0.5])
+    np.testing.assert_allclose(col["tof_1_in_range"], [0.0, 0.0, 0.25])
+    np.testing.assert_allclose(col["thm_tof_present"], [1.0, 0.0, 1.0])
+    assert np.isfinite(out).all() and out.dtype == np.float32
+    one_sequence = feat.thm_tof_features(thm, tof_mean, tof_in_range, np.array([0]))
+    np.testing.assert_allclose(one_sequence[:, -1], 1.0)  # the flag is per sequence
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,128 @@
+"""Reader speed and memory on a full-size train.csv, against pandas.read_csv in the same script.
+
+Targets (issue 3): CSV -> model-ready arrays (features included) in at most 1.0x the time
+``pandas.read_csv`` needs just to parse the file, with peak memory at most 1.5 GB; a cached
+second load in at most 0.25x that time; full-size synthetic generation under 60 s.
+
+Every measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``, whole process
+including the interpreter and libraries) is its own and no page cache of parsed objects is
+shared; times are taken inside the child after imports. Reported: medians over ``--repeat``.
+
+    .venv/bin/python bench/bench_reader.py [--dir /tmp/cmi-bench/full] [--repeat 3]
+
+The data set (81 subjects, ~580k rows, ~0.8 GB) is generated into ``--dir`` when missing
+(never commit it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CASES = ("pandas", "imu", "imu_cached", "full", "full_cached", "one_sequence")
+
+
+def child(case: str, data_dir: Path, cache_dir: Path) -> dict[str, float]:
+    """Run one measurement in this process and return seconds and peak RSS (MB)."""
+    import polars as pl
+
+    from cmi_core.config import FeatureConfig
+    from cmi_core.data.io import load_train, sequences_from_frames
+
+    features = FeatureConfig(thm_tof=case.startswith("full"))
+    cache = cache_dir if case.endswith("cached") else None
+    if case == "pandas":
+        import pandas as pd
+
+        start = time.perf_counter()
+        pd.read_csv(data_dir / "train.csv")
+    elif case == "one_sequence":
+        frame = pl.read_csv(data_dir / "test.csv", n_rows=2000)
+        seq = frame.filter(pl.col("sequence_id") == frame["sequence_id"][0])
+        demo = pl.read_csv(data_dir / "test_demographics.csv")
+        demo = demo.filter(pl.col("subject") == seq["subject"][0])
+        full = FeatureConfig(thm_tof=True)
+        sequences_from_frames(seq, demo, full)  # warm-up
+        start = time.perf_counter()
+        for _ in range(100):
+            sequences_from_frames(seq, demo, full)
+        return {"seconds": (time.perf_counter() - start) / 100, "peak_mb": _peak_mb()}
+    else:
+        start = time.perf_counter()
+        load_train(data_dir, features, cache_dir=cache)
+    return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(case: str, data_dir: Path, cache_dir: Path) -> dict[str, float]:
+    argv = [sys.executable, __file__, "--child", case, "--dir", str(data_dir)]
+    argv += ["--cache-dir", str(cache_dir)]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def ensure_data(data_dir: Path) -> float | None:
+    """Generate the full-size set when missing; returns the generation time."""
+    if (data_dir / "train.csv").is_file():
+        return None
+    from cmi_core.data.synthetic import generate
+
+    start = time.perf_counter()
+    generate(data_dir, subjects=81, seed=0)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "cmi-bench/full")
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    cache_dir = args.cache_dir or args.dir / "parsed-cache"
+    if args.child:
+        print(json.dumps(child(args.child, args.dir, cache_dir)))
+        return
+
+    generated = ensure_data(args.dir)
+    if generated is not None:
+        print(f"generated full-size synthetic set in {generated:.1f} s (target < 60 s)")
+    size = (args.dir / "train.csv").stat().st_size / 1e6
+    print(f"train.csv: {size:.0f} MB; medians of {args.repeat} runs, each in a fresh process")
+    for case in ("imu", "full"):  # populate the caches (not timed)
+        run_child(f"{case}_cached", args.dir, cache_dir)
+    results: dict[str, list[dict[str, float]]] = {case: [] for case in CASES}
+    for _ in range(args.repeat):
+        for case in CASES:
+            results[case].append(run_child(case, args.dir, cache_dir))
+    seconds = {c: statistics.median(r["seconds"] for r in rs) for c, rs in results.items()}
+    peak = {c: max(r["peak_mb"] for r in rs) for c, rs in results.items()}
+    base = seconds["pandas"]
+    labels = {
+        "pandas": "pandas.read_csv (parse only, baseline)",
+        "imu": "load_train, 16 IMU features",
+        "imu_cached": "load_train, 16 IMU features, cached",
+        "full": "load_train, 32 IMU+thm/ToF features",
+        "full_cached": "load_train, 32 IMU+thm/ToF features, cached",
+    }
+    for case, label in labels.items():
+        print(
+            f"{label:48s} {seconds[case]:6.2f} s  {seconds[case] / base:5.2f}x pandas  "
+            f"peak RSS {peak[case]:6.0f} MB"
+        )
+    one = seconds["one_sequence"] * 1e3
+    print(f"sequences_from_frames, one test sequence (32 features): {one:.2f} ms (target < 5 ms)")
+
+
+if __name__ == "__main__":
+    main()
