@@ -29,9 +29,10 @@ from cmi_core.run import BEST_FILE, CONFIG_FILE, build_model
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})
 _FOLD_DIR = re.compile(r"^fold_(\d+)$")
-# Where the training data lived is irrelevant here, and a Kaggle data.dir from the training
-# machine does not exist on the inference machine: neutralise it so the config still loads.
-_INFERENCE_OVERRIDES = ('data.source="synthetic"',)
+# Where the training data lived and what logged the run do not matter here, and on the
+# inference machine (a Kaggle notebook) the data.dir of the training machine does not exist
+# and a logger plugin may not be installed: neutralise them so the config still loads.
+_INFERENCE_OVERRIDES = ('data.source="synthetic"', "logging.loggers=[]", "logging.options={}")
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -72,6 +73,8 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
         raise RunError(f"{run_dir}: no fold checkpoints (expected fold_<k>/{BEST_FILE})")
     if folds is None:
         return dict(sorted(found.items()))
+    if not folds:
+        raise RunError(f"{run_dir}: no folds requested (available: {sorted(found)})")
     absent = [k for k in folds if k not in found]
     if absent:
         raise RunError(
@@ -150,13 +153,13 @@ class FoldEnsemble:
     def __init__(
         self,
         cfg: Config,
-        feature_names: Sequence[str],
+        names: Sequence[str],
         models: Sequence[torch.nn.Module],
         folds: Sequence[int],
         device: str = "cpu",
     ) -> None:
         self.cfg = cfg
-        self.feature_names = tuple(feature_names)
+        self.feature_names = tuple(names)
         self.models = [model.to(device).eval() for model in models]
         self.folds = tuple(folds)
         self.device = torch.device(device)

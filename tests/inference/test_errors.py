@@ -15,6 +15,7 @@ import tomli_w
 import torch
 
 from cmi_core.cli import main
+from cmi_core.data.schema import GESTURES
 from cmi_core.errors import CmiError, DataError, RunError
 from cmi_core.inference import Predictor, predict_file
 from tests.inference.gateway import gateway_calls
@@ -70,6 +71,19 @@ def test_run_directory_without_config(run_copy):
 def test_fold_that_the_run_does_not_have(tiny_run):
     with one_line_error(RunError, re.escape("no checkpoint for fold(s) [4] (available: [0, 1])")):
         Predictor.from_run(tiny_run[0], folds=[4])
+    with one_line_error(RunError, re.escape("no folds requested (available: [0, 1])")):
+        Predictor.from_run(tiny_run[0], folds=[])
+
+
+def test_training_only_settings_do_not_stop_inference(run_copy, tiny_run):
+    """On Kaggle the training data directory is gone and a logger plugin may be missing."""
+    path = run_copy / "config.toml"
+    raw = tomllib.loads(path.read_text())
+    raw["data"].update(source="kaggle", dir="/nowhere/cmi-data")
+    raw["logging"].update(loggers=["not_installed"], options={"not_installed": {"x": 1}})
+    path.write_text(tomli_w.dumps(raw))
+    _, sequence, demographics = next(gateway_calls(tiny_run[1], "test"))
+    assert Predictor.from_run(run_copy).predict(sequence, demographics) in GESTURES
 
 
 @pytest.mark.parametrize(
