@@ -163,15 +163,6 @@ class InterruptFlag(Callback):
         self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)
 
 
-class DatasetEpoch(Callback):
-    """Tells the training dataset the epoch, so its seeded augmentations differ per epoch."""
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        dataset = getattr(trainer.train_dataloader, "dataset", None)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(trainer.current_epoch)
-
-
 class EpochProgressBar(TQDMProgressBar):
     """One bar per training epoch that stays on screen, ending with the epoch's training loss
     and validation score; validation passes get no bar of their own."""

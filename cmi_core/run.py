@@ -45,7 +45,6 @@ from cmi_core.callbacks import (
     MONITOR,
     BestWeights,
     ConfusionFigure,
-    DatasetEpoch,
     EpochProgressBar,
     FoldClock,
     HparamsScore,
@@ -356,7 +355,6 @@ def fold_callbacks(
         ),
         HparamsScore(_flat_params(cfg), best),
         ConfusionFigure(),
-        DatasetEpoch(),
     ]
     if progress:
         others.append(EpochProgressBar(k))
@@ -422,12 +420,9 @@ def make_trainer(
 def make_loaders(
     cfg: Config, data: SequenceSet, train_idx: np.ndarray, val_idx: np.ndarray
 ) -> tuple[DataLoader, DataLoader]:
-    """Training (shuffled, augmented, mixup when configured) and validation loaders.
-
-    Workers are not persistent: they are re-created each epoch, so they see the epoch that
-    :class:`DatasetEpoch` sets on the dataset.
-    """
+    """Training (shuffled, augmented, mixup when configured) and validation loaders."""
     t, augment = cfg.trainer, cfg.data.augment
+    workers = {"num_workers": t.num_workers, "persistent_workers": t.num_workers > 0}
     train = SequenceDataset(data, train_idx, cfg.data.max_len, augment=augment, seed=t.seed)
     val = SequenceDataset(data, val_idx, cfg.data.max_len)
     return (
@@ -437,10 +432,10 @@ def make_loaders(
             shuffle=True,
             drop_last=len(train) > t.batch_size,  # a batch of 1 breaks BatchNorm
             generator=torch.Generator().manual_seed(t.seed),
-            num_workers=t.num_workers,
             collate_fn=MixupCollate(augment.mixup_alpha, t.seed) if augment.mixup_alpha else None,
+            **workers,
         ),
-        DataLoader(val, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers),
+        DataLoader(val, batch_size=t.batch_size, shuffle=False, **workers),
     )
 
 
