@@ -3,27 +3,29 @@
 Targets (issue 4): uncertainty / none <= 1.02; Lightning / plain PyTorch <= 1.10, on the default
 model (squeezeformer defaults, 16 IMU channels) with a batch of 64 sequences of 128 frames.
 
-Both loops do the same work per step: forward, the four named losses, the weighting, backward,
-gradient clipping at 0.5, AdamW + cosine schedule step, ``after_optimizer_step``. The
-Lightning run also logs its tags every step into a CSVLogger (written every 10 steps, as the
-product's default ``log_every_n_steps``); the plain loop logs nothing. A step's time is the
-time between the starts of two consecutive steps (data loading included), median over the
-steps. The machine is shared, so the variants run back to back in many short rounds and each
-ratio is the median over rounds of the ratio within a round. Wall time is the target; the
-process CPU time (all threads) is printed too.
+Three training loops run the same batches: Lightning with ``uncertainty``, Lightning with
+``none``, and a plain PyTorch loop with ``uncertainty`` on the same model, optimizer (AdamW +
+cosine schedule) and gradient clipping (0.5). The Lightning runs log every step's tags into a
+CSVLogger (written every 10 steps, the product's ``log_every_n_steps``); the plain loop logs
+nothing. A step is everything from one batch start to the next (data loading included).
 
-    .venv/bin/python bench/bench_step.py [--steps 15] [--rounds 8] [--threads 0]
+The machine is shared and a busy neighbour changes step times several-fold within seconds,
+so the loops run in threads that take turns one step at a time: step k of each loop runs
+back to back, and each ratio is the median over k of the ratio of neighbouring steps.
+Wall time is the target; the process CPU time is printed too.
+
+    .venv/bin/python bench/bench_step.py [--steps 40] [--threads 0]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -41,11 +43,65 @@ from cmi_core.optim import build_optimizer
 from cmi_core.weighting import active_terms
 
 BATCH, LENGTH, CHANNELS, WARMUP = 64, 128, 16, 5
-# Ratios of the same round's medians (the variants of a round run back to back), then the median
+RUNS = ("lightning/uncertainty", "lightning/none", "plain/uncertainty")
 RATIOS = (
     ("uncertainty / none", "lightning/uncertainty", "lightning/none", 1.02),
     ("lightning / plain loop", "lightning/uncertainty", "plain/uncertainty", 1.10),
 )
+Stamp = tuple[float, float]  # (wall, process CPU)
+
+
+def now() -> Stamp:
+    return time.perf_counter(), time.process_time()
+
+
+class TurnTaking:
+    """Lets loops in threads run one step each in rotation; records each step's duration.
+
+    A loop calls ``tick(name)`` at the start of every step and ``done(name)`` at its end. No
+    loop starts its first step before every loop is ready (set-up is not timed).
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.rotation, self.turn, self.failed = list(names), 0, False
+        self.ready: set[str] = set()
+        self.started: dict[str, Stamp] = {}
+        self.steps: dict[str, list[Stamp]] = {name: [] for name in names}
+        self.condition = threading.Condition()
+
+    def tick(self, name: str) -> None:
+        with self.condition:
+            self._finish_step(name)
+            self.ready.add(name)
+            self.condition.notify_all()
+            self.condition.wait_for(
+                lambda: (
+                    self.failed
+                    or (len(self.ready) == len(self.steps) and self.rotation[self.turn] == name)
+                )
+            )
+            if self.failed:
+                raise RuntimeError("another training loop failed")
+            self.started[name] = now()
+
+    def done(self, name: str) -> None:
+        with self.condition:
+            self._finish_step(name)
+            index = self.rotation.index(name)
+            self.rotation.remove(name)
+            self.turn = index % len(self.rotation) if self.rotation else 0
+            self.condition.notify_all()
+
+    def fail(self) -> None:
+        with self.condition:
+            self.failed = True
+            self.condition.notify_all()
+
+    def _finish_step(self, name: str) -> None:
+        if name in self.started:
+            start, end = self.started.pop(name), now()
+            self.steps[name].append((end[0] - start[0], end[1] - start[1]))
+            self.turn = (self.rotation.index(name) + 1) % len(self.rotation)
 
 
 def make_batches(n: int) -> list[dict[str, torch.Tensor]]:
@@ -78,25 +134,13 @@ def make_model(strategy: str, total_steps: int) -> CMIModel:
     return CMIModel(backbone, weighting, loss, OptimizerConfig(), total_steps=total_steps)
 
 
-Clock = list[tuple[float, float]]  # (wall, process CPU) at the start of each step
-
-
-def now() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
-
-
-def median_step(starts: Clock) -> tuple[float, float]:
-    steps = list(itertools.pairwise(starts[WARMUP:]))
-    wall = statistics.median(b[0] - a[0] for a, b in steps)
-    return wall, statistics.median(b[1] - a[1] for a, b in steps)
-
-
-def plain_loop(strategy: str, batches: list) -> tuple[float, float]:
+def plain_loop(name: str, strategy: str, batches: list, turns: TurnTaking) -> None:
     model = make_model(strategy, len(batches)).train()
-    optimizer, scheduler = _optimizer(model, len(batches))
-    starts: Clock = []
+    optimizer, scheduler = build_optimizer(
+        model, model.optimizer_cfg, model.weighting.parameters(), model.lr_scale, len(batches)
+    )
     for batch in DataLoader(batches, batch_size=None):
-        starts.append(now())
+        turns.tick(name)
         outputs = model(batch["x"], batch["mask"], batch["demographics"])
         losses = compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
         total = model.weighting(losses)
@@ -106,36 +150,29 @@ def plain_loop(strategy: str, batches: list) -> tuple[float, float]:
         optimizer.step()
         scheduler.step()
         model.weighting.after_optimizer_step()
-    starts.append(now())
-    return median_step(starts)
+    turns.done(name)
 
 
-def _optimizer(model: CMIModel, total: int) -> tuple:
-    return build_optimizer(
-        model, model.optimizer_cfg, model.weighting.parameters(), model.lr_scale, total
-    )
-
-
-class StepClock(pl.Callback):
-    def __init__(self) -> None:
-        self.starts: Clock = []
+class Turns(pl.Callback):
+    def __init__(self, name: str, turns: TurnTaking) -> None:
+        self.name, self.turns = name, turns
 
     def on_train_batch_start(self, *args: object) -> None:
-        self.starts.append(now())
+        self.turns.tick(self.name)
 
     def on_train_end(self, *args: object) -> None:
-        self.starts.append(now())
+        self.turns.done(self.name)
 
 
-def lightning(strategy: str, batches: list) -> tuple[float, float]:
-    model, clock = make_model(strategy, len(batches)), StepClock()
+def lightning(name: str, strategy: str, batches: list, turns: TurnTaking) -> None:
+    model = make_model(strategy, len(batches))
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(
             max_epochs=1,
             logger=pl.loggers.CSVLogger(root),
             log_every_n_steps=10,
             gradient_clip_val=0.5,
-            callbacks=[clock],
+            callbacks=[Turns(name, turns)],
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
@@ -143,46 +180,56 @@ def lightning(strategy: str, batches: list) -> tuple[float, float]:
             devices=1,
         )
         trainer.fit(model, DataLoader(batches, batch_size=None))
-    return median_step(clock.starts)
+
+
+def run(steps: int) -> dict[str, list[Stamp]]:
+    batches, turns = make_batches(steps + WARMUP), TurnTaking(RUNS)
+    loops: dict[str, Callable[..., None]] = {"lightning": lightning, "plain": plain_loop}
+
+    def guarded(name: str) -> None:
+        kind, strategy = name.split("/")
+        try:
+            loops[kind](name, strategy, batches, turns)
+        except BaseException:
+            turns.fail()
+            raise
+
+    threads = [threading.Thread(target=guarded, args=(name,)) for name in RUNS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if turns.failed:
+        raise SystemExit("a training loop failed (traceback above)")
+    return {name: steps_[WARMUP:] for name, steps_ in turns.steps.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per loop")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: default")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    batches = make_batches(args.steps + WARMUP + 1)
-    runs: dict[str, Callable[[], tuple[float, float]]] = {
-        "plain/uncertainty": lambda: plain_loop("uncertainty", batches),
-        "lightning/uncertainty": lambda: lightning("uncertainty", batches),
-        "lightning/none": lambda: lightning("none", batches),
-    }
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
-    for round_ in range(args.rounds):
-        order = list(runs)[round_ % 3 :] + list(runs)[: round_ % 3]
-        for name in order:
-            times[name].append(runs[name]())
-    params = sum(p.numel() for p in make_model("none", 1).parameters())
+    params = sum(p.numel() for p in make_model("none", 1).parameters())  # plugins load here,
+    steps = run(args.steps)  # not concurrently in the threads
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; model {params} parameters; "
-        f"batch {BATCH} x {LENGTH} x {CHANNELS}; {args.steps} steps x {args.rounds} rounds"
+        f"batch {BATCH} x {LENGTH} x {CHANNELS}; {args.steps} timed steps per loop"
     )
     for clock, i in (("wall", 0), ("cpu", 1)):
-        for name, values in times.items():
-            rounds = " ".join(f"{v[i] * 1000:.0f}" for v in values)
+        for name, values in steps.items():
             median = statistics.median(v[i] for v in values)
-            print(f"  {clock} {name:22s} median {median * 1000:6.1f} ms/step; rounds: {rounds}")
+            print(f"  {clock} {name:22s} median {median * 1000:6.1f} ms/step")
         for label, a, b, target in RATIOS:
-            paired = [x[i] / y[i] for x, y in zip(times[a], times[b], strict=True)]
+            paired = [x[i] / y[i] for x, y in zip(steps[a], steps[b], strict=True)]
+            quartiles = statistics.quantiles(paired, n=4)
             print(
                 f"{clock}: {label:22s} = {statistics.median(paired):.3f} (target <= {target}); "
-                f"per round: {' '.join(f'{r:.3f}' for r in paired)}"
+                f"quartiles of the step pairs {quartiles[0]:.3f} .. {quartiles[2]:.3f}"
             )
 
 
