@@ -2,16 +2,18 @@
 
 ``bench/bench_step.py`` compares the LightningModule in a bare ``Trainer`` with a plain loop on
 random tensors. This script measures what ``cmi run`` adds on top: the run's own ``Trainer``
-(``make_trainer``: gradient clipping, TensorBoard logger at the config's log interval, every
-fold callback, the epoch progress bar, checkpoints) on the config's model and real data loader
-(fold 0 of the synthetic set, augmentation included). The plain loop uses the same model, the
-same DataLoader and the same optimizer and schedule, and logs nothing.
+(``run.make_trainer``: gradient clipping, the TensorBoard logger at the config's log interval)
+with every fold callback (``run.fold_callbacks``: checkpoint writers, early stopping, clock,
+hparams, confusion figure, the epoch progress bar), on the config's model and its real data
+loader (fold 0 of the synthetic set, augmentation included). The plain loop trains the same
+model from the same DataLoader with the same optimizer, schedule and clipping, and logs nothing.
 
-A step's time is the time between the starts of two consecutive training batches (data loading
-included), median over one epoch of fold 0; neither variant validates. The two variants are
-interleaved over several rounds because the machine is shared.
+Like ``bench_step.py`` (whose turn-taking it reuses), the two loops run in threads that take
+turns one step at a time, and the ratio is the median over the steps of the ratio of
+neighbouring steps: a busy neighbour on the shared machine hits both alike. A step is
+everything from one batch start to the next (data loading included); no validation.
 
-    .venv/bin/python bench/bench_run.py [--config configs/exp025.toml] [--rounds 3]
+    .venv/bin/python bench/bench_run.py [--config configs/exp025.toml] [--epochs 2]
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import itertools
+import os
 import platform
 import statistics
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
 import torch
-from pytorch_lightning import Callback, seed_everything
+from bench_step import WARMUP, Turns, TurnTaking
+from pytorch_lightning import seed_everything
 from torch.utils.data import DataLoader
 
 from cmi_core import run
@@ -37,94 +40,100 @@ from cmi_core.data.io import SequenceSet
 from cmi_core.losses import compute_losses
 from cmi_core.optim import build_optimizer
 
-WARMUP = 3
+RUNS = ("cmi run trainer", "plain loop")
 
 
-def median_step(starts: list[float]) -> float:
-    return statistics.median(b - a for a, b in itertools.pairwise(starts[WARMUP:]))
-
-
-def plain_loop(cfg: Config, in_channels: int, loader: DataLoader) -> float:
-    seed_everything(cfg.trainer.seed, verbose=False)
+def plain_loop(cfg: Config, in_channels: int, loader: DataLoader, turns: TurnTaking) -> None:
     model = run.build_model(cfg, in_channels).train()
+    steps = len(loader) * cfg.trainer.max_epochs
     optimizer, scheduler = build_optimizer(
-        model, cfg.optimizer, model.weighting.parameters(), model.lr_scale, len(loader)
+        model, cfg.optimizer, model.weighting.parameters(), model.lr_scale, steps
     )
-    starts = []
-    for batch in loader:
-        starts.append(time.perf_counter())
-        outputs = model(batch["x"], batch["mask"], batch["demographics"])
-        total = model.weighting(
-            compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
-        )
-        optimizer.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.gradient_clip_val)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        model.weighting.after_optimizer_step()
-    starts.append(time.perf_counter())
-    return median_step(starts)
+    for _ in range(cfg.trainer.max_epochs):
+        for batch in loader:
+            turns.tick("plain loop")
+            outputs = model(batch["x"], batch["mask"], batch["demographics"])
+            losses = compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
+            total = model.weighting(losses)
+            optimizer.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.gradient_clip_val)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            model.weighting.after_optimizer_step()
+    turns.done("plain loop")
 
 
-class StepClock(Callback):
-    def __init__(self) -> None:
-        self.starts: list[float] = []
-
-    def on_train_batch_start(self, *args: object) -> None:
-        self.starts.append(time.perf_counter())
-
-    def on_train_epoch_end(self, *args: object) -> None:
-        self.starts.append(time.perf_counter())
-
-
-def run_trainer(cfg: Config, data: SequenceSet, loader: DataLoader) -> float:
-    """One epoch through the run's Trainer and fold callbacks, in a throw-away fold directory."""
-    seed_everything(cfg.trainer.seed, verbose=False)
+def run_trainer(cfg: Config, data: SequenceSet, loader: DataLoader, turns: TurnTaking) -> None:
+    """The run's Trainer and fold callbacks, in a throw-away fold directory."""
     model = run.build_model(cfg, len(data.feature_names))
-    clock = StepClock()
     with tempfile.TemporaryDirectory() as root:
         callbacks = run.fold_callbacks(cfg, data, 0, Path(root), progress=True)
-        trainer = run.make_trainer(cfg, Path(root), [*callbacks.all, clock], progress=True)
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            trainer.fit(model, loader)
-    return median_step(clock.starts)
+        turn = Turns("cmi run trainer", turns)
+        trainer = run.make_trainer(cfg, Path(root), [*callbacks.all, turn], progress=True)
+        trainer.fit(model, loader)
+
+
+def measure(cfg: Config, data: SequenceSet, loader: DataLoader) -> dict[str, list]:
+    turns = TurnTaking(RUNS)
+    loops = {
+        "cmi run trainer": lambda: run_trainer(cfg, data, loader, turns),
+        "plain loop": lambda: plain_loop(cfg, len(data.feature_names), loader, turns),
+    }
+
+    def guarded(name: str) -> None:
+        try:
+            loops[name]()
+        except BaseException:
+            turns.fail()
+            raise
+
+    threads = [threading.Thread(target=guarded, args=(name,)) for name in RUNS]
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if turns.failed:
+        raise SystemExit("a training loop failed")
+    return {name: steps[WARMUP:] for name, steps in turns.steps.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("configs/exp025.toml"))
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="training epochs of fold 0")
     args = parser.parse_args()
-    cfg = load_config(args.config, ["trainer.max_epochs=1"])
+    cfg = load_config(args.config, [f"trainer.max_epochs={args.epochs}"])
     run.quiet_lightning()
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
+    seed_everything(cfg.trainer.seed, verbose=False)
     data = run.load_data(cfg)
     fold_of = run.assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
     loader, _ = run.make_loaders(
         cfg, data, np.flatnonzero(fold_of != 0), np.flatnonzero(fold_of == 0)
     )
-    times: dict[str, list[float]] = {"plain loop": [], "cmi run trainer": []}
-    for round_ in range(args.rounds):
-        variants = [
-            ("plain loop", lambda: plain_loop(cfg, len(data.feature_names), loader)),
-            ("cmi run trainer", lambda: run_trainer(cfg, data, loader)),
-        ]
-        for name, measure in variants[round_ % 2 :] + variants[: round_ % 2]:
-            times[name].append(measure())
-    median = {name: statistics.median(values) for name, values in times.items()}
+    run.build_model(cfg, len(data.feature_names))  # plugins load here, not in the threads
+    steps = measure(cfg, data, loader)
     print(
-        f"machine: {platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; config {args.config}; {len(loader)} steps/epoch "
-        f"of {cfg.trainer.batch_size} x {cfg.data.max_len}; {args.rounds} rounds"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {args.config}: batch {cfg.trainer.batch_size} x "
+        f"{cfg.data.max_len}, {len(loader)} steps/epoch x {args.epochs} epochs, "
+        f"{len(steps['plain loop'])} timed steps per loop"
     )
-    for name, value in median.items():
-        rounds = ", ".join(f"{v * 1000:.1f}" for v in times[name])
-        print(f"  {name:16s} {value * 1000:7.1f} ms/step  (rounds: {rounds})")
-    ratio = median["cmi run trainer"] / median["plain loop"]
-    print(f"cmi run trainer / plain loop = {ratio:.3f}  (target <= 1.10)")
+    for clock, i in (("wall", 0), ("cpu", 1)):
+        for name, values in steps.items():
+            median = statistics.median(v[i] for v in values)
+            print(f"  {clock} {name:16s} median {median * 1000:6.1f} ms/step")
+        paired = [a[i] / b[i] for a, b in zip(*steps.values(), strict=True)]
+        quartiles = statistics.quantiles(paired, n=4)
+        print(
+            f"{clock}: cmi run trainer / plain loop = {statistics.median(paired):.3f} "
+            f"(target <= 1.10); quartiles of the step pairs {quartiles[0]:.3f} .. "
+            f"{quartiles[2]:.3f}"
+        )
 
 
 if __name__ == "__main__":
