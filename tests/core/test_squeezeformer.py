@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import cmi_core
+from cmi_core.config import config_from_dict
 
 FULL = {"d_model": 256, "n_layers": 8, "n_heads": 8, "ff_dim": 1024}
 
@@ -78,3 +79,25 @@ def test_plugin_modules_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_config_naming_an_unknown_backbone_or_option_gets_one_line_each() -> None:
+    with pytest.raises(cmi_core.ConfigError) as error:
+        config_from_dict({"model": {"backbone": "squeezformer"}}, "my.toml")
+    assert error.value.lines() == [
+        "my.toml: model.backbone: unknown backbone 'squeezformer' (did you mean "
+        "'squeezeformer'?); available: squeezeformer"
+    ]
+    raw = {
+        "model": {"options": {"d_modle": 32}},
+        "loss": {"weighting": {"strategy": "direct", "colapse_threshold": 0.1}},
+    }
+    with pytest.raises(cmi_core.ConfigError) as error:
+        config_from_dict(raw, "my.toml")
+    keys = "d_model, n_layers, n_heads, ff_dim, kernel_size, dropout, pooling, pool_layers"
+    assert error.value.lines() == [
+        "my.toml: model.options.d_modle: unknown key (did you mean 'd_model'?); "
+        f"valid keys: {keys}, max_positions",
+        "my.toml: loss.weighting.colapse_threshold: unknown key (did you mean "
+        "'collapse_threshold'?); valid keys: clamp, collapse_threshold",
+    ]
