@@ -234,18 +234,18 @@ def _converter() -> cattrs.Converter:
 CONVERTER = _converter()
 
 
-def _problems(exc: BaseException, path: tuple[str, ...]) -> Iterable[tuple[str, str]]:
-    """Flatten a cattrs exception group into ``(dotted key, message)`` pairs."""
+def _problems(exc: BaseException, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], str]]:
+    """Flatten a cattrs exception group into ``(key path, message)`` pairs."""
     if isinstance(exc, ForbiddenExtraKeysError):
         known = [f.name for f in attrs.fields(exc.cl)]
         for key in sorted(exc.extra_fields):
-            yield _dotted((*path, key)), unknown_key_message(key, known)
+            yield (*path, key), unknown_key_message(key, known)
         return
     if isinstance(exc, ClassValidationError | IterableValidationError):
         for sub in exc.exceptions:
             yield from _problems(sub, (*path, *_note_path(sub)))
         return
-    yield _dotted(path), str(exc) if isinstance(exc, TypeError) else _type_message(exc)
+    yield path, str(exc)
 
 
 def _note_path(exc: BaseException) -> tuple[str, ...]:
@@ -257,15 +257,18 @@ def _note_path(exc: BaseException) -> tuple[str, ...]:
     return ()
 
 
-def _type_message(exc: BaseException) -> str:
-    return f"invalid value ({exc})"
+def _dotted(*parts: str) -> str:
+    """``("loss", "weighting", "clamp")`` -> ``loss.weighting.clamp``; list indices as ``[i]``."""
+    return ".".join(p for p in parts if p).replace(".[", "[") or "<top level>"
 
 
-def _dotted(path: Sequence[str]) -> str:
-    return ".".join(path).replace(".[", "[") or "<top level>"
+def _lines(source: str, prefix: str, problems: Iterable[tuple[tuple[str, ...], str]]) -> list[str]:
+    return [f"{source}: {_dotted(prefix, *path)}: {message}" for path, message in problems]
 
 
 def unknown_key_message(key: str, known: Sequence[str]) -> str:
+    if not known:
+        return "unknown key; this table takes no keys"
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown key{hint}; valid keys: {', '.join(known)}"
@@ -276,22 +279,27 @@ def structure_options(cls: type, data: Mapping[str, Any], where: str) -> Any:
     try:
         options = CONVERTER.structure(dict(data), cls)
     except (ClassValidationError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {key}: {msg}" for key, msg in _problems(exc, ())) from exc
+        raise ConfigError(_lines(where, "", _problems(exc, ()))) from exc
     problems = list(_check_values(options, ()))
     if problems:
-        raise ConfigError(f"{where}: {key}: {msg}" for key, msg in problems)
+        raise ConfigError(_lines(where, "", problems))
     return options
 
 
-def _check_values(obj: Any, path: tuple[str, ...]) -> Iterable[tuple[str, str]]:
+Problems = list[tuple[tuple[str, ...], str]]
+
+
+def _check_values(obj: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], str]]:
     """Run the ``check`` of every field declared with :func:`field`, recursively."""
     for f in attrs.fields(type(obj)):
         value = getattr(obj, f.name)
         check = f.metadata.get("check")
         if check is not None and value is not None and (message := check(value)):
-            yield _dotted((*path, f.name)), message
+            yield (*path, f.name), message
         if attrs.has(type(value)):
-            yield from _check_values(value, (*path, f.name))
+            # the options of a mixed table are written in the table itself
+            inline = f.name == "options" and path in _PLUGIN_TABLES
+            yield from _check_values(value, path if inline else (*path, f.name))
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -348,24 +356,24 @@ def _split_plugin_tables(raw: dict[str, Any]) -> None:
             mixed.setdefault("options", {}).update(options)
 
 
-def _resolve_plugins(cfg: Config) -> tuple[Config, list[tuple[str, str]]]:
+def _resolve_plugins(cfg: Config) -> tuple[Config, Problems]:
     """Phase 2: look the chosen plugins up and structure their option tables."""
     from cmi_core.errors import PluginError
     from cmi_core.plugins import get_plugin_manager
 
     manager = get_plugin_manager(cfg.plugins.modules)
-    problems: list[tuple[str, str]] = []
+    problems: Problems = []
 
     def resolve(kind: str, name: str, options: Any, key: str, name_key: str) -> Any:
         try:
             spec = manager.get(kind, name)
         except PluginError as exc:
-            problems.append((name_key, str(exc)))
+            problems.append(((name_key,), str(exc)))
             return options
         try:
             return CONVERTER.structure(dict(options or {}), spec.config_cls)
         except (ClassValidationError, TypeError, ValueError) as exc:
-            problems.extend((f"{key}.{k}", m) for k, m in _problems(exc, ()))
+            problems.extend(_problems(exc, (key,)))
             return options
 
     model = attrs.evolve(
@@ -396,7 +404,7 @@ def _resolve_plugins(cfg: Config) -> tuple[Config, list[tuple[str, str]]]:
         for name in cfg.logging.loggers
     }
     problems.extend(
-        (f"logging.options.{name}", f"options for logger {name!r}, which is not in loggers")
+        (("logging.options", name), f"options for logger {name!r}, which is not in loggers")
         for name in cfg.logging.options
         if name not in cfg.logging.loggers
     )
@@ -409,16 +417,16 @@ def _resolve_plugins(cfg: Config) -> tuple[Config, list[tuple[str, str]]]:
     return cfg, problems
 
 
-def _check_data(cfg: Config) -> Iterable[tuple[str, str]]:
+def _check_data(cfg: Config) -> Iterable[tuple[tuple[str, ...], str]]:
     if cfg.data.source == "kaggle":
         if not cfg.data.dir:
-            yield "data.dir", 'required when data.source = "kaggle"'
+            yield ("data.dir",), 'required when data.source = "kaggle"'
         elif not Path(cfg.data.dir).is_dir():
-            yield "data.dir", f"directory not found: {cfg.data.dir}"
+            yield ("data.dir",), f"directory not found: {cfg.data.dir}"
     if cfg.cv.folds is not None:
         bad = [k for k in cfg.cv.folds if not 0 <= k < cfg.cv.n_folds]
         if bad:
-            yield "cv.folds", f"fold indices must be in [0, {cfg.cv.n_folds - 1}], got {bad}"
+            yield ("cv.folds",), f"fold indices must be in [0, {cfg.cv.n_folds - 1}], got {bad}"
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
@@ -428,11 +436,11 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
     try:
         cfg = CONVERTER.structure(raw, Config)
     except ClassValidationError as exc:
-        raise ConfigError(f"{source}: {k}: {m}" for k, m in _problems(exc, ())) from None
+        raise ConfigError(_lines(source, "", _problems(exc, ()))) from None
     cfg, problems = _resolve_plugins(cfg)
     problems += [*_check_values(cfg, ()), *_check_data(cfg)]
     if problems:
-        raise ConfigError(f"{source}: {k}: {m}" for k, m in problems)
+        raise ConfigError(_lines(source, "", problems))
     return cfg
 
 

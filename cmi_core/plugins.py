@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from importlib import metadata
@@ -105,9 +106,7 @@ class PluginManager:
             message = f"{type(exc).__name__}: {exc}".strip()
             self._failures[origin.plugin] = (origin, message)
             if os.environ.get("CMI_STRICT_PLUGINS") == "1":
-                raise PluginError(
-                    f"plugin {origin.plugin!r} failed to load: {message}"
-                ) from exc
+                raise PluginError(f"plugin {origin.plugin!r} failed to load: {message}") from exc
             warnings.warn(
                 f"plugin {origin.plugin!r} failed to load and is skipped: {message}",
                 PluginLoadWarning,
@@ -163,9 +162,7 @@ class PluginManager:
 
     def infos(self) -> list[PluginInfo]:
         rows = [
-            PluginInfo(
-                spec.name, kind, spec.summary, origin.distribution, origin.version, "active"
-            )
+            PluginInfo(spec.name, kind, spec.summary, origin.distribution, origin.version, "active")
             for kind, registry in self._registries.items()
             for spec, origin in registry.values()
         ]
@@ -192,16 +189,19 @@ def _import(path: str) -> ModuleType:
 
 
 _MANAGER: PluginManager | None = None
+_LOCK = threading.Lock()  # first use from several threads (data loaders, benchmarks)
 
 
 def get_plugin_manager(modules: Iterable[str] = ()) -> PluginManager:
     """The process-wide manager, with entry points loaded once and ``modules`` added."""
     global _MANAGER
-    if _MANAGER is None:
-        _MANAGER = PluginManager()
-        _MANAGER.load_entrypoints()
-    _MANAGER.load_modules(modules)
-    return _MANAGER
+    with _LOCK:
+        if _MANAGER is None:
+            manager = PluginManager()
+            manager.load_entrypoints()
+            _MANAGER = manager
+        _MANAGER.load_modules(modules)
+        return _MANAGER
 
 
 def reset_plugin_manager() -> None:

@@ -155,3 +155,22 @@ def test_configuration_doc_lists_every_key():
     documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)`", doc))
     missing = [key for key in _keys(Config) if key not in documented]
     assert not missing, f"undocumented config keys: {missing}"
+
+
+def test_plugin_option_values_are_checked_under_their_toml_key(tmp_path):
+    path = write(
+        tmp_path,
+        '[loss.weighting]\nstrategy = "uncertainty"\nclamp = [1.0, -1.0]\n'
+        "[model.options]\nd_model = 30\nn_heads = 4\n",
+    )
+    assert sorted(errors_of(path)) == [
+        f"{path}: loss.weighting.clamp: low must be < high, got [1.0, -1.0]",
+        f"{path}: model.options: n_heads (4) must divide d_model (30)",
+    ]
+
+
+def test_options_for_a_strategy_without_options(tmp_path):
+    path = write(tmp_path, '[loss.weighting]\nstrategy = "none"\nclamp = [-1.0, 1.0]\n')
+    assert errors_of(path) == [
+        f"{path}: loss.weighting.clamp: unknown key; this table takes no keys"
+    ]
