@@ -89,9 +89,10 @@ def augment_sequence(
 class SequenceDataset(Dataset):
     """Items of a ``SequenceSet`` as padded tensors with 18-class, binary and 9-class labels.
 
-    ``augment`` is for training only. Augmentations are drawn from a generator seeded with
-    (seed, epoch, sequence), so they are reproducible, independent of DataLoader workers,
-    and differ between epochs once ``set_epoch`` is called.
+    ``augment`` is for training only. Each item's augmentation comes from a numpy generator
+    seeded with (seed, sequence, a draw from torch's global RNG): reproducible under
+    ``torch.manual_seed`` / Lightning's ``seed_everything(workers=True)`` (DataLoader workers
+    get per-epoch torch seeds), and different in every epoch without any epoch bookkeeping.
     """
 
     def __init__(
@@ -107,10 +108,6 @@ class SequenceDataset(Dataset):
         self.max_len = max_len
         self.augment = augment
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -120,7 +117,8 @@ class SequenceDataset(Dataset):
         x, valid = self.data.features[k], self.data.valid[k]
         demographics = self.data.demographics[k]
         if self.augment is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, k])
+            draw = int(torch.randint(0, 2**62, ()).item())
+            rng = np.random.default_rng([self.seed, k, draw])
             x, valid, demographics = augment_sequence(
                 x, valid, demographics, self.augment, self.data.feature_names, rng
             )

@@ -8,11 +8,14 @@ gravity in the sensor frame plus the second derivative of the hand's displacemen
 Left-handed subjects are the x-axis mirror image (DOMAIN 2.4). Thermopiles warm up and ToF
 distances shrink as the hand approaches skin.
 
-The class information is mostly in the temporal shape of the gesture phase: gestures share
-sub-movements (grip, tug, hold, scratch strokes) and differ in their order, rhythm and count,
-so per-channel summary statistics only partly separate them while a sequence model can. Hard
-pairs share a body location: neck scratch / neck pinch / knee scratch / knee pinch.
-Subjects differ in arm length (amplitude), speed, pose and how the device sits on the wrist.
+The class information is mostly in the temporal shape of the gesture phase: the 8 targets
+and three look-alike non-targets (knee scratch, knee pinch, glasses) are all made of the same
+four sub-movements (tug, twist, stroke, press; equal peak rates), each gesture in an order of
+its own. Per-channel summary statistics see the same mixture for all of them and only the
+body location (pose, blurred by subject and sequence jitter) helps them; a sequence model
+can read the order. Hard pairs share a location: neck scratch / neck pinch sit next to knee
+scratch / knee pinch. Subjects differ in arm length (amplitude), speed, pose and how the
+device sits on the wrist, and in how faithfully they keep the order (``_sloppy``).
 
 Determinism: one RNG for the plan (ids, demographics, sequence list) and one per subject for
 the signals, all derived from ``seed``; the output is identical for a seed.
@@ -50,7 +53,8 @@ from cmi_core.data.schema import (
 )
 
 FPS = 10.0
-GENERATOR_VERSION = "1"
+FIDGET_P, SWAP_P = 0.3, 0.15
+GENERATOR_VERSION = "2"
 
 # -- the motion vocabulary --------------------------------------------------------------------
 
@@ -169,13 +173,13 @@ GESTURE_MODELS: dict[str, GestureModel] = {
 # Wrist poses relative to the body (rotation vectors, rad). "knee" sits deliberately close to
 # "neck" so the hard pairs must be told apart by motion, not by where the hand is.
 LOCATIONS: dict[str, tuple[float, float, float]] = {
-    "head_side": (-1.9, 0.6, 0.8),
-    "forehead": (-1.7, -0.2, 0.4),
-    "eye": (-1.5, -0.1, 0.2),
-    "cheek": (-1.3, 0.3, 0.3),
-    "neck": (-1.1, 0.6, 0.2),
-    "knee": (-1.0, 0.75, 0.35),
-    "mouth": (-1.4, 0.1, 0.1),
+    "head_side": (-1.75, 0.3, 0.45),
+    "forehead": (-1.7, -0.1, 0.35),
+    "eye": (-1.55, -0.05, 0.25),
+    "cheek": (-1.45, 0.2, 0.3),
+    "neck": (-1.35, 0.35, 0.25),
+    "knee": (-1.3, 0.45, 0.3),
+    "mouth": (-1.45, 0.05, 0.15),
     "front": (-0.4, 0.0, 0.0),
     "tray": (0.2, 0.1, 0.0),
     "air_high": (-1.6, 0.0, -0.6),
@@ -268,7 +272,7 @@ def _style(rng: np.random.Generator, demo: dict) -> SubjectStyle:
     return SubjectStyle(
         amplitude=demo["shoulder_to_wrist_cm"] / 52.0 * rng.uniform(0.8, 1.2),
         speed=rng.uniform(0.85, 1.18),
-        pose_offset=rng.normal(0, 0.15, 3),
+        pose_offset=rng.normal(0, 0.25, 3),
         mount=quat_from_rotvec(rng.normal(0, 0.1, 3)),
         ambient=rng.uniform(23.0, 27.0),
         left_handed=demo["handedness"] == 0,
@@ -294,26 +298,39 @@ def _amplitude(motion: Motion, frames: float) -> float:
 
 
 def _gesture_motion(
-    model: GestureModel, n: int, scale: float, rng: np.random.Generator
+    segments: tuple[Segment, ...], n: int, scale: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotation (rad) and displacement (m) of the wrist over an ``n``-frame gesture phase."""
-    nominal = np.array([s.frames for s in model.segments])
-    nominal = nominal * rng.uniform(0.9, 1.1, len(nominal))
+    nominal = np.array([s.frames for s in segments])
+    nominal = nominal * rng.uniform(0.75, 1.25, len(nominal))
     edges = np.round(np.concatenate([[0], np.cumsum(nominal)]) / nominal.sum() * n).astype(int)
     out = {"rot": np.zeros((n, 3)), "pos": np.zeros((n, 3))}
     level = {"rot": np.zeros(3), "pos": np.zeros(3)}
-    for segment, frames, start, stop in zip(
-        model.segments, nominal, edges[:-1], edges[1:], strict=True
-    ):
+    for segment, frames, start, stop in zip(segments, nominal, edges[:-1], edges[1:], strict=True):
         out["rot"][start:stop] += level["rot"]
         out["pos"][start:stop] += level["pos"]
         u = (np.arange(stop - start) + 1.0) / max(stop - start, 1)
         for m in segment.motions:
-            amp = _amplitude(m, frames) * scale * rng.uniform(0.85, 1.15)
+            amp = _amplitude(m, frames) * scale * rng.uniform(0.7, 1.3)
             out[m.kind][start:stop, m.axis] += amp * _waveform(m.shape, u, m.cycles)
             if m.shape == "ramp":
                 level[m.kind][m.axis] += amp
     return out["rot"], out["pos"]
+
+
+def _sloppy(segments: tuple[Segment, ...], rng: np.random.Generator) -> tuple[Segment, ...]:
+    """People are not metronomes: sometimes (``SWAP_P``) two neighbouring sub-movements
+    trade places, sometimes (``FIDGET_P``) an extra random one slips in. This keeps the best
+    achievable score below 1 without touching what tells the gestures apart on average."""
+    segments = list(segments)
+    if len(segments) > 1 and rng.random() < SWAP_P:
+        i = int(rng.integers(len(segments) - 1))
+        segments[i], segments[i + 1] = segments[i + 1], segments[i]
+    if rng.random() < FIDGET_P:
+        segments.insert(
+            int(rng.integers(len(segments) + 1)), SUB_MOVEMENTS["TWSP"[rng.integers(4)]]
+        )
+    return tuple(segments)
 
 
 def _lengths(rng: np.random.Generator, gesture_frames: float) -> tuple[int, int, int]:
@@ -365,7 +382,7 @@ def _subject_signals(
         style.mount,
     )
     mount_rot = _rotation_matrix(style.mount)
-    acc = GRAVITY * gravity_in_sensor(q) + acc_lin @ mount_rot + rng.normal(0, 0.25, acc_lin.shape)
+    acc = GRAVITY * gravity_in_sensor(q) + acc_lin @ mount_rot + rng.normal(0, 0.5, acc_lin.shape)
     if style.left_handed:
         mirror_raw(np.ones(len(q), dtype=bool), acc, q)
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)  # the device reports rot_w >= 0
@@ -387,20 +404,22 @@ def _sequence_signals(
     plan: SequencePlan, style: SubjectStyle, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     model = GESTURE_MODELS[plan.gesture]
-    nominal = sum(s.frames for s in model.segments) * style.speed
+    segments = _sloppy(model.segments, rng)
+    nominal = sum(s.frames for s in segments) * style.speed
     n_move, n_pause, n_gesture = _lengths(rng, nominal)
     n = n_move + n_pause + n_gesture
     reach = np.ones(n)
     reach[:n_move] = _min_jerk((np.arange(n_move) + 1.0) / n_move)
 
     rest = np.array(REST_POSES[plan.move_behavior]) + rng.normal(0, 0.1, 3)
-    target = np.array(LOCATIONS[model.location]) + style.pose_offset + rng.normal(0, 0.08, 3)
+    target = np.array(LOCATIONS[model.location]) + style.pose_offset + rng.normal(0, 0.12, 3)
     pose = rest + reach[:, None] * (target - rest)
     reach_dir = rng.normal(0, 0.3, 3) + np.array([0.0, 0.0, 1.0])
     pos = reach[:, None] * (0.35 * style.amplitude * reach_dir)
 
-    rot = rng.normal(0, 0.008, (n, 3))  # tremor and sensor noise
-    g_rot, g_pos = _gesture_motion(model, n_gesture, style.amplitude * rng.uniform(0.85, 1.15), rng)
+    rot = rng.normal(0, 0.015, (n, 3))  # tremor and sensor noise
+    scale = style.amplitude * rng.uniform(0.85, 1.15)
+    g_rot, g_pos = _gesture_motion(segments, n_gesture, scale, rng)
     rot[-n_gesture:] += g_rot
     pos[-n_gesture:] += g_pos
 
