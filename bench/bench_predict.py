@@ -75,9 +75,9 @@ def gateway_frames(data_dir: Path, limit: int) -> list[tuple]:
     ]
 
 
-def timed(fn, *args) -> float:
+def timed(fn, *args, **kwargs) -> float:
     start = time.perf_counter()
-    fn(*args)
+    fn(*args, **kwargs)
     return time.perf_counter() - start
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,18 @@ from cmi_core.config import Config
 from tests.run.conftest import finished_run, run_cache, tiny_config
 
 __all__ = ["finished_run", "run_cache"]  # fixtures shared with the run tests
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread: these tests predict one tiny sequence at a time, where a second thread
+    only adds synchronisation (bench/bench_predict.py), and much more so on shared cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _data_dir(cfg: Config) -> Path:
