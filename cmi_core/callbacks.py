@@ -1,4 +1,4 @@
-"""The Lightning callbacks of a training run: checkpoints, wall clock, hparams score, figures.
+"""The Lightning callbacks of a training run: checkpoints, clock, hparams score, figures, Ctrl-C.
 
 Both checkpoint writers are :class:`~pytorch_lightning.callbacks.Checkpoint` subclasses, so
 Lightning runs them after every other callback (after the schedule-free switch has put the
@@ -8,9 +8,12 @@ or Ctrl-C never leaves a half-written checkpoint behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -151,16 +154,46 @@ class ConfusionFigure(Callback):
             logger.log_figure("val/confusion", figure, step=trainer.global_step)
 
 
-class InterruptFlag(Callback):
-    """Remembers a Ctrl-C: Lightning turns it into ``SystemExit(1)``, the run wants to know."""
+class CtrlC(Callback):
+    """Ctrl-C stops training at the next batch boundary, where Lightning shuts down cleanly.
+
+    Python can deliver SIGINT while a finalizer runs, and a KeyboardInterrupt raised there is
+    swallowed: the run would go on. So, while :meth:`handling` is active, the signal handler
+    only records the request and the next batch start raises; a second Ctrl-C raises at once.
+    Lightning turns the KeyboardInterrupt into ``SystemExit(1)``; :attr:`pressed` tells the
+    run that it was a Ctrl-C.
+    """
 
     def __init__(self) -> None:
-        self.interrupted = False
+        self.pressed = False
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # signals: main only
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)  # Lightning leaves SIGINT ignored
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def _stop_if_pressed(self, *args: Any) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    on_train_batch_start = _stop_if_pressed
+    on_validation_batch_start = _stop_if_pressed
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)
+        self.pressed = self.pressed or isinstance(exception, KeyboardInterrupt)
 
 
 class EpochProgressBar(TQDMProgressBar):
@@ -179,6 +212,11 @@ class EpochProgressBar(TQDMProgressBar):
 
     def init_validation_tqdm(self) -> Tqdm:
         return Tqdm(disable=True)
+
+    def on_exception(self, *args: Any) -> None:
+        """End the open bar's line, so the run's Ctrl-C or error message starts a new one."""
+        if self._train_progress_bar is not None:
+            self._train_progress_bar.close()
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         metrics = trainer.callback_metrics

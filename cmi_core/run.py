@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import time
 import tomllib
@@ -45,10 +44,10 @@ from cmi_core.callbacks import (
     MONITOR,
     BestWeights,
     ConfusionFigure,
+    CtrlC,
     EpochProgressBar,
     FoldClock,
     HparamsScore,
-    InterruptFlag,
     ResumeCheckpoint,
 )
 from cmi_core.config import Config, config_to_dict, config_to_toml
@@ -327,15 +326,15 @@ def train_fold(
 
 @attrs.frozen
 class FoldCallbacks:
-    """A fold's callbacks; the run reads the clock and the interrupt flag after fitting."""
+    """A fold's callbacks; the run reads the clock and the Ctrl-C state after fitting."""
 
     clock: FoldClock
-    interrupt: InterruptFlag
+    ctrl_c: CtrlC
     others: list[Callback]
 
     @property
     def all(self) -> list[Callback]:
-        return [self.clock, self.interrupt, *self.others]
+        return [self.clock, self.ctrl_c, *self.others]
 
 
 def fold_callbacks(
@@ -358,7 +357,7 @@ def fold_callbacks(
     ]
     if progress:
         others.append(EpochProgressBar(k))
-    return FoldCallbacks(FoldClock(), InterruptFlag(), others)
+    return FoldCallbacks(FoldClock(), CtrlC(), others)
 
 
 def build_model(cfg: Config, in_channels: int) -> CMIModel:
@@ -496,13 +495,11 @@ def _fit(
     """``trainer.fit`` with Lightning's Ctrl-C exit and NaN stop turned into run outcomes."""
     if ckpt is not None:
         _say(f"fold {k}: resuming from {ckpt}")
-    handler = signal.getsignal(signal.SIGINT)
     try:
-        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
+        with callbacks.ctrl_c.handling():
+            trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
     except SystemExit:
-        if (
-            callbacks.interrupt.interrupted
-        ):  # Lightning caught Ctrl-C, cleaned up and called exit(1)
+        if callbacks.ctrl_c.pressed:  # Lightning caught Ctrl-C, cleaned up, called exit(1)
             raise KeyboardInterrupt from None
         raise
     except RunError as exc:
@@ -513,8 +510,6 @@ def _fit(
             else "no epoch had finished, so there is no checkpoint"
         )
         raise RunError(f"fold {k} stopped: {exc}; {kept}") from None
-    finally:
-        signal.signal(signal.SIGINT, handler)  # Lightning leaves Ctrl-C ignored
 
 
 def _predict_device(cfg: Config) -> torch.device:

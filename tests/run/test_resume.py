@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -18,18 +19,18 @@ from cmi_core.run import run_experiment
 from tests.run.conftest import tiny_config, with_callbacks
 
 
-class CtrlC(Callback):
-    """Presses Ctrl-C once, in the second epoch, after the first one was checkpointed."""
+class PressCtrlC(Callback):
+    """Sends this process a real SIGINT once, in the second epoch (the first is checkpointed)."""
 
     def __init__(self) -> None:
         self.pressed = False
 
-    def on_train_batch_start(
-        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, i: int
     ) -> None:
-        if trainer.current_epoch == 1 and batch_idx == 1 and not self.pressed:
+        if trainer.current_epoch == 1 and i == 0 and not self.pressed:
             self.pressed = True
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_ctrl_c_keeps_finished_folds_and_resume_trains_only_the_rest(
@@ -38,12 +39,12 @@ def test_ctrl_c_keeps_finished_folds_and_resume_trains_only_the_rest(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cfg, run_dir, ctrl_c = tiny_config(run_cache), tmp_path / "run", CtrlC()
+    cfg, run_dir, ctrl_c = tiny_config(run_cache), tmp_path / "run", PressCtrlC()
     with_callbacks(monkeypatch, lambda k: [ctrl_c] if k == 1 else [])
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(cfg, run_dir, progress=False)
-    assert signal.getsignal(signal.SIGINT) is handler  # Lightning had set it to "ignore"
+    assert signal.getsignal(signal.SIGINT) is handler  # restored after the fold
     err = capsys.readouterr().err
     assert f"cmi run {run_dir / 'config.toml'} --out {run_dir} --resume" in err
     interrupted = json.loads((run_dir / "summary.json").read_text())
