@@ -24,7 +24,6 @@ class TensorBoardOptions:
 
     flush_secs: int = 30  # how often the event file is flushed to disk
     max_queue: int = 10  # events buffered before a flush
-    log_graph: bool = False  # add the model graph (needs an example input; slow for big models)
 
 
 def make_logger(save_dir: Path, options: TensorBoardOptions) -> Any:
@@ -32,10 +31,7 @@ def make_logger(save_dir: Path, options: TensorBoardOptions) -> Any:
     from cmi_logger_tensorboard.logger import CMITensorBoardLogger
 
     return CMITensorBoardLogger(
-        save_dir,
-        flush_secs=options.flush_secs,
-        max_queue=options.max_queue,
-        log_graph=options.log_graph,
+        save_dir, flush_secs=options.flush_secs, max_queue=options.max_queue
     )
 
 

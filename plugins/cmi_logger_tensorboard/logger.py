@@ -28,15 +28,8 @@ class CMITensorBoardLogger(TensorBoardLogger):
     """Event files directly in ``save_dir``, so ``tensorboard --logdir RUN_DIR`` names runs
     after their fold directories."""
 
-    def __init__(self, save_dir: Path, *, log_graph: bool = False, **writer_kwargs: Any) -> None:
-        super().__init__(
-            save_dir,
-            name="",
-            version="",
-            log_graph=log_graph,
-            default_hp_metric=False,
-            **writer_kwargs,
-        )
+    def __init__(self, save_dir: Path, **writer_kwargs: Any) -> None:
+        super().__init__(save_dir, name="", version="", default_hp_metric=False, **writer_kwargs)
         self._layout_written = False
 
     @rank_zero_only
