@@ -370,7 +370,7 @@ def _assemble(
     rows = _demographic_rows(subjects, sequence_ids, demo)
 
     sensors = [*ACC_COLUMNS, *ROT_COLUMNS, *(THM_SUMMARY_COLUMNS if features.thm_tof else ())]
-    numbers = frame.select(sensors).to_numpy()
+    numbers = frame.select(sensors).to_numpy(writable=True)  # mirrored in place below
     acc, quat = numbers[:, :3].astype(np.float64), numbers[:, 3:7].astype(np.float64)
     per_sensor = [numbers[:, i : i + TOF_SENSORS] for i in range(7, numbers.shape[1], TOF_SENSORS)]
     if features.mirror_left_handed:
