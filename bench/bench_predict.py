@@ -5,11 +5,12 @@ median ``predict`` latency <= 25 ms; ``Predictor.from_run`` < 10 s; batched ``cm
 (``predict_file``) >= 10x the throughput of calling ``predict`` once per sequence (the
 baseline, measured in the same script on the same sequences).
 
-Without ``--run`` the script writes a run directory with the exp025 model and untrained
-weights (speed does not depend on the weight values) in the checkpoint format of ``run.py``.
-Sequences are the synthetic test set of the config's data cache, handed over one polars frame
-per sequence as the Kaggle gateway does. ``--threads`` sets ``torch.set_num_threads`` (0 keeps
-torch's default); the machine is shared, so interleave and repeat when numbers look odd.
+Without ``--run`` the script writes a run directory with the exp025 model (``-o KEY=VALUE``
+overrides the config, e.g. ``-o data.features.thm_tof=true``) and untrained weights (speed
+does not depend on the weight values) in the checkpoint format of ``run.py``. The synthetic
+test set of the config's data cache is repeated under new ids to ``--sequences`` (3,500, the
+hidden test size); ``predict`` gets one polars frame per sequence, as from the Kaggle gateway.
+``--threads`` sets ``torch.set_num_threads`` (0 keeps torch's default).
 
 Run: .venv/bin/python bench/bench_predict.py [--run RUN_DIR] [--threads 1] [--repeat 3]
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_untrained_run(config: Path, run_dir: Path) -> Path:
+def write_untrained_run(config: Path, overrides: list[str], run_dir: Path) -> Path:
     """A run directory with ``config``'s model in every fold, as ``run.py`` writes it."""
     import torch
 
@@ -34,7 +35,7 @@ def write_untrained_run(config: Path, run_dir: Path) -> Path:
     from cmi_core.data.features import feature_names
     from cmi_core.run import BEST_FILE, CONFIG_FILE, build_model
 
-    cfg = load_config(config)
+    cfg = load_config(config, overrides)
     names = feature_names(cfg.data.features)
     run_dir.mkdir(parents=True)
     (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg))
@@ -85,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run", type=Path, help="a run directory (default: untrained exp025)")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "exp025.toml")
+    parser.add_argument("-o", "--override", action="append", default=[], help="config KEY=VALUE")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--sequences", type=int, default=3500, help="test size (hidden: ~3,500)")
     parser.add_argument("--calls", type=int, default=300, help="per-sequence predict calls")
@@ -103,7 +105,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = args.run or write_untrained_run(args.config, Path(tmp) / "run")
+        run_dir = args.run or write_untrained_run(args.config, args.override, Path(tmp) / "run")
         synthetic = resolve_data_dir(load_config(run_dir / "config.toml").data)
         data_dir = hidden_test_size(synthetic, Path(tmp) / "data", args.sequences)
         frames = gateway_frames(data_dir, args.calls)
@@ -127,7 +129,7 @@ def main() -> None:
     folds = len(predictor.ensembles[0].models)
     median_ms = statistics.median(latencies) * 1e3
     p90_ms = statistics.quantiles(latencies, n=10)[-1] * 1e3
-    source = run_dir if args.run else f"untrained {args.config.name}"
+    source = run_dir if args.run else f"untrained {args.config.name} {' '.join(args.override)}"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {folds} folds, {source}")
     print(f"import cmi_core.inference          {import_s:8.2f} s")
     print(f"Predictor.from_run                 {load_s:8.2f} s   (import + load < 10 s)")

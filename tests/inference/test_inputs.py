@@ -105,3 +105,15 @@ def test_one_row_sequence_is_predicted(case, imu_only):
     _assert_distribution(predictor.predict_proba(one_row, demographics))
     label = predictor.predict(one_row, demographics)
     assert type(label) is str and label in GESTURES
+
+
+@pytest.mark.parametrize("imu_only", [False, True])
+def test_left_handed_subject_is_mirrored(case, imu_only):
+    """Left-handed subjects go through the mirror of the training pipeline, sensors included."""
+    predictor, sequence, demographics = case
+    if imu_only:
+        sequence = _imu_only(sequence)
+    right = predictor.predict_proba(sequence, demographics.with_columns(handedness=pl.lit(1)))
+    left = predictor.predict_proba(sequence, demographics.with_columns(handedness=pl.lit(0)))
+    _assert_distribution(left)
+    assert np.abs(left - right).max() > 1e-6
