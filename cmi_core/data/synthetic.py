@@ -444,10 +444,9 @@ def _sequence_signals(
 _PHYSICS = np.random.default_rng(20250529)  # fixed sensor geometry, the same for every seed
 THM_GAIN = _PHYSICS.uniform(3.0, 9.0, (len(LOCATIONS), TOF_SENSORS))  # deg C at full proximity
 TOF_COVER = _PHYSICS.uniform(0.2, 1.0, (len(LOCATIONS), TOF_SENSORS))
-TOF_NEAR = _PHYSICS.uniform(20.0, 140.0, (len(LOCATIONS), TOF_SENSORS * TOF_PIXELS)).astype(
-    np.float32
-)
-TOF_BACKGROUND = _PHYSICS.uniform(150.0, 420.0, TOF_SENSORS * TOF_PIXELS).astype(np.float32)
+TOF_NEAR = _PHYSICS.uniform(20.0, 140.0, (len(LOCATIONS), TOF_SENSORS, TOF_PIXELS))
+TOF_BACKGROUND = _PHYSICS.uniform(150.0, 420.0, (TOF_SENSORS, TOF_PIXELS)).astype(np.float32)
+TOF_SPAN = (TOF_NEAR - TOF_BACKGROUND).astype(np.float32)
 
 
 def _thm_tof(
@@ -457,11 +456,16 @@ def _thm_tof(
     p = signals.proximity[:, None]
     loc = signals.location
     thm = style.ambient + p * THM_GAIN[loc] + rng.normal(0, 0.15, (len(loc), TOF_SENSORS))
-    cover = np.repeat(p * TOF_COVER[loc], TOF_PIXELS, axis=1).astype(np.float32)
-    tof = TOF_BACKGROUND * (1 - cover) + TOF_NEAR[loc] * cover
-    tof += rng.standard_normal(tof.shape, dtype=np.float32) * 4.0
-    tof = np.rint(np.maximum(tof, 0.0))
+    cover = (p * TOF_COVER[loc]).astype(np.float32)[:, :, None]
+    tof = TOF_SPAN[loc]  # (N, 5, 64): background -> near, by how much a sensor is covered
+    tof *= cover
+    tof += TOF_BACKGROUND
+    noise = rng.standard_normal(tof.shape, dtype=np.float32)
+    noise *= 4.0
+    tof += noise
+    np.rint(np.maximum(tof, 0.0, out=tof), out=tof)
     tof[tof >= 255] = -1
+    tof = tof.reshape(len(loc), -1)
     if style.left_handed:  # the mirror image: sensors 3 <-> 5 and every 8x8 image flipped
         n = len(tof)
         sensors = tof.reshape(n, TOF_SENSORS, 8, 8)[..., ::-1].reshape(n, TOF_SENSORS, TOF_PIXELS)
@@ -550,7 +554,7 @@ def _subject_frame(
         sensors,
         schema=["acc_x", "acc_y", "acc_z", "rot_w", "rot_x", "rot_y", "rot_z", *THM_COLUMNS],
     )
-    tofs = pl.from_numpy(tof.astype(np.float32), schema=list(TOF_COLUMNS)).select(
+    tofs = pl.from_numpy(tof, schema=list(TOF_COLUMNS)).select(
         pl.all().fill_nan(None).cast(pl.Int16)
     )
     frame = pl.concat([meta, floats.fill_nan(None), tofs], how="horizontal")
