@@ -25,8 +25,6 @@ THM_CENTER, THM_SCALE = 28.0, 5.0
 """Thermopile feature = (deg C - 28) / 5: about -1.5 (room air) .. +1.8 (skin)."""
 TOF_FAR = 255.0
 """ToF ``-1`` ("no return") counts as this raw distance; features divide by it."""
-TOF_NULL = -2
-"""Internal sentinel for a null ToF pixel in int16 blocks (``-1`` is a real reading)."""
 FEATURE_CLIP = 50.0
 """Guard against absurd raw values: every feature is clipped to +-50 (real ones are < 35)."""
 
@@ -214,14 +212,15 @@ def tof_summary(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per sensor: the mean distance over non-null pixels, "no return" counted as far, / 255,
     and the fraction of pixels with something in range; NaN where the sensor is absent.
 
-    ``pixels``: int16 (..., 64) with ``TOF_NULL`` = null and -1 = no return; the results have
-    the leading shape, e.g. (N, 5) for (N, 5, 64). Row-local (files are summarised in row
+    ``pixels``: (..., 64) raw readings, NaN = null, -1 = no return; the results have the
+    leading shape, e.g. (N, 5) for (N, 5, 64). Row-local (files are summarised in row
     batches) and invariant to flipping the 8x8 image, so mirroring needs no image flip.
     """
     in_range = pixels >= 0
     n_in = in_range.sum(axis=-1)
     n_seen = n_in + (pixels == -1).sum(axis=-1)
-    dist = np.where(in_range, pixels, 0).sum(axis=-1, dtype=np.int64) + TOF_FAR * (n_seen - n_in)
+    dist = np.where(in_range, pixels, 0).sum(axis=-1, dtype=np.float64)
+    dist += TOF_FAR * (n_seen - n_in)
     seen = np.maximum(n_seen, 1)
     mean = np.where(n_seen > 0, dist / seen / TOF_FAR, np.nan).astype(np.float32)
     fraction = np.where(n_seen > 0, n_in / seen, np.nan).astype(np.float32)

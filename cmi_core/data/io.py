@@ -216,8 +216,9 @@ def _needed_columns(labelled: bool, features: FeatureConfig) -> list[str]:
     return meta + sensors
 
 
-def _dtypes(columns: Sequence[str], tof: pl.DataType) -> dict[str, pl.DataType]:
-    dtypes: dict[str, pl.DataType] = {c: pl.Float32() for c in columns}
+def _dtypes(columns: Sequence[str], tof: pl.DataType | None) -> dict[str, pl.DataType | None]:
+    """Column types; ``tof=None`` accepts raw ToF readings of any numeric type as they are."""
+    dtypes: dict[str, pl.DataType | None] = {c: pl.Float32() for c in columns}
     dtypes.update(sequence_id=pl.String(), subject=pl.String(), sequence_counter=pl.Int64())
     dtypes.update({c: pl.String() for c in ("orientation", "gesture") if c in columns})
     if TOF_COLUMNS[0] in columns:
@@ -305,15 +306,17 @@ def _demographics_table(demo: pl.DataFrame, source: str) -> _Demographics:
     )
 
 
-def _cast(frame: pl.DataFrame, dtypes: dict[str, pl.DataType], source: str) -> pl.DataFrame:
-    """Select and cast to the expected types, one expression per group of columns that
-    need the same conversion (a Kaggle frame casts 320 ToF columns in one go); a value that
-    cannot be converted names its column."""
+def _cast(frame: pl.DataFrame, dtypes: dict[str, pl.DataType | None], source: str) -> pl.DataFrame:
+    """Select and cast to the expected types (``None``: any numeric type), one expression per
+    group of columns that need the same conversion; a value that cannot be converted names
+    its column."""
     schema = frame.schema
     groups: dict[tuple[pl.DataType, pl.DataType], list[str]] = {}
-    for column, dtype in dtypes.items():
-        if schema[column] != dtype:
-            groups.setdefault((schema[column], dtype), []).append(column)
+    for column, wanted in dtypes.items():
+        current = schema[column]
+        dtype = (current if current.is_numeric() else pl.Float32()) if wanted is None else wanted
+        if current != dtype:
+            groups.setdefault((current, dtype), []).append(column)
     converted = {column for columns in groups.values() for column in columns}
     exprs = [pl.col([c for c in dtypes if c not in converted])]
     for (current, dtype), columns in groups.items():
@@ -335,10 +338,10 @@ def _prepare(frame: pl.DataFrame, features: FeatureConfig, source: str) -> pl.Da
     for column in columns:
         if column not in present:
             raise DataError(f"{source}: missing column {column!r}")
-    frame = _cast(frame, _dtypes(columns, pl.Int16()), source)
+    frame = _cast(frame, _dtypes(columns, None), source)
     if not features.thm_tof:
         return frame
-    pixels = frame.select(pl.col(TOF_COLUMNS).fill_null(feat.TOF_NULL)).to_numpy()
+    pixels = frame.select(TOF_COLUMNS).to_numpy()  # nulls become NaN
     mean, in_range = feat.tof_summary(pixels.reshape(len(pixels), TOF_SENSORS, TOF_PIXELS))
     summaries = pl.from_numpy(np.hstack([mean, in_range]), schema=TOF_SUMMARY_COLUMNS)
     return frame.drop(TOF_COLUMNS).hstack(summaries)

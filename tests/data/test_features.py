@@ -157,8 +157,8 @@ def test_mirror_swaps_sensors_3_and_5() -> None:
 
 
 def test_tof_summary() -> None:
-    n = feat.TOF_NULL
-    block = np.array([[-1] * 32 + [51] * 32, [n] * 64, [0] * 64, [n] * 63 + [-1]], dtype=np.int16)
+    n = np.nan
+    block = np.array([[-1] * 32 + [51] * 32, [n] * 64, [0] * 64, [n] * 63 + [-1]])
     mean, in_range = feat.tof_summary(block)
     np.testing.assert_allclose(mean, [(255 + 51) / 2 / 255, np.nan, 0.0, 1.0], rtol=1e-6)
     np.testing.assert_allclose(in_range, [0.5, np.nan, 1.0, 0.0])
