@@ -7,6 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from cmi_core.config import FeatureConfig
+from cmi_core.data.io import SequenceSet, load_train
 from cmi_core.data.synthetic import generate
 
 
@@ -14,6 +16,12 @@ from cmi_core.data.synthetic import generate
 def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 train subjects (~400 sequences) and 2 test subjects, seed 0."""
     return generate(tmp_path_factory.mktemp("synthetic"), subjects=4, seed=0)
+
+
+@pytest.fixture(scope="session")
+def imu_train(synthetic_dir: Path) -> SequenceSet:
+    """The synthetic train set read with the default 16 IMU features."""
+    return load_train(synthetic_dir, FeatureConfig())
 
 
 @pytest.fixture(scope="session")

@@ -36,8 +36,8 @@ def rewrite(directory: Path, change) -> None:
 # -- reading valid data -----------------------------------------------------------------------
 
 
-def test_load_train_aligns_everything(synthetic_dir: Path, train_frame: pl.DataFrame) -> None:
-    data = io.load_train(synthetic_dir, IMU)
+def test_load_train_aligns_everything(imu_train: io.SequenceSet, train_frame: pl.DataFrame) -> None:
+    data = imu_train
     n = train_frame["sequence_id"].n_unique()
     assert len(data) == n
     assert list(data.sequence_ids) == sorted(data.sequence_ids)
@@ -177,8 +177,8 @@ def test_resolve_kaggle(mini_dir: Path, tmp_path: Path) -> None:
     assert "train.csv" in message
 
 
-def test_subset(synthetic_dir: Path) -> None:
-    data = io.load_train(synthetic_dir, IMU)
+def test_subset(imu_train: io.SequenceSet) -> None:
+    data = imu_train
     part = data.subset([3, 1])
     assert list(part.sequence_ids) == [data.sequence_ids[3], data.sequence_ids[1]]
     assert part.features[1] is data.features[1]
