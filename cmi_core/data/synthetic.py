@@ -51,6 +51,7 @@ from cmi_core.data.schema import (
     TOF_SENSORS,
     TRAIN_COLUMNS,
 )
+from cmi_core.errors import DataError
 
 FPS = 10.0
 FIDGET_P, SWAP_P = 0.3, 0.15
@@ -567,6 +568,8 @@ def generate(out_dir: Path, subjects: int = 24, seed: int = 0, progress: bool = 
     ``subjects`` train subjects (~102 sequences each) and ``max(2, subjects // 10)`` test
     subjects, about half of whose sequences are IMU-only. Returns ``out_dir``.
     """
+    if subjects < 1:
+        raise DataError(f"synthetic data needs at least 1 subject, got {subjects}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_test = max(2, subjects // 10)

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from cmi_core.data import schema
 from cmi_core.data.synthetic import generate
+from cmi_core.errors import DataError
 
 
 def header(path: Path) -> tuple[str, ...]:
@@ -132,3 +134,8 @@ def test_deterministic_for_a_seed(tmp_path: Path) -> None:
     for name in ("train.csv", "train_demographics.csv", "test.csv", "test_demographics.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
     assert (a / "train.csv").read_bytes() != (c / "train.csv").read_bytes()
+
+
+def test_needs_a_subject(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="at least 1 subject"):
+        generate(tmp_path, subjects=0)
