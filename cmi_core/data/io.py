@@ -1,9 +1,11 @@
 """Kaggle CSV files (or the polars frames the Kaggle server hands over) -> per-sequence arrays.
 
-One code path: ``load_train`` / ``load_test`` read and validate the files, then call the same
-``_build`` as ``sequences_from_frames`` (used by the inference Predictor on one sequence at a
-time). Only the columns the feature set needs are parsed. Parsed data is cached as one ``.npz``
-per file pair, keyed by a fingerprint of the source files and the feature configuration.
+One code path: ``load_train`` / ``load_test`` check the files' headers, parse them and run
+the same ``_prepare`` (checks, casts, ToF summaries; on row batches) and ``_assemble``
+(sequences, features) as ``sequences_from_frames``, which the inference Predictor calls on
+one sequence at a time. Only the columns the feature set needs are parsed. Parsed data is
+cached as one ``.npz`` per file pair, keyed by a fingerprint of the source files and the
+feature configuration.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,7 +48,7 @@ FINGERPRINT_BLOCK = 1 << 20
 BATCH_ROWS = 50_000
 NO_ROWS = "no rows (a sequence needs at least one)"
 TOF_SUMMARY_COLUMNS = feat.THM_TOF_FEATURES[TOF_SENSORS : 3 * TOF_SENSORS]
-THM_SUMMARY_COLUMNS = (*THM_COLUMNS, *TOF_SUMMARY_COLUMNS)
+PER_SENSOR_COLUMNS = (*THM_COLUMNS, *TOF_SUMMARY_COLUMNS)
 """Thermopile and ToF-summary columns of a prepared frame, 5 per kind (one per sensor)."""
 
 
@@ -182,10 +185,13 @@ def _load(
         _cache_path(Path(cache_dir), kind, (csv_path, demo_path), features) if cache_dir else None
     )
     if cache is not None and cache.is_file():
-        return _read_cache(cache)
+        try:
+            return _read_cache(cache)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # unreadable (e.g. a disk filled up while it was written): parse again
     _check_header(csv_path, TRAIN_COLUMNS if kind == "train" else TEST_COLUMNS)
     _check_header(demo_path, DEMOGRAPHICS_COLUMNS)
-    table = _demographics_table(_read_csv(demo_path, None, {"subject": pl.String}), str(demo_path))
+    table = _demographics_table(_read_demographics(demo_path), str(demo_path))
     frame = _read_prepared(csv_path, _needed_columns(kind == "train", features), features)
     data = _assemble(frame, table, features, str(csv_path))
     if cache is not None:
@@ -235,13 +241,9 @@ def _file_tof_dtype(path: Path, columns: Sequence[str]) -> pl.DataType:
     return pl.Int16() if integer else pl.Float32()
 
 
-def _read_csv(
-    path: Path, columns: list[str] | None, dtypes: dict[str, pl.DataType]
-) -> pl.DataFrame:
+def _read_demographics(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_csv(
-            path, columns=columns, schema_overrides=dtypes, infer_schema_length=10000
-        )
+        return pl.read_csv(path, schema_overrides={"subject": pl.String})
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{path}: {_polars_problem(exc)}") from None
 
@@ -249,11 +251,12 @@ def _read_csv(
 def _read_prepared(path: Path, columns: list[str], features: FeatureConfig) -> pl.DataFrame:
     """Parse the needed columns in row batches, each reduced by ``_prepare`` at once, so the
     320 raw ToF columns of the whole file are never in memory together."""
-    dtypes = _dtypes(columns, _file_tof_dtype(path, columns))
-    scan = pl.scan_csv(path, schema_overrides=dtypes, infer_schema_length=10000).select(columns)
     try:
+        dtypes = _dtypes(columns, _file_tof_dtype(path, columns))
+        scan = pl.scan_csv(path, schema_overrides=dtypes, infer_schema_length=10000)
         parts = [
-            _prepare(b, features, str(path)) for b in scan.collect_batches(chunk_size=BATCH_ROWS)
+            _prepare(batch, features, str(path))
+            for batch in scan.select(columns).collect_batches(chunk_size=BATCH_ROWS)
         ]
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{path}: {_polars_problem(exc)}") from None
@@ -372,7 +375,7 @@ def _assemble(
     subjects = frame["subject"].gather(starts).to_numpy().astype(str)
     rows = _demographic_rows(subjects, sequence_ids, demo)
 
-    sensors = [*ACC_COLUMNS, *ROT_COLUMNS, *(THM_SUMMARY_COLUMNS if features.thm_tof else ())]
+    sensors = [*ACC_COLUMNS, *ROT_COLUMNS, *(PER_SENSOR_COLUMNS if features.thm_tof else ())]
     numbers = frame.select(sensors).to_numpy(writable=True)  # mirrored in place below
     acc, quat = numbers[:, :3].astype(np.float64), numbers[:, 3:7].astype(np.float64)
     per_sensor = [numbers[:, i : i + TOF_SENSORS] for i in range(7, numbers.shape[1], TOF_SENSORS)]

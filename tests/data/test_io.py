@@ -267,3 +267,14 @@ def test_missing_demographic_values_use_defaults(
     demographics.with_columns(age=pl.lit(None)).write_csv(mini_dir / "train_demographics.csv")
     data = io.load_train(mini_dir, IMU)
     assert np.allclose(data.demographics[:, 1], (22 - 8) / 52)
+
+
+def test_left_handed_kaggle_sequences_with_thm_tof(
+    test_frame: pl.DataFrame, synthetic_dir: Path
+) -> None:
+    """Polars sometimes hands out read-only arrays; the in-place mirror must not trip on them
+    (it did for some sequences before the sensor array was made writable)."""
+    demo = pl.read_csv(synthetic_dir / "test_demographics.csv").with_columns(handedness=0)
+    for (_,), seq in test_frame.group_by("sequence_id", maintain_order=True):
+        data = io.sequences_from_frames(seq, demo, FULL)
+        assert np.isfinite(data.features[0]).all()
