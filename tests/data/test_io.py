@@ -278,3 +278,13 @@ def test_left_handed_kaggle_sequences_with_thm_tof(
     for (_,), seq in test_frame.group_by("sequence_id", maintain_order=True):
         data = io.sequences_from_frames(seq, demo, FULL)
         assert np.isfinite(data.features[0]).all()
+
+
+def test_unreadable_cache_entry_is_parsed_again(mini_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    parsed = io.load_train(mini_dir, IMU, cache_dir=cache)
+    (entry,) = cache.glob("train-*.npz")
+    entry.write_bytes(b"not a zip file")
+    again = io.load_train(mini_dir, IMU, cache_dir=cache)
+    np.testing.assert_array_equal(again.labels, parsed.labels)
+    assert entry.stat().st_size > 100  # rewritten
