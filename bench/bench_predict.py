@@ -131,7 +131,7 @@ def main() -> None:
         # Rounds of [predict per sequence, cmi predict, model alone, predict per sequence]:
         # each batched rate is divided by the per-sequence rate measured around it, so a busy
         # neighbour on the shared machine slows both sides of a ratio alike.
-        latencies, file_ratios, model_ratios = [], [], []
+        latencies, file_ratios, model_ratios, model_ms = [], [], [], []
         for _ in range(args.rounds):
             before = per_sequence()
             file_rate = args.sequences / timed(
@@ -143,6 +143,7 @@ def main() -> None:
             latencies += before + after
             file_ratios.append(file_rate / baseline)
             model_ratios.append(model_rate / baseline)
+            model_ms.append(1e3 / model_rate)
 
     folds = len(predictor.ensembles[0].models)
     median_ms = statistics.median(latencies) * 1e3
@@ -164,7 +165,8 @@ def main() -> None:
     )
     print(
         f"model alone / per-sequence rate   {statistics.median(model_ratios):7.2f} x  "
-        "(predict_batch on parsed sequences: what batching can reach at most)"
+        f"(predict_batch on parsed sequences, {statistics.median(model_ms):.2f} ms per sequence:"
+        " what batching can reach at most)"
     )
 
 
