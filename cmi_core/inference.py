@@ -246,10 +246,11 @@ class Predictor:
             )
         order = np.argsort([len(v) for v in data.valid], kind="stable")
         out = np.empty((len(order), len(GESTURES)), dtype=np.float32)
-        starts = range(0, len(order), batch_size)
-        for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
-            indices = order[start : start + batch_size]
-            out[indices] = self._batch_proba(data, indices)
+        with tqdm(total=len(order), desc="predict", unit="seq", disable=not progress) as bar:
+            for start in range(0, len(order), batch_size):
+                indices = order[start : start + batch_size]
+                out[indices] = self._batch_proba(data, indices)
+                bar.update(len(indices))
         return out
 
     def _batch_proba(self, data: SequenceSet, indices: np.ndarray) -> np.ndarray:
