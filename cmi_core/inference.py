@@ -276,8 +276,11 @@ def _model_inputs(
     x = np.stack([p[0] for p in padded])
     mask = np.stack([p[1] for p in padded])
     first = int(mask.argmax(axis=1).min()) if mask.any(axis=1).all() else 0
-    tensors = (x[:, first:], mask[:, first:], data.demographics[indices])
-    return tuple(torch.from_numpy(np.ascontiguousarray(t)).to(device) for t in tensors)
+    x_t, mask_t, demographics = (
+        torch.from_numpy(np.ascontiguousarray(a)).to(device)
+        for a in (x[:, first:], mask[:, first:], data.demographics[indices])
+    )
+    return x_t, mask_t, demographics
 
 
 # -- whole test files ------------------------------------------------------------------------
