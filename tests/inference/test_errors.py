@@ -106,6 +106,14 @@ def test_checkpoint_from_an_incompatible_config(run_copy, section, key, value, n
         Predictor.from_run(run_copy)
 
 
+def test_checkpoint_features_that_differ_from_the_config(run_copy):
+    path = run_copy / "fold_0" / "best.pt"
+    ckpt = torch.load(path, weights_only=True)
+    torch.save({**ckpt, "feature_names": ckpt["feature_names"][::-1]}, path)
+    with one_line_error(RunError, r"fold_0/best.pt: checkpoint features \(16: angular_distance, "):
+        Predictor.from_run(run_copy)
+
+
 def test_weights_that_do_not_fit_the_model(run_copy):
     path = run_copy / "fold_1" / "best.pt"
     ckpt = torch.load(path, weights_only=True)
