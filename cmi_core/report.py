@@ -62,14 +62,15 @@ def read_scalars(fold_dir: Path) -> dict[str, Series]:
         import polars as pl
 
         frame = pl.read_csv(csv)
-        return {
-            column: (
-                rows["step"].to_numpy().astype(np.int64),
-                rows[column].to_numpy().astype(np.float64),
-            )
-            for column in frame.columns
-            if column != "step" and len(rows := frame.select("step", column).drop_nulls())
-        }
+        scalars = {}
+        for column in (c for c in frame.columns if c != "step"):
+            rows = frame.select("step", column).drop_nulls()
+            if len(rows):
+                scalars[column] = (
+                    rows["step"].to_numpy().astype(np.int64),
+                    rows[column].to_numpy().astype(np.float64),
+                )
+        return scalars
     return {}
 
 
