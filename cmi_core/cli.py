@@ -50,12 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = sub.add_parser("run", help="train every configured fold into a run directory")
+    run = sub.add_parser(
+        "run",
+        help="train every configured fold into a run directory",
+        epilog="Continue an interrupted run with: cmi run --resume RUN_DIR",
+    )
     _add_config_args(run)
     run.add_argument("--out", type=Path, help="run directory (default: runs/<name>-<time>)")
     run.add_argument("--folds", type=_parse_folds, help="train only these folds, e.g. 0,1")
     mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="continue the run in --out")
+    mode.add_argument(
+        "--resume", action="store_true", help="continue the run in --out (or CONFIG = a run dir)"
+    )
     mode.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     run.set_defaults(handler=_cmd_run)
 
@@ -127,10 +133,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from cmi_core.config import load_config
 
-    cfg = load_config(args.config, args.override)
+    config, out = args.config, args.out
+    if args.resume and config.is_dir():  # `cmi run --resume RUN_DIR`
+        config, out = config / "config.toml", out or config
+    cfg = load_config(config, args.override)
     from cmi_core.run import default_run_dir, run_experiment
 
-    out = args.out or default_run_dir(cfg)
+    out = out or default_run_dir(cfg)
     summary = run_experiment(
         cfg, out, folds=args.folds, resume=args.resume, overwrite=args.overwrite
     )

@@ -91,7 +91,7 @@ def default_run_dir(cfg: Config) -> Path:
 
 
 def resume_hint(out_dir: Path) -> str:
-    return f"cmi run {out_dir / CONFIG_FILE} --out {out_dir} --resume"
+    return f"cmi run --resume {out_dir}"
 
 
 def run_experiment(

@@ -14,6 +14,7 @@ import pytest
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
+from cmi_core.cli import main
 from cmi_core.errors import RunError
 from cmi_core.run import run_experiment
 from tests.run.conftest import tiny_config, with_callbacks
@@ -46,7 +47,7 @@ def test_ctrl_c_keeps_finished_folds_and_resume_trains_only_the_rest(
         run_experiment(cfg, run_dir, progress=False)
     assert signal.getsignal(signal.SIGINT) is handler  # restored after the fold
     err = capsys.readouterr().err
-    assert f"cmi run {run_dir / 'config.toml'} --out {run_dir} --resume" in err
+    assert f"cmi run --resume {run_dir}" in err
     interrupted = json.loads((run_dir / "summary.json").read_text())
     assert interrupted["complete"] is False
     assert [f["fold"] for f in interrupted["folds"]] == [0]
@@ -112,3 +113,14 @@ def test_overwrite_replaces_the_old_run(
     assert [f["fold"] for f in summary["folds"]] == [0]
     assert not (run_dir / "fold_1").exists()
     assert "max_epochs = 1" in (run_dir / "config.toml").read_text()
+
+
+def test_cli_resume_takes_the_run_directory(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(finished_run, run_dir)
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "fold 0: finished earlier" in captured.err
+    assert f"run directory: {run_dir}" in captured.out
