@@ -25,12 +25,11 @@ import os
 import platform
 import statistics
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_step import WARMUP, Turns, TurnTaking
+from bench_step import Turns, TurnTaking
 from pytorch_lightning import seed_everything
 from torch.utils.data import DataLoader
 
@@ -81,23 +80,8 @@ def measure(cfg: Config, data: SequenceSet, loader: DataLoader) -> dict[str, lis
         "cmi run trainer": lambda: run_trainer(cfg, data, loader, turns),
         "plain loop": lambda: plain_loop(cfg, len(data.feature_names), loader, turns),
     }
-
-    def guarded(name: str) -> None:
-        try:
-            loops[name]()
-        except BaseException:
-            turns.fail()
-            raise
-
-    threads = [threading.Thread(target=guarded, args=(name,)) for name in RUNS]
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    if turns.failed:
-        raise SystemExit("a training loop failed")
-    return {name: steps[WARMUP:] for name, steps in turns.steps.items()}
+        return turns.race(loops)
 
 
 def main() -> None:

@@ -97,6 +97,25 @@ class TurnTaking:
             self.failed = True
             self.condition.notify_all()
 
+    def race(self, loops: dict[str, Callable[[], None]]) -> dict[str, list[Stamp]]:
+        """Run each loop in its own thread, taking turns; the timed steps after warm-up."""
+
+        def guarded(name: str) -> None:
+            try:
+                loops[name]()
+            except BaseException:
+                self.fail()
+                raise
+
+        threads = [threading.Thread(target=guarded, args=(name,)) for name in loops]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self.failed:
+            raise SystemExit("a training loop failed (traceback above)")
+        return {name: steps[WARMUP:] for name, steps in self.steps.items()}
+
     def _finish_step(self, name: str) -> None:
         if name in self.started:
             start, end = self.started.pop(name), now()
@@ -184,24 +203,13 @@ def lightning(name: str, strategy: str, batches: list, turns: TurnTaking) -> Non
 
 def run(steps: int) -> dict[str, list[Stamp]]:
     batches, turns = make_batches(steps + WARMUP), TurnTaking(RUNS)
-    loops: dict[str, Callable[..., None]] = {"lightning": lightning, "plain": plain_loop}
+    kinds: dict[str, Callable[..., None]] = {"lightning": lightning, "plain": plain_loop}
 
-    def guarded(name: str) -> None:
+    def loop(name: str) -> Callable[[], None]:
         kind, strategy = name.split("/")
-        try:
-            loops[kind](name, strategy, batches, turns)
-        except BaseException:
-            turns.fail()
-            raise
+        return lambda: kinds[kind](name, strategy, batches, turns)
 
-    threads = [threading.Thread(target=guarded, args=(name,)) for name in RUNS]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if turns.failed:
-        raise SystemExit("a training loop failed (traceback above)")
-    return {name: steps_[WARMUP:] for name, steps_ in turns.steps.items()}
+    return turns.race({name: loop(name) for name in RUNS})
 
 
 def main() -> None:
