@@ -23,13 +23,12 @@ import contextlib
 import io
 import os
 import platform
-import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_step import Turns, TurnTaking
+from bench_step import Turns, TurnTaking, print_ratios
 from pytorch_lightning import seed_everything
 from torch.utils.data import DataLoader
 
@@ -107,17 +106,7 @@ def main() -> None:
         f"{cfg.data.max_len}, {len(loader)} steps/epoch x {args.epochs} epochs, "
         f"{len(steps['plain loop'])} timed steps per loop"
     )
-    for clock, i in (("wall", 0), ("cpu", 1)):
-        for name, values in steps.items():
-            median = statistics.median(v[i] for v in values)
-            print(f"  {clock} {name:16s} median {median * 1000:6.1f} ms/step")
-        paired = [a[i] / b[i] for a, b in zip(*steps.values(), strict=True)]
-        quartiles = statistics.quantiles(paired, n=4)
-        print(
-            f"{clock}: cmi run trainer / plain loop = {statistics.median(paired):.3f} "
-            f"(target <= 1.10); quartiles of the step pairs {quartiles[0]:.3f} .. "
-            f"{quartiles[2]:.3f}"
-        )
+    print_ratios(steps, (("cmi run trainer / plain loop", *RUNS, 1.10),))
 
 
 if __name__ == "__main__":

@@ -201,6 +201,24 @@ def lightning(name: str, strategy: str, batches: list, turns: TurnTaking) -> Non
         trainer.fit(model, DataLoader(batches, batch_size=None))
 
 
+def print_ratios(
+    steps: dict[str, list[Stamp]], ratios: tuple[tuple[str, str, str, float], ...]
+) -> None:
+    """Median step per loop, then each ``a / b`` ratio as the median of paired steps."""
+    width = max(map(len, steps))
+    for clock, i in (("wall", 0), ("cpu", 1)):
+        for name, values in steps.items():
+            median = statistics.median(v[i] for v in values)
+            print(f"  {clock} {name:{width}s} median {median * 1000:6.1f} ms/step")
+        for label, a, b, target in ratios:
+            paired = [x[i] / y[i] for x, y in zip(steps[a], steps[b], strict=True)]
+            quartiles = statistics.quantiles(paired, n=4)
+            print(
+                f"{clock}: {label} = {statistics.median(paired):.3f} (target <= {target}); "
+                f"quartiles of the step pairs {quartiles[0]:.3f} .. {quartiles[2]:.3f}"
+            )
+
+
 def run(steps: int) -> dict[str, list[Stamp]]:
     batches, turns = make_batches(steps + WARMUP), TurnTaking(RUNS)
     kinds: dict[str, Callable[..., None]] = {"lightning": lightning, "plain": plain_loop}
@@ -228,17 +246,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads; model {params} parameters; "
         f"batch {BATCH} x {LENGTH} x {CHANNELS}; {args.steps} timed steps per loop"
     )
-    for clock, i in (("wall", 0), ("cpu", 1)):
-        for name, values in steps.items():
-            median = statistics.median(v[i] for v in values)
-            print(f"  {clock} {name:22s} median {median * 1000:6.1f} ms/step")
-        for label, a, b, target in RATIOS:
-            paired = [x[i] / y[i] for x, y in zip(steps[a], steps[b], strict=True)]
-            quartiles = statistics.quantiles(paired, n=4)
-            print(
-                f"{clock}: {label:22s} = {statistics.median(paired):.3f} (target <= {target}); "
-                f"quartiles of the step pairs {quartiles[0]:.3f} .. {quartiles[2]:.3f}"
-            )
+    print_ratios(steps, RATIOS)
 
 
 if __name__ == "__main__":
