@@ -80,7 +80,7 @@ def generation_seconds(data_dir: Path) -> float:
     from cmi_core.data.synthetic import generate
 
     start = time.perf_counter()
-    generate(data_dir, subjects=81, seed=0)
+    generate(data_dir, subjects=81, seed=0, overwrite=True)
     return time.perf_counter() - start
 
 

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("out_dir", type=Path)
     synth.add_argument("--subjects", type=int, default=24)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--overwrite", action="store_true", help="replace the data files of a non-empty OUT_DIR"
+    )
     synth.set_defaults(handler=_cmd_synth)
 
     predict = sub.add_parser("predict", help="predict test.csv with a trained run")
@@ -127,7 +130,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from cmi_core.data.synthetic import generate
 
-    out = generate(args.out_dir, subjects=args.subjects, seed=args.seed, progress=True)
+    out = generate(
+        args.out_dir,
+        subjects=args.subjects,
+        seed=args.seed,
+        progress=True,
+        overwrite=args.overwrite,
+    )
     print(f"wrote the synthetic Kaggle files to {out}")
     return 0
 
