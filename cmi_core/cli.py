@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from cmi_core import __version__
 from cmi_core.errors import CmiError
 
 EXIT_USAGE = 2
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("out_dir", type=Path)
     synth.add_argument("--subjects", type=int, default=24)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--overwrite", action="store_true", help="replace the data files of a non-empty OUT_DIR"
+    )
     synth.set_defaults(handler=_cmd_synth)
 
     predict = sub.add_parser("predict", help="predict test.csv with a trained run")
@@ -125,7 +130,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from cmi_core.data.synthetic import generate
 
-    out = generate(args.out_dir, subjects=args.subjects, seed=args.seed, progress=True)
+    out = generate(
+        args.out_dir,
+        subjects=args.subjects,
+        seed=args.seed,
+        progress=True,
+        overwrite=args.overwrite,
+    )
     print(f"wrote the synthetic Kaggle files to {out}")
     return 0
 
@@ -167,12 +178,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
 # -- entry point -----------------------------------------------------------------------------
 
 
+def _stdout_closed() -> int:
+    """The reader went away (``cmi plugins --json | head``): end quietly, as ``cat`` does.
+
+    stdout is pointed at /dev/null so that Python's own flush at exit cannot fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except CmiError as exc:
         if args.debug:
             raise

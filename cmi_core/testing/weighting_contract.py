@@ -195,11 +195,11 @@ class WeightingContract(PluginContract):
         self, spec: PluginSpec, options: Any, plugin_modules: Sequence[str]
     ) -> None:
         table = CONVERTER.unstructure(options)
-        clashes = set(table) & {f.name for f in WeightingConfig.__attrs_attrs__}
-        assert not clashes, f"options clash with [loss.weighting]'s own keys: {sorted(clashes)}"
+        core = {f.name for f in WeightingConfig.__attrs_attrs__}
+        assert spec.name not in core, f"name {spec.name!r} clashes with [loss.weighting]'s keys"
         text = tomli_w.dumps(
             {
-                "loss": {"weighting": {"strategy": spec.name, **table}},
+                "loss": {"weighting": {"strategy": spec.name, spec.name: table}},
                 "plugins": {"modules": list(plugin_modules)},
             }
         )

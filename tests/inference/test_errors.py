@@ -80,7 +80,7 @@ def test_training_only_settings_do_not_stop_inference(run_copy, tiny_run):
     path = run_copy / "config.toml"
     raw = tomllib.loads(path.read_text())
     raw["data"].update(source="kaggle", dir="/nowhere/cmi-data")
-    raw["logging"].update(loggers=["not_installed"], options={"not_installed": {"x": 1}})
+    raw["logging"].update(loggers=["not_installed"], not_installed={"x": 1})
     path.write_text(tomli_w.dumps(raw))
     _, sequence, demographics = next(gateway_calls(tiny_run[1], "test"))
     assert Predictor.from_run(run_copy).predict(sequence, demographics) in GESTURES
@@ -89,7 +89,7 @@ def test_training_only_settings_do_not_stop_inference(run_copy, tiny_run):
 @pytest.mark.parametrize(
     ("section", "key", "value", "named"),
     [
-        ("model", "options", {"d_model": 32}, "model"),
+        ("model", "squeezeformer", {"d_model": 32}, "model"),
         ("data", "features", {"thm_tof": True}, "data.features"),
         ("data", "max_len", 48, "data.max_len"),
     ],

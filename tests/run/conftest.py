@@ -18,7 +18,13 @@ TINY: dict[str, Any] = {
     "cv": {"n_folds": 2, "seed": 0},
     "model": {
         "backbone": "squeezeformer",
-        "options": {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32, "kernel_size": 5},
+        "squeezeformer": {
+            "d_model": 16,
+            "n_layers": 1,
+            "n_heads": 2,
+            "ff_dim": 32,
+            "kernel_size": 5,
+        },
     },
     "loss": {"weighting": {"strategy": "uncertainty"}},
     "optimizer": {"lr": 0.003},

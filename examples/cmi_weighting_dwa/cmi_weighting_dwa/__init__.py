@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class DWAOptions:
-    """Options of ``[loss.weighting]`` for ``strategy = "dwa"``."""
+    """Options of ``[loss.weighting.dwa]``, used when ``strategy = "dwa"``."""
 
     temperature: float = field(2.0, positive, "softmax temperature T; larger is more even")
     window: int = field(20, at_least(1), "training steps per averaging window")
