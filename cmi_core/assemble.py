@@ -20,11 +20,11 @@ from cmi_core import build_backbone, build_logger, build_weighting
 from cmi_core.callbacks import (
     BestWeights,
     ConfusionFigure,
-    CtrlC,
     EpochProgressBar,
     FoldClock,
     HparamsScore,
     ResumeCheckpoint,
+    StopSignals,
 )
 from cmi_core.config import Config, config_to_dict
 from cmi_core.data.dataset import MixupCollate, SequenceDataset
@@ -64,15 +64,15 @@ def build_model(cfg: Config, in_channels: int) -> CMIModel:
 
 @attrs.frozen
 class FoldCallbacks:
-    """A fold's callbacks; the run reads the clock and the Ctrl-C state after fitting."""
+    """A fold's callbacks; the run reads the clock and the stop request after fitting."""
 
     clock: FoldClock
-    ctrl_c: CtrlC
+    stop: StopSignals
     others: list[Callback]
 
     @property
     def all(self) -> list[Callback]:
-        return [self.clock, self.ctrl_c, *self.others]
+        return [self.clock, self.stop, *self.others]
 
 
 def fold_callbacks(
@@ -95,7 +95,7 @@ def fold_callbacks(
     ]
     if progress:
         others.append(EpochProgressBar(k))
-    return FoldCallbacks(FoldClock(), CtrlC(), others)
+    return FoldCallbacks(FoldClock(), StopSignals(), others)
 
 
 def make_trainer(

@@ -1,4 +1,4 @@
-"""The Lightning callbacks of a training run: checkpoints, clock, hparams score, figures, Ctrl-C.
+"""The Lightning callbacks of a training run: checkpoints, clock, hparams score, figures, stop.
 
 Both checkpoint writers are :class:`~pytorch_lightning.callbacks.Checkpoint` subclasses, so
 Lightning runs them after every other callback (after the schedule-free switch has put the
@@ -11,9 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +21,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, Checkpoint, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
+from cmi_core.stop import Stopped, stop_signals
 from cmi_core.tags import HPARAMS_SCORE, LOSS_TOTAL, VAL_CONFUSION, VAL_SCORE
 
 
@@ -150,46 +150,40 @@ class ConfusionFigure(Callback):
             logger.log_figure(VAL_CONFUSION, figure, step=trainer.global_step)
 
 
-class CtrlC(Callback):
-    """Ctrl-C stops training at the next batch boundary, where Lightning shuts down cleanly.
+class StopSignals(Callback):
+    """Ctrl-C or SIGTERM stops training at the next batch boundary, where Lightning shuts down
+    cleanly and the fold's ``last.ckpt`` (written at the end of each epoch) stays as it is.
 
-    Python can deliver SIGINT while a finalizer runs, and a KeyboardInterrupt raised there is
-    swallowed: the run would go on. So, while :meth:`handling` is active, the signal handler
-    only records the request and the next batch start raises; a second Ctrl-C raises at once.
-    Lightning turns the KeyboardInterrupt into ``SystemExit(1)``; :attr:`pressed` tells the
-    run that it was a Ctrl-C.
+    Python can deliver a signal while a finalizer runs, and an exception raised there is
+    swallowed: the run would go on. So, while :meth:`handling` is active, the handler only
+    records the request and the next batch start raises :class:`~cmi_core.stop.Stopped`; a
+    second signal raises at once. Lightning turns the interrupt (and its own SIGTERM stop) into
+    ``SystemExit``; :attr:`requested` tells the run which signal it was.
     """
 
     def __init__(self) -> None:
-        self.pressed = False
+        self.requested: int | None = None
 
-    @contextlib.contextmanager
-    def handling(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():  # signals: main only
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._on_signal)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)  # Lightning leaves SIGINT ignored
+    def handling(self) -> contextlib.AbstractContextManager[None]:
+        return stop_signals(self._on_signal)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
+        if self.requested is not None:
+            raise Stopped(signum)
+        self.requested = signum
 
-    def _stop_if_pressed(self, *args: Any) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
+    def _stop_if_requested(self, *args: Any) -> None:
+        if self.requested is not None:
+            raise Stopped(self.requested)
 
-    on_train_batch_start = _stop_if_pressed
-    on_validation_batch_start = _stop_if_pressed
+    on_train_batch_start = _stop_if_requested
+    on_validation_batch_start = _stop_if_requested
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self.pressed = self.pressed or isinstance(exception, KeyboardInterrupt)
+        if self.requested is None and isinstance(exception, KeyboardInterrupt):
+            self.requested = getattr(exception, "signum", signal.SIGINT)
 
 
 class EpochProgressBar(TQDMProgressBar):

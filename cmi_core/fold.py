@@ -29,6 +29,7 @@ from cmi_core.model import CMIModel
 from cmi_core.oof import oof_frame, predict_probs
 from cmi_core.records import FoldRecord
 from cmi_core.rundir import BEST_FILE, LAST_FILE, fold_dir
+from cmi_core.stop import Stopped
 
 
 @attrs.frozen
@@ -102,15 +103,17 @@ def _fit(
     callbacks: FoldCallbacks,
     k: int,
 ) -> None:
-    """``trainer.fit`` with Lightning's Ctrl-C exit and NaN stop turned into run outcomes."""
+    """``trainer.fit`` with Lightning's stop on a signal and the NaN stop turned into run
+    outcomes: :class:`Stopped` and a one-line :class:`RunError`."""
     if ckpt is not None:
         say(f"fold {k}: resuming from {ckpt}")
+    stop = callbacks.stop
     try:
-        with callbacks.ctrl_c.handling():
+        with stop.handling():
             trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
     except SystemExit:
-        if callbacks.ctrl_c.pressed:  # Lightning caught Ctrl-C, cleaned up, called exit(1)
-            raise KeyboardInterrupt from None
+        if stop.requested is not None:  # Lightning cleaned up after the signal, then exited
+            raise Stopped(stop.requested) from None
         raise
     except RunError as exc:
         directory = Path(trainer.default_root_dir)
