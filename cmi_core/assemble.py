@@ -21,6 +21,7 @@ from cmi_core.callbacks import (
     BestWeights,
     ConfusionFigure,
     EpochProgressBar,
+    FiniteGuard,
     FoldClock,
     HparamsScore,
     ResumeCheckpoint,
@@ -78,9 +79,11 @@ class FoldCallbacks:
 def fold_callbacks(
     cfg: Config, data: SequenceSet, k: int, fold_dir: Path, *, progress: bool
 ) -> FoldCallbacks:
-    """Checkpoints, early stopping on ``val/cmi_score``, hparams, figures, progress bar."""
+    """Checkpoints, the non-finite guard, early stopping on ``val/cmi_score``, hparams,
+    figures, progress bar."""
     best = BestWeights(fold_dir / BEST_FILE, _checkpoint_meta(cfg, data, k))
     others = [
+        FiniteGuard(),
         best,
         ResumeCheckpoint(fold_dir / LAST_FILE),
         EarlyStopping(

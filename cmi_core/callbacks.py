@@ -1,9 +1,11 @@
 """The Lightning callbacks of a training run: checkpoints, clock, hparams score, figures, stop.
 
-Both checkpoint writers are :class:`~pytorch_lightning.callbacks.Checkpoint` subclasses, so
-Lightning runs them after every other callback (after the schedule-free switch has put the
-averaged weights in place), and both write a temporary file and ``os.replace`` it, so a crash
-or Ctrl-C never leaves a half-written checkpoint behind.
+:class:`FiniteGuard` stops a fold at the first non-finite gradient or weight, and both
+checkpoint writers refuse non-finite tensors, so no checkpoint ever holds one. Both writers are
+:class:`~pytorch_lightning.callbacks.Checkpoint` subclasses, so Lightning runs them after every
+other callback (after the schedule-free switch has put the averaged weights in place), and both
+write a temporary file and ``os.replace`` it, so a crash or Ctrl-C never leaves a half-written
+checkpoint behind.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, Checkpoint, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
+from torch import Tensor
 
+from cmi_core.errors import NonFiniteError
 from cmi_core.stop import Stopped, stop_signals
 from cmi_core.tags import HPARAMS_SCORE, LOSS_TOTAL, VAL_CONFUSION, VAL_SCORE
 
@@ -30,6 +34,54 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def first_non_finite(tree: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first non-finite float tensor in nested dicts/lists, or None."""
+    if isinstance(tree, Tensor):
+        finite = not tree.is_floating_point() or bool(torch.isfinite(tree).all())
+        return None if finite else prefix or "tensor"
+    if isinstance(tree, Mapping):
+        items = list(tree.items())
+    elif isinstance(tree, list | tuple):
+        items = list(enumerate(tree))
+    else:
+        return None
+    for key, value in items:
+        found = first_non_finite(value, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _check_finite(tree: Any, what: str, trainer: pl.Trainer) -> None:
+    name = first_non_finite(tree)
+    if name is not None:
+        raise NonFiniteError(f"non-finite {what} {name} at step {trainer.global_step}")
+
+
+class FiniteGuard(Callback):
+    """Stops the fold at the first non-finite gradient (before the optimizer applies it) or
+    weight/buffer (after a step), so the weights checkpointed at the next epoch end are never
+    touched by it. One device sync per check: the per-tensor names are only looked up on failure.
+    """
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        grads = {n: p.grad for n, p in pl_module.named_parameters() if p.grad is not None}
+        if not _all_finite(grads.values()):
+            _check_finite(grads, "gradient of", trainer)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any):
+        tensors = dict(pl_module.named_parameters()) | dict(pl_module.named_buffers())
+        if not _all_finite(tensors.values()):
+            _check_finite(tensors, "weight", trainer)
+
+
+def _all_finite(tensors: Any) -> bool:
+    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
+    return not checks or bool(torch.stack(checks).all())
 
 
 def _score(trainer: pl.Trainer) -> float | None:
@@ -55,11 +107,13 @@ class BestWeights(Checkpoint):
         score = _score(trainer)
         if trainer.sanity_checking or score is None or not score > self.best_score:
             return
+        state = {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}
+        _check_finite(state, "weight", trainer)
         self.best_score, self.best_epoch = score, trainer.current_epoch
         if trainer.is_global_zero:
             payload = {
                 **self.meta,
-                "state_dict": {k: v.detach().cpu() for k, v in pl_module.state_dict().items()},
+                "state_dict": state,
                 "epoch": trainer.current_epoch,
                 "global_step": trainer.global_step,
                 "cmi_score": score,
@@ -76,7 +130,7 @@ class BestWeights(Checkpoint):
 
 class ResumeCheckpoint(Checkpoint):
     """Writes Lightning's full ``last.ckpt`` (weights, optimizer, loops, callbacks) after every
-    validation, the point a resumed fold continues from."""
+    validation, the point a resumed fold continues from; never from non-finite tensors."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -84,6 +138,9 @@ class ResumeCheckpoint(Checkpoint):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        _check_finite(pl_module.state_dict(), "weight", trainer)
+        for optimizer in trainer.optimizers:
+            _check_finite(optimizer.state_dict()["state"], "optimizer state", trainer)
         tmp = self.path.with_name(self.path.name + ".tmp")
         trainer.save_checkpoint(tmp, weights_only=False)  # every rank takes part; rank 0 writes
         if trainer.is_global_zero:
