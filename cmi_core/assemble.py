@@ -20,11 +20,12 @@ from cmi_core import build_backbone, build_logger, build_weighting
 from cmi_core.callbacks import (
     BestWeights,
     ConfusionFigure,
-    CtrlC,
     EpochProgressBar,
+    FiniteGuard,
     FoldClock,
     HparamsScore,
     ResumeCheckpoint,
+    StopSignals,
 )
 from cmi_core.config import Config, config_to_dict
 from cmi_core.data.dataset import MixupCollate, SequenceDataset
@@ -64,23 +65,25 @@ def build_model(cfg: Config, in_channels: int) -> CMIModel:
 
 @attrs.frozen
 class FoldCallbacks:
-    """A fold's callbacks; the run reads the clock and the Ctrl-C state after fitting."""
+    """A fold's callbacks; the run reads the clock and the stop request after fitting."""
 
     clock: FoldClock
-    ctrl_c: CtrlC
+    stop: StopSignals
     others: list[Callback]
 
     @property
     def all(self) -> list[Callback]:
-        return [self.clock, self.ctrl_c, *self.others]
+        return [self.clock, self.stop, *self.others]
 
 
 def fold_callbacks(
     cfg: Config, data: SequenceSet, k: int, fold_dir: Path, *, progress: bool
 ) -> FoldCallbacks:
-    """Checkpoints, early stopping on ``val/cmi_score``, hparams, figures, progress bar."""
+    """Checkpoints, the non-finite guard, early stopping on ``val/cmi_score``, hparams,
+    figures, progress bar."""
     best = BestWeights(fold_dir / BEST_FILE, _checkpoint_meta(cfg, data, k))
     others = [
+        FiniteGuard(),
         best,
         ResumeCheckpoint(fold_dir / LAST_FILE),
         EarlyStopping(
@@ -95,7 +98,7 @@ def fold_callbacks(
     ]
     if progress:
         others.append(EpochProgressBar(k))
-    return FoldCallbacks(FoldClock(), CtrlC(), others)
+    return FoldCallbacks(FoldClock(), StopSignals(), others)
 
 
 def make_trainer(

@@ -3,7 +3,8 @@
 Every subcommand imports what it needs inside its handler: ``cmi --help``, ``cmi plugins`` and
 ``cmi check`` must not pay for importing Lightning (~7 s on a small CPU).
 User errors (:class:`~cmi_core.errors.CmiError`) print as ``error: ...`` lines with exit code 2;
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead. Ctrl-C and SIGTERM stop every command alike
+(:mod:`cmi_core.stop`): exit code 130 and 143.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cmi_core import __version__
 from cmi_core.errors import CmiError
+from cmi_core.stop import Stopped, stop_signals
 
 EXIT_USAGE = 2
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
@@ -193,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        code = handler(args)
+        with stop_signals():
+            code = handler(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below
         return code
     except BrokenPipeError:
@@ -204,9 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stopped = exc if isinstance(exc, Stopped) else Stopped(signal.SIGINT)
+        print(f"stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
+        return stopped.exit_code
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ The layout (a contract, described in docs/running.md)::
     oof_predictions.csv    sequence_id, subject, fold, gesture, prediction, one column per gesture
     fold_<k>/best.pt       best weights (tensors and plain data only: loads with weights_only=True)
     fold_<k>/last.ckpt     Lightning's full checkpoint of the last epoch (what --resume continues)
+    fold_<k>/non_finite.txt why the fold stopped on a non-finite value (see NON_FINITE_FILE)
     fold_<k>/...           the loggers' files (TensorBoard event files, csv/metrics.csv)
 
 ``summary.json`` and ``oof_predictions.csv`` are rewritten after every fold, so an interrupted
@@ -35,6 +36,9 @@ SUMMARY_FILE = "summary.json"
 OOF_FILE = "oof_predictions.csv"
 BEST_FILE = "best.pt"
 LAST_FILE = "last.ckpt"
+NON_FINITE_FILE = "non_finite.txt"
+"""Written into a fold directory when the fold stopped on a non-finite value: resuming the same
+config would repeat the same steps, so --resume refuses until the user deletes it."""
 RESUMABLE_KEYS = frozenset(
     {
         "cv.folds",
