@@ -356,7 +356,7 @@ def _split_plugin_tables(raw: dict[str, Any]) -> None:
             mixed.setdefault("options", {}).update(options)
 
 
-def _resolve_plugins(cfg: Config) -> tuple[Config, Problems]:
+def _resolve_plugins(cfg: Config, resolve_weighting: bool = True) -> tuple[Config, Problems]:
     """Phase 2: look the chosen plugins up and structure their option tables."""
     from cmi_core.errors import PluginError
     from cmi_core.plugins import get_plugin_manager
@@ -383,16 +383,17 @@ def _resolve_plugins(cfg: Config) -> tuple[Config, Problems]:
         ),
     )
     weighting = cfg.loss.weighting
-    weighting = attrs.evolve(
-        weighting,
-        options=resolve(
-            "weighting",
-            weighting.strategy,
-            weighting.options,
-            "loss.weighting",
-            "loss.weighting.strategy",
-        ),
-    )
+    if resolve_weighting:
+        weighting = attrs.evolve(
+            weighting,
+            options=resolve(
+                "weighting",
+                weighting.strategy,
+                weighting.options,
+                "loss.weighting",
+                "loss.weighting.strategy",
+            ),
+        )
     logger_options = {
         name: resolve(
             "logger",
@@ -429,15 +430,21 @@ def _check_data(cfg: Config) -> Iterable[tuple[tuple[str, ...], str]]:
             yield ("cv.folds",), f"fold indices must be in [0, {cfg.cv.n_folds - 1}], got {bad}"
 
 
-def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
-    """Structure, resolve plugin options and check values; all problems in one ConfigError."""
+def config_from_dict(
+    raw: dict[str, Any], source: str = "<config>", *, resolve_weighting: bool = True
+) -> Config:
+    """Structure, resolve plugin options and check values; all problems in one ConfigError.
+
+    ``resolve_weighting=False`` leaves the weighting strategy unresolved (its options a plain
+    table): prediction never uses the weighting, so its plugin need not be installed.
+    """
     raw = _deep_copy(raw)
     _split_plugin_tables(raw)
     try:
         cfg = CONVERTER.structure(raw, Config)
     except ClassValidationError as exc:
         raise ConfigError(_lines(source, "", _problems(exc, ()))) from None
-    cfg, problems = _resolve_plugins(cfg)
+    cfg, problems = _resolve_plugins(cfg, resolve_weighting)
     problems += [*_check_values(cfg, ()), *_check_data(cfg)]
     if problems:
         raise ConfigError(_lines(source, "", problems))
