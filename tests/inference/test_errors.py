@@ -228,8 +228,10 @@ def test_damaged_checkpoint_never_advises_weights_only_false(run_copy, damage, r
             "empty": b"",
         }[damage]
     )
-    with one_line_error(RunError, rf"fold_1/best.pt: not a readable checkpoint \({reason}\)$"):
+    with pytest.raises(RunError) as info:
         Predictor.from_run(run_copy)
+    assert "weights_only" not in str(info.value)  # retrying with False would run the file
+    assert str(info.value) == f"{path}: not a readable checkpoint ({reason})"
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
@@ -329,3 +331,17 @@ def test_output_that_is_a_directory(tiny_run, tmp_path):
     out.mkdir()
     with one_line_error(RunError, "submission.csv: is a directory"):
         predict_file([tiny_run[0]], tiny_run[1], out)
+
+
+def test_prediction_needs_no_weighting_plugin(tiny_run, two_sequences, predictor, monkeypatch):
+    """The tiny run trained with `uncertainty`; a notebook without that plugin predicts alike."""
+    from cmi_core.plugins import get_plugin_manager, reset_plugin_manager
+
+    monkeypatch.setenv("CMI_DISABLE_PLUGINS", "uncertainty")
+    reset_plugin_manager()
+    assert "uncertainty" not in get_plugin_manager().names("weighting")
+    _, sequence, demographics = two_sequences[0]
+    np.testing.assert_array_equal(
+        Predictor.from_run(tiny_run[0]).predict_proba(sequence, demographics),
+        predictor.predict_proba(sequence, demographics),
+    )

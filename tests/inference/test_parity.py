@@ -18,9 +18,13 @@ def _oof(run_dir, fold: int) -> pl.DataFrame:
     return pl.read_csv(run_dir / "oof_predictions.csv").filter(pl.col("fold") == fold)
 
 
-@pytest.mark.parametrize("fold", [0, 1])
-def test_single_fold_predictor_reproduces_the_oof_rows_of_its_fold(tiny_run, fold):
-    run_dir, data_dir = tiny_run
+@pytest.mark.parametrize(
+    ("run", "fold"), [("tiny_run", 0), ("tiny_run", 1), ("tiny_thm_tof_run", 0)]
+)
+def test_single_fold_predictor_reproduces_the_oof_rows_of_its_fold(request, run, fold):
+    """IMU-only and thermopile/ToF features alike: raw rows through ``predict`` give the
+    probabilities the run recorded for its validation sequences."""
+    run_dir, data_dir = request.getfixturevalue(run)
     oof = _oof(run_dir, fold)
     assert len(oof) > 50  # a real validation fold, not a handful of rows
     predictor = Predictor.from_run(run_dir, folds=[fold])
