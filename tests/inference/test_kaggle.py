@@ -31,7 +31,7 @@ def batched(tiny_run, tmp_path_factory) -> dict[str, str]:
 
 def test_cli_writes_csv_too(tiny_run, batched, tmp_path):
     run_dir, data_dir = tiny_run
-    out = predict_file(run_dir, data_dir, tmp_path / "sub" / "submission.csv", batch_size=7)
+    out = predict_file([run_dir], data_dir, tmp_path / "sub" / "submission.csv", batch_size=7)
     assert out == tmp_path / "sub" / "submission.csv"
     assert dict(pl.read_csv(out).iter_rows()) == batched
 

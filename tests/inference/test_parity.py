@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import polars as pl
 import pytest
 
 from cmi_core.data.schema import GESTURES
-from cmi_core.errors import RunError
 from cmi_core.inference import Predictor
 from tests.inference.gateway import gateway_calls
 
@@ -63,27 +60,3 @@ def test_the_full_predictor_averages_the_fold_probabilities(tiny_run):
     np.testing.assert_allclose(
         both.predict_proba(sequence, demographics), (per_fold[0] + per_fold[1]) / 2, atol=1e-6
     )
-
-
-def test_an_ensemble_of_runs_averages_each_runs_fold_mean(tiny_run, tmp_path):
-    run_dir, data_dir = tiny_run
-    halves = []
-    for k in (0, 1):  # two one-fold runs cut from the two-fold run
-        half = tmp_path / f"fold{k}_only"
-        half.mkdir()
-        shutil.copy(run_dir / "config.toml", half)
-        shutil.copytree(run_dir / f"fold_{k}", half / f"fold_{k}")
-        halves.append(half)
-    _, sequence, demographics = next(gateway_calls(data_dir, "test", seed=3))
-    np.testing.assert_allclose(
-        Predictor.from_runs(halves).predict_proba(sequence, demographics),
-        Predictor.from_run(run_dir).predict_proba(sequence, demographics),
-        atol=1e-6,
-    )
-
-
-def test_runs_with_different_features_do_not_ensemble(tiny_run, tiny_thm_tof_run):
-    with pytest.raises(RunError, match=r"same \[data.features\] settings"):
-        Predictor.from_runs([tiny_run[0], tiny_thm_tof_run[0]])
-    with pytest.raises(RunError, match="no run directories given"):
-        Predictor.from_runs([])
