@@ -45,14 +45,12 @@ class FoldEnsemble:
     def __init__(
         self,
         cfg: Config,
-        names: Sequence[str],
         models: Sequence[torch.nn.Module],
         folds: Sequence[int],
         device: str = "cpu",
         gestures: Sequence[str] = GESTURES,
     ) -> None:
         self.cfg = cfg
-        self.feature_names = tuple(names)
         self.models = [model.to(device).eval() for model in models]
         self.folds = tuple(folds)
         self.device = torch.device(device)
@@ -75,7 +73,7 @@ class FoldEnsemble:
             model = inference_model(cfg, len(names))
             load_weights(path, model, ckpt["state_dict"])
             models.append(model)
-        return cls(cfg, names, models, list(paths), device, gestures)
+        return cls(cfg, models, list(paths), device, gestures)
 
     @property
     def features(self) -> FeatureConfig:
@@ -167,6 +165,12 @@ class Predictor:
 
         Batches hold sequences of similar length (sorted), so little padding is computed.
         """
+        absent = [features for features in self.feature_sets if features not in inputs]
+        if absent:
+            raise RunError(
+                f"no inputs for the feature set {absent[0]}; make them with "
+                "Predictor.load_test or sequences_from_frames"
+            )
         first = inputs[self.feature_sets[0]]
         order = np.argsort([len(v) for v in first.valid], kind="stable")
         out = np.empty((len(order), len(GESTURES)), dtype=np.float32)

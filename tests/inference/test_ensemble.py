@@ -211,3 +211,12 @@ def test_cmi_ensemble_of_a_directory_without_oof(tiny_run, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: {tmp_path}: no oof_predictions.csv (not a run directory, or no fold finished)\n"
     )
+
+
+def test_batch_inputs_must_cover_every_feature_set(tiny_run, tiny_thm_tof_run):
+    predictor = Predictor.from_runs([tiny_run[0], tiny_thm_tof_run[0]])
+    imu_only = {
+        predictor.feature_sets[0]: predictor.load_test(tiny_run[1])[predictor.feature_sets[0]]
+    }
+    with one_line_error(RunError, "no inputs for the feature set FeatureConfig\\(thm_tof=True"):
+        predictor.predict_batch(imu_only)
