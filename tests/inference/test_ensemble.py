@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -220,3 +222,17 @@ def test_batch_inputs_must_cover_every_feature_set(tiny_run, tiny_thm_tof_run):
     }
     with one_line_error(RunError, "no inputs for the feature set FeatureConfig\\(thm_tof=True"):
         predictor.predict_batch(imu_only)
+
+
+def test_cmi_ensemble_does_not_import_torch(tiny_run):
+    """Scoring OOF files is a quick command: no torch, no Lightning start-up."""
+    code = (
+        "import sys\nfrom cmi_core.cli import main\n"
+        f"code = main(['ensemble', {str(tiny_run[0])!r}])\n"
+        "heavy = [m for m in ('torch', 'pytorch_lightning') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "HEAVY="
+    assert done.stdout.splitlines()[1].split()[0] == str(tiny_run[0])
