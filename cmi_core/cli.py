@@ -87,12 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.set_defaults(handler=_cmd_synth)
 
-    predict = sub.add_parser("predict", help="predict test.csv with a trained run")
-    predict.add_argument("run_dir", type=Path)
+    predict = sub.add_parser("predict", help="predict test.csv with a run or an ensemble of runs")
+    predict.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     predict.add_argument("--data", type=Path, required=True, help="dir with test.csv + demos")
     predict.add_argument("--out", type=Path, default=Path("submission.csv"), help=".csv/.parquet")
+    predict.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
+    predict.add_argument("--folds", type=_parse_folds, help="only these finished folds (one run)")
     predict.add_argument("--batch-size", type=int, default=256)
     predict.set_defaults(handler=_cmd_predict)
+
+    ensemble = sub.add_parser("ensemble", help="OOF score of each run and of their ensemble")
+    ensemble.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    ensemble.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
+    ensemble.set_defaults(handler=_cmd_ensemble)
 
     report = sub.add_parser("report", help="plot a run's weights, losses and scores (PNG)")
     report.add_argument("run_dir", type=Path)
@@ -162,10 +169,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from cmi_core.ensemble import parse_weights
     from cmi_core.inference import predict_file
 
-    written = predict_file(args.run_dir, args.data, args.out, batch_size=args.batch_size)
+    weights = parse_weights(args.weights) if args.weights else None
+    written = predict_file(
+        args.run_dirs,
+        args.data,
+        args.out,
+        weights=weights,
+        folds=args.folds,
+        batch_size=args.batch_size,
+    )
     print(f"wrote {written}")
+    return 0
+
+
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from cmi_core.ensemble import ensemble_report, parse_weights
+
+    weights = parse_weights(args.weights) if args.weights else None
+    print(ensemble_report(args.run_dirs, weights).table())
     return 0
 
 

@@ -431,13 +431,14 @@ def _flat_option_message(slot: _Slot, key: str, chosen: Sequence[str]) -> str:
     )
 
 
-def _resolve_plugins(cfg: Config) -> tuple[Config, Problems]:
-    """Phase 2: structure the chosen plugins' tables, and those of other installed plugins."""
+def _resolve_plugins(cfg: Config, skip: frozenset[str] = frozenset()) -> tuple[Config, Problems]:
+    """Phase 2: structure the chosen plugins' tables, and those of other installed plugins
+    (slots whose kind is in ``skip`` stay unresolved)."""
     from cmi_core.plugins import get_plugin_manager
 
     manager = get_plugin_manager(cfg.plugins.modules)
     problems: Problems = []
-    for slot in SLOTS:
+    for slot in (s for s in SLOTS if s.kind not in skip):
         table = functools.reduce(getattr, slot.path, cfg)
         resolved = _resolve_slot(slot, table, manager, problems)
         cfg = _evolve_at(cfg, slot.path, resolved)
@@ -550,7 +551,9 @@ def _origin(key: str, overrides: Sequence[str], source: str) -> str:
     return source
 
 
-def _validate(raw: dict[str, Any]) -> tuple[Config | None, Problems]:
+def _validate(
+    raw: dict[str, Any], resolve_weighting: bool = True
+) -> tuple[Config | None, Problems]:
     """Every problem of a raw config: old table shapes, structure, plugin options, values."""
     raw = _deep_copy(raw)
     problems = [problem for slot in SLOTS for problem in _split_plugin_tables(raw, slot)]
@@ -558,18 +561,25 @@ def _validate(raw: dict[str, Any]) -> tuple[Config | None, Problems]:
     problems += found
     if cfg is None:
         return None, problems
-    cfg, found = _resolve_plugins(cfg)
+    skip = frozenset() if resolve_weighting else frozenset({"weighting"})
+    cfg, found = _resolve_plugins(cfg, skip)
     return cfg, [*problems, *found, *_check_data(cfg)]
 
 
 def config_from_dict(
-    raw: dict[str, Any], source: str = "<config>", overrides: Sequence[str] = ()
+    raw: dict[str, Any],
+    source: str = "<config>",
+    overrides: Sequence[str] = (),
+    *,
+    resolve_weighting: bool = True,
 ) -> Config:
     """Structure, resolve plugin options and check values; all problems in one ConfigError.
 
     A problem with a key that one of ``overrides`` set names that ``-o`` instead of ``source``.
+    ``resolve_weighting=False`` leaves the weighting strategy unresolved (its options plain
+    tables): prediction never uses the weighting, so its plugin need not be installed.
     """
-    cfg, problems = _validate(raw)
+    cfg, problems = _validate(raw, resolve_weighting)
     if problems or cfg is None:
         raise ConfigError(
             f"{_origin(_dotted(*path), overrides, source)}: {_dotted(*path)}: {message}"
