@@ -63,9 +63,11 @@ def train_fold(
     say(f"fold {k}: {len(train_idx)} training and {len(val_idx)} validation sequences")
     seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     model = build_model(cfg, len(data.feature_names))
-    callbacks = fold_callbacks(cfg, data, k, directory, progress=progress)
-    trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
     train_loader, val_loader = make_loaders(cfg, data, train_idx, val_idx)
+    callbacks = fold_callbacks(
+        cfg, data, k, directory, progress=progress, train_loader=train_loader
+    )
+    trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
     last = directory / LAST_FILE
     if last.is_file():
         _check_readable(last, k)
