@@ -34,14 +34,18 @@ def _one_error_line(err: str) -> str:
     return lines[-1]
 
 
+def _run_cli(run_cache: Path, tmp_path: Path, out: Path) -> int:
+    config = tmp_path / "tiny.toml"
+    config.write_text(config_to_toml(tiny_config(run_cache, cv={"folds": [0]})))
+    return main(["run", str(config), "--out", str(out)])
+
+
 def test_an_unwritable_out_is_a_one_line_error(
     run_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "tiny.toml"
-    config.write_text(config_to_toml(tiny_config(run_cache, cv={"folds": [0]})))
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    assert main(["run", str(config), "--out", str(blocker / "run")]) == 2
+    assert _run_cli(run_cache, tmp_path, blocker / "run") == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line == f"error: {blocker / 'run'}: cannot write the run directory (Not a directory)"
 
@@ -50,11 +54,9 @@ def test_an_unwritable_out_is_a_one_line_error(
 def test_a_read_only_out_is_a_one_line_error(
     run_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "tiny.toml"
-    config.write_text(config_to_toml(tiny_config(run_cache, cv={"folds": [0]})))
     read_only = tmp_path / "ro"
     read_only.mkdir(mode=0o555)
-    assert main(["run", str(config), "--out", str(read_only / "run")]) == 2
+    assert _run_cli(run_cache, tmp_path, read_only / "run") == 2
     assert "cannot write the run directory (Permission denied)" in capsys.readouterr().err
 
 
