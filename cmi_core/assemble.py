@@ -31,6 +31,7 @@ from cmi_core.config import Config, config_to_dict
 from cmi_core.data.dataset import MixupCollate, SequenceDataset
 from cmi_core.data.io import SequenceSet
 from cmi_core.model import CMIModel
+from cmi_core.rng import RngState
 from cmi_core.rundir import BEST_FILE, LAST_FILE, flatten
 from cmi_core.tags import VAL_SCORE
 from cmi_core.weighting import active_terms
@@ -77,12 +78,19 @@ class FoldCallbacks:
 
 
 def fold_callbacks(
-    cfg: Config, data: SequenceSet, k: int, fold_dir: Path, *, progress: bool
+    cfg: Config,
+    data: SequenceSet,
+    k: int,
+    fold_dir: Path,
+    *,
+    progress: bool,
+    train_loader: DataLoader | None = None,
 ) -> FoldCallbacks:
-    """Checkpoints, the non-finite guard, early stopping on ``val/cmi_score``, hparams,
-    figures, progress bar."""
+    """Checkpoints, the non-finite guard, RNG state for an exact resume (of ``train_loader``'s
+    generators too), early stopping on ``val/cmi_score``, hparams, figures, progress bar."""
     best = BestWeights(fold_dir / BEST_FILE, _checkpoint_meta(cfg, data, k))
-    others = [
+    others: list[Callback] = [RngState(train_loader)] if train_loader is not None else []
+    others += [
         FiniteGuard(),
         best,
         ResumeCheckpoint(fold_dir / LAST_FILE),
@@ -118,7 +126,7 @@ def make_trainer(
         strategy=t.strategy,
         precision=t.precision,
         gradient_clip_val=t.gradient_clip_val or None,
-        deterministic="warn",
+        deterministic=t.deterministic,
         logger=loggers or False,
         callbacks=list(callbacks),
         enable_checkpointing=True,  # satisfied by the run's own atomic writers: no ModelCheckpoint

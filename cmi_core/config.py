@@ -187,6 +187,13 @@ class TrainerConfig:
     threads: int = field(0, non_negative, "torch CPU threads; 0 keeps torch's default")
     limit_train_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
     limit_val_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
+    deterministic: Any = field(
+        "warn",
+        lambda v: (
+            None if v is True or v is False or v == "warn" else "must be true, false or 'warn'"
+        ),
+        "deterministic kernels: true (error on others), 'warn', false (fastest)",
+    )
 
 
 @attrs.frozen

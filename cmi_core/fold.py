@@ -63,10 +63,14 @@ def train_fold(
     say(f"fold {k}: {len(train_idx)} training and {len(val_idx)} validation sequences")
     seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     model = build_model(cfg, len(data.feature_names))
-    callbacks = fold_callbacks(cfg, data, k, directory, progress=progress)
-    trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
     train_loader, val_loader = make_loaders(cfg, data, train_idx, val_idx)
+    callbacks = fold_callbacks(
+        cfg, data, k, directory, progress=progress, train_loader=train_loader
+    )
+    trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
     last = directory / LAST_FILE
+    if last.is_file():
+        _check_readable(last, k)
     _fit(trainer, model, train_loader, val_loader, last if last.is_file() else None, callbacks, k)
     if rank_zero_only.rank > 0:
         return None
@@ -93,6 +97,18 @@ def train_fold(
         f"{record.wall_time_s:.0f}s)"
     )
     return FoldResult(record, oof_frame(data, val_idx, k, probs))
+
+
+def _check_readable(checkpoint: Path, k: int) -> None:
+    """A damaged ``last.ckpt`` (a full disk, a copy cut short) is an error, not a traceback."""
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(
+            f"{checkpoint}: cannot be read ({reason}); the checkpoint is damaged. Delete it to "
+            f"train fold {k} from its start"
+        ) from None
 
 
 def _fit(

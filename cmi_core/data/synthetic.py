@@ -5,7 +5,7 @@ Physical model (per frame, nominal 10 Hz): the device orientation is
 from a rest pose to the gesture's body location (Transition: move, then pause), then performs
 the gesture's motion program (Gesture phase, always at the end). The accelerometer reads
 gravity in the sensor frame plus the second derivative of the hand's displacement, plus noise.
-Left-handed subjects are the x-axis mirror image (DOMAIN 2.4). Thermopiles warm up and ToF
+Left-handed subjects are the x-axis mirror image (docs/data.md). Thermopiles warm up and ToF
 distances shrink as the hand approaches skin.
 
 The class information is mostly in the temporal shape of the gesture phase: the 8 targets
