@@ -16,14 +16,17 @@ import itertools
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
 import tomli_w
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from cmi_core.errors import ConfigError
+from cmi_core.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    from cmi_core.plugins import PluginManager
 
 Check = Callable[[Any], str | None]
 
@@ -422,6 +425,8 @@ def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]
 
 
 def _flat_option_message(slot: _Slot, key: str, chosen: Sequence[str]) -> str:
+    if key in chosen:
+        return f"must be a table: the options of {slot.kind} {key!r}"
     message = unknown_key_message(key, slot.core_keys)
     if slot.many or difflib.get_close_matches(key, slot.core_keys, n=1):
         return message
@@ -444,9 +449,9 @@ def _resolve_plugins(cfg: Config) -> tuple[Config, Problems]:
     return cfg, problems
 
 
-def _resolve_slot(slot: _Slot, table: Any, manager: Any, problems: Problems) -> Any:
-    from cmi_core.errors import PluginError
-
+def _resolve_slot(slot: _Slot, table: Any, manager: PluginManager, problems: Problems) -> Any:
+    """The slot's table with the chosen plugins' options and every installed plugin's table
+    structured; problems are appended to ``problems``."""
     chosen = slot.names(getattr(table, slot.choice))
     tables = dict(table.tables)
     options: dict[str, Any] = {}

@@ -148,6 +148,13 @@ def test_old_shapes_get_one_line_per_key_saying_where_it_lives_now(tmp_path):
     ]
 
 
+def test_a_plugin_table_must_be_a_table(tmp_path):
+    path = write(tmp_path, "[loss.weighting]\nstrategy = 'direct'\ndirect = 3\n")
+    assert errors_of(path) == [
+        f"{path}: loss.weighting.direct: must be a table: the options of weighting 'direct'"
+    ]
+
+
 def test_an_empty_old_options_table_is_harmless(tmp_path):
     path = write(tmp_path, "[logging]\nloggers = []\n")
     assert load_config(path, ["logging.options={}"]).logging.options == {}
