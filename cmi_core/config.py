@@ -482,6 +482,26 @@ def _clash_message(slot: _Slot, name: str) -> str:
     )
 
 
+def tables_without_plugin(cfg: Config) -> list[str]:
+    """A note for each option table whose plugin is not installed (kept, but used by nothing:
+    a misspelt table name would otherwise leave the plugin on its defaults without a word)."""
+    from cmi_core.plugins import get_plugin_manager
+
+    manager = get_plugin_manager(cfg.plugins.modules)
+    notes = []
+    for slot in SLOTS:
+        table = functools.reduce(getattr, slot.path, cfg)
+        installed = manager.names(slot.kind)
+        for name in sorted(set(table.tables) - set(installed)):
+            close = difflib.get_close_matches(name, installed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            notes.append(
+                f"[{_dotted(*slot.path, name)}]: no {slot.kind} {name!r} is installed{hint}; "
+                "the table is kept as written"
+            )
+    return notes
+
+
 def _evolve_at(obj: Any, path: Sequence[str], value: Any) -> Any:
     if not path:
         return value
