@@ -111,10 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from cmi_core.config import config_to_toml, load_config
+    from cmi_core.config import config_to_toml, load_config, tables_without_plugin
 
     cfg = load_config(args.config, args.override)
     print(config_to_toml(cfg), end="")
+    for note in tables_without_plugin(cfg):
+        print(f"# note: {note}", file=sys.stderr)
     print(f"# {args.config}: OK", file=sys.stderr)
     return 0
 

@@ -16,14 +16,17 @@ import itertools
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
 import tomli_w
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from cmi_core.errors import ConfigError
+from cmi_core.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    from cmi_core.plugins import PluginManager
 
 Check = Callable[[Any], str | None]
 
@@ -429,6 +432,8 @@ def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]
 
 
 def _flat_option_message(slot: _Slot, key: str, chosen: Sequence[str]) -> str:
+    if key in chosen:
+        return f"must be a table: the options of {slot.kind} {key!r}"
     message = unknown_key_message(key, slot.core_keys)
     if slot.many or difflib.get_close_matches(key, slot.core_keys, n=1):
         return message
@@ -452,9 +457,9 @@ def _resolve_plugins(cfg: Config, skip: frozenset[str] = frozenset()) -> tuple[C
     return cfg, problems
 
 
-def _resolve_slot(slot: _Slot, table: Any, manager: Any, problems: Problems) -> Any:
-    from cmi_core.errors import PluginError
-
+def _resolve_slot(slot: _Slot, table: Any, manager: PluginManager, problems: Problems) -> Any:
+    """The slot's table with the chosen plugins' options and every installed plugin's table
+    structured; problems are appended to ``problems``."""
     chosen = slot.names(getattr(table, slot.choice))
     tables = dict(table.tables)
     options: dict[str, Any] = {}
@@ -483,6 +488,26 @@ def _clash_message(slot: _Slot, name: str) -> str:
         f"{slot.kind} {name!r} cannot be configured: its option table [{where}.{name}] "
         f"would be the key {where}.{name} of [{where}] (the plugin must be renamed)"
     )
+
+
+def tables_without_plugin(cfg: Config) -> list[str]:
+    """A note for each option table whose plugin is not installed (kept, but used by nothing:
+    a misspelt table name would otherwise leave the plugin on its defaults without a word)."""
+    from cmi_core.plugins import get_plugin_manager
+
+    manager = get_plugin_manager(cfg.plugins.modules)
+    notes = []
+    for slot in SLOTS:
+        table = functools.reduce(getattr, slot.path, cfg)
+        installed = manager.names(slot.kind)
+        for name in sorted(set(table.tables) - set(installed)):
+            close = difflib.get_close_matches(name, installed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            notes.append(
+                f"[{_dotted(*slot.path, name)}]: no {slot.kind} {name!r} is installed{hint}; "
+                "the table is kept as written"
+            )
+    return notes
 
 
 def _evolve_at(obj: Any, path: Sequence[str], value: Any) -> Any:

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -192,10 +193,14 @@ def _load(
             pass  # unreadable (e.g. a disk filled up while it was written): parse again
     _check_header(csv_path, TRAIN_COLUMNS if kind == "train" else TEST_COLUMNS)
     _check_header(demo_path, DEMOGRAPHICS_COLUMNS)
-    check_rows(csv_path)
     check_rows(demo_path)
-    table = _demographics_table(_read_demographics(demo_path), str(demo_path))
-    frame = _read_prepared(csv_path, _needed_columns(kind == "train", features), features)
+    with ThreadPoolExecutor(1) as pool:  # numpy releases the GIL: the check overlaps the parse
+        rows_checked = pool.submit(check_rows, csv_path)
+        try:
+            table = _demographics_table(_read_demographics(demo_path), str(demo_path))
+            frame = _read_prepared(csv_path, _needed_columns(kind == "train", features), features)
+        finally:
+            rows_checked.result()  # a bad row explains a parse error: its error comes first
     data = _assemble(frame, table, features, str(csv_path))
     if cache is not None:
         _write_cache(cache, data)

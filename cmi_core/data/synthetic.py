@@ -596,16 +596,21 @@ def generate(
         ("train", TRAIN_COLUMNS, range(subjects), 0.0),
         ("test", TEST_COLUMNS, range(subjects, subjects + n_test), 0.5),
     )
-    for name, columns, members, imu_only_p in splits:
-        demographics[list(members)].write_csv(out_dir / f"{name}_demographics.csv{_PARTIAL}")
-        with open(out_dir / f"{name}.csv{_PARTIAL}", "wb") as fh:
-            for k in _progress(members, progress, name):
-                demo = demographics.row(k, named=True)
-                subject_rng = np.random.default_rng([seed, 1, k])
-                frame = _subject_frame(
-                    subject_ids[k], plans[k], demo, subject_rng, columns, imu_only_p
-                )
-                frame.write_csv(fh, include_header=fh.tell() == 0)
+    try:
+        for name, columns, members, imu_only_p in splits:
+            demographics[list(members)].write_csv(out_dir / f"{name}_demographics.csv{_PARTIAL}")
+            with open(out_dir / f"{name}.csv{_PARTIAL}", "wb") as fh:
+                for k in _progress(members, progress, name):
+                    demo = demographics.row(k, named=True)
+                    subject_rng = np.random.default_rng([seed, 1, k])
+                    frame = _subject_frame(
+                        subject_ids[k], plans[k], demo, subject_rng, columns, imu_only_p
+                    )
+                    frame.write_csv(fh, include_header=fh.tell() == 0)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM, full disk): leave no partial file
+        for name in FILES:
+            (out_dir / f"{name}{_PARTIAL}").unlink(missing_ok=True)
+        raise
     for name in FILES:
         (out_dir / f"{name}{_PARTIAL}").replace(out_dir / name)
     return out_dir

@@ -167,3 +167,20 @@ def test_synth_overwrite_replaces_only_its_own_files(tmp_path: Path, capsys) -> 
 def test_synth_into_an_empty_or_new_directory(tmp_path: Path) -> None:
     assert (generate(tmp_path, subjects=1) / "test.csv").is_file()
     assert (generate(tmp_path / "new" / "dir", subjects=1) / "train.csv").is_file()
+
+
+def test_an_interrupted_synth_keeps_the_old_files_and_leaves_no_partial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmi_core.data import synthetic
+
+    (tmp_path / "train.csv").write_text("old\n")
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "_subject_frame", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path, subjects=1, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["train.csv"]
+    assert (tmp_path / "train.csv").read_text() == "old\n"

@@ -110,6 +110,17 @@ def test_every_plugin_table_is_written_back(tmp_path):
     assert load_config(write(tmp_path, config_to_toml(cfg))) == cfg
 
 
+def test_check_notes_tables_whose_plugin_is_not_installed(tmp_path, capsys):
+    path = write(tmp_path, "[loss.weighting.uncertanty]\nclamp = [-1.0, 1.0]\n[model.tiny]\n")
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "# note: [model.tiny]: no backbone 'tiny' is installed; the table is kept as written",
+        "# note: [loss.weighting.uncertanty]: no weighting 'uncertanty' is installed (did you "
+        "mean 'uncertainty'?); the table is kept as written",
+        f"# {path}: OK",
+    ]
+
+
 def test_tables_of_other_installed_plugins_are_validated(tmp_path):
     path = write(tmp_path, "[loss.weighting.direct]\ncolapse = 1\n[logging.csv]\nflush = 1\n")
     keys = sorted(line.split(": unknown key")[0] for line in errors_of(path))
@@ -145,6 +156,13 @@ def test_old_shapes_get_one_line_per_key_saying_where_it_lives_now(tmp_path):
         "options now live in [loss.weighting.uncertainty]: write loss.weighting.uncertainty.clamp",
         f"{path}: logging.options.tensorboard.flush_secs: moved: write it as "
         "logging.tensorboard.flush_secs (option tables are now [logging.<logger name>])",
+    ]
+
+
+def test_a_plugin_table_must_be_a_table(tmp_path):
+    path = write(tmp_path, "[loss.weighting]\nstrategy = 'direct'\ndirect = 3\n")
+    assert errors_of(path) == [
+        f"{path}: loss.weighting.direct: must be a table: the options of weighting 'direct'"
     ]
 
 
