@@ -1,8 +1,9 @@
-"""Deliberately broken weighting plugins: each passed the contract kit before issue 13.
+"""Deliberately broken plugins: each passed the contract kit before issue 13.
 
-Registered as a local module (``plugin_modules``); ``test_broken_plugins.py`` checks that the
-kit fails each one, on the one check that names its fault. Apart from that fault each is a
-sound Kendall-style strategy (``sum exp(-s_i) L_i + s_i``) or fixed-weight sum.
+Registered as a local module (``plugin_modules``); ``test_contract_kit.py`` checks that the
+kit fails each one, on the one check that names its fault. Apart from that fault each weighting
+is a sound Kendall-style strategy (``sum exp(-s_i) L_i + s_i``) or fixed-weight sum, and the
+backbone a sound masked mean.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from torch import Tensor, nn
 
 import cmi_core
 from cmi_core import field, ordered_pair
-from cmi_core.specs import WeightingSpec
+from cmi_core.backbone import Backbone
+from cmi_core.specs import BackboneSpec, WeightingSpec
 from cmi_core.weighting import FixedWeights, LossWeighting, weighted_sum
 
 
@@ -106,6 +108,23 @@ class BufferLearner(Kendall):
         self.register_buffer("s", torch.zeros(len(self.terms)))
 
 
+class ForgetfulBackbone(Backbone):
+    """A masked mean whose scale adapts in training but is a plain attribute: not saved."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.out_dim = 4
+        self.proj = nn.Linear(in_channels, self.out_dim)
+        self.scale = torch.ones(())
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        weight = mask.unsqueeze(-1).to(x.dtype)
+        mean = (self.proj(x) * weight).sum(1) / weight.sum(1).clamp_min(1.0)
+        if self.training:
+            self.scale = 0.9 * self.scale + 0.1 * mean.detach().abs().mean()
+        return mean * self.scale
+
+
 BROKEN = {
     "zero_total": lambda terms, fixed, options: ZeroTotal(terms, fixed),
     "buffer_learner": lambda terms, fixed, options: BufferLearner(terms, fixed),
@@ -125,4 +144,16 @@ def cmi_register_weightings() -> list[WeightingSpec]:
             config_cls=BoundsOptions if name == "unnamed_clamp" else NoOptions,
         )
         for name, factory in BROKEN.items()
+    ]
+
+
+@cmi_core.hookimpl
+def cmi_register_backbones() -> list[BackboneSpec]:
+    return [
+        BackboneSpec(
+            name="forgetful",
+            summary="broken on purpose: state outside the state_dict",
+            factory=lambda in_channels, options: ForgetfulBackbone(in_channels),
+            config_cls=NoOptions,
+        )
     ]
