@@ -49,8 +49,9 @@ def make_losses(terms: Sequence[str]) -> dict[str, Tensor]:
 
 
 def _state(weighting: LossWeighting) -> dict[str, Tensor]:
-    """A copy of everything the strategy keeps: parameters and buffers."""
-    return {name: value.detach().clone() for name, value in weighting.state_dict().items()}
+    """A copy of everything the strategy keeps: parameters and buffers (persistent or not)."""
+    kept = dict(weighting.named_parameters()) | dict(weighting.named_buffers())
+    return {name: value.detach().clone() for name, value in kept.items()}
 
 
 def _train_steps(weighting: LossWeighting, steps: int = TRAINING_STEPS) -> None:
