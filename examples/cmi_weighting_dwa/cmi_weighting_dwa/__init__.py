@@ -3,7 +3,8 @@
 A term whose loss falls more slowly gets more weight: ``w_i = K * softmax_i(r_i / T)``, where
 ``r_i`` is term i's mean loss over the last window of steps divided by its mean over the window
 before. The result multiplies the fixed weights of ``[loss]``, so with equal rates this is
-exactly the ``none`` formula. Nothing is learned: the weights come from loss history.
+exactly the ``none`` formula. Nothing is learned by gradient: the weights come from loss
+history kept in buffers, so the strategy declares ``learns = True``.
 
 This module only declares the plugin (no torch import, so ``cmi plugins`` stays fast).
 """

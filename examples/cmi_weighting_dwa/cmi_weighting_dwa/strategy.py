@@ -17,6 +17,8 @@ class DynamicWeightAveraging(LossWeighting):
     Until two windows are complete every ``w_i`` is 1.
     """
 
+    learns = True  # no parameters, but the weights follow the loss history in the buffers
+
     def __init__(
         self, terms: Sequence[str], fixed: FixedWeights, temperature: float, window: int
     ) -> None:
