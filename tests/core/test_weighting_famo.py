@@ -59,7 +59,7 @@ def _one_model_step(famo: cmi_core.LossWeighting) -> tuple[list[float], list[flo
     famo.after_optimizer_step()
     after = _task_losses(theta.detach())
     famo(after)  # the next forward pass applies the logit update
-    return grad, [float(v) for v in before.values()], [float(v) for v in after.values()]
+    return grad, [v.item() for v in before.values()], [v.item() for v in after.values()]
 
 
 def _softmax(xi: list[float]) -> list[float]:

@@ -55,7 +55,7 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
     )
     assert errors_of(path) == [
         f"{path}: loss.weighting.strategy: unknown weighting 'uncertanty' "
-        "(did you mean 'uncertainty'?); available: direct, none, uncertainty",
+        "(did you mean 'uncertainty'?); available: direct, dwa, famo, gls, none, rlw, uncertainty",
         f"{path}: data.augment.stretch_range: low must be < high, got [1.2, 0.9]",
         f"{path}: optimizer.name: unknown value 'adamv' (did you mean 'adamw'?); "
         "expected one of: adamw, schedulefree_adamw, schedulefree_radam, schedulefree_sgd",
