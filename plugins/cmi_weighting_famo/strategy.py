@@ -49,7 +49,7 @@ class FAMOWeighting(LossWeighting):
             self._update_logits(log_losses.detach())
         z = torch.softmax(self.logits, dim=0)
         c = 1.0 / (z / shifted.detach()).sum()
-        self.gradient_weights = (c * z / shifted).detach()
+        self.gradient_weights.copy_((c * z / shifted).detach())
         return c * (z * log_losses).sum()
 
     def after_optimizer_step(self) -> None:

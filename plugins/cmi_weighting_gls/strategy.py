@@ -27,7 +27,7 @@ class GeometricLoss(LossWeighting):
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
         shifted = torch.stack([losses[t] for t in self.terms]).clamp_min(0.0) + self.eps
         total = shifted.log().mean().exp()
-        self.gradient_weights = (total / (len(self.terms) * shifted)).detach()
+        self.gradient_weights.copy_((total / (len(self.terms) * shifted)).detach())
         return total
 
     def effective_weights(self) -> dict[str, Tensor | float]:
