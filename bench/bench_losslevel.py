@@ -11,7 +11,7 @@ Two measurements in one script:
 2. so the script also times the strategy alone, what it adds to a step: its forward pass on
    the four loss terms, its share of the backward pass, ``effective_weights``/``raw_values``
    (logged every step) and ``after_optimizer_step``, median of many repetitions, and prints
-   it as a fraction of the median ``none`` step of part 1.
+   it as a fraction of the median ``none`` step of part 1 (wall and process CPU time).
 
     .venv/bin/python bench/bench_losslevel.py [--steps 30] [--threads 0]
 """
@@ -80,12 +80,13 @@ def main() -> None:
         "steps per loop"
     )
     print_ratios(steps, RATIOS)
-    none_step = statistics.median(wall for wall, _ in steps["lightning/none"])
+    none_wall = statistics.median(wall for wall, _ in steps["lightning/none"])
+    none_cpu = statistics.median(cpu for _, cpu in steps["lightning/none"])
     for strategy in ("none", *STRATEGIES):
         alone = strategy_alone(strategy, args.repeat)
         print(
-            f"alone: {strategy:5s} {alone * 1e6:7.1f} us per step = "
-            f"{alone / none_step * 100:.3f} % of the median none step"
+            f"alone: {strategy:5s} {alone * 1e6:7.1f} us per step = {alone / none_wall:.3%} of "
+            f"the median none step's wall time, {alone / none_cpu:.3%} of its CPU time"
         )
 
 
