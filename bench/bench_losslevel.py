@@ -18,17 +18,23 @@ Two measurements in one script:
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import platform
 import statistics
 import time
-import warnings
 from functools import partial
 
 import torch
-from bench_step import WARMUP, TurnTaking, lightning, make_batches, make_model, print_ratios
+from bench_step import (
+    WARMUP,
+    TurnTaking,
+    lightning,
+    make_batches,
+    make_model,
+    print_ratios,
+    quiet_torch,
+    step_parser,
+)
 
 import cmi_core
 from cmi_core.weighting import TERMS
@@ -61,15 +67,10 @@ def strategy_alone(strategy: str, repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per loop")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: default")
+    parser = step_parser(__doc__, 30)
     parser.add_argument("--repeat", type=int, default=2000, help="repetitions of part 2")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore")
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    quiet_torch(args.threads)
     params = sum(p.numel() for p in make_model("none", 1).parameters())  # plugins load here
     for strategy in STRATEGIES:  # and here, not concurrently in the threads
         cmi_core.build_weighting(strategy, TERMS)
