@@ -6,7 +6,9 @@ gradient ``c * sum_i (z_i / L_i) grad L_i``. After every optimizer step the logi
 own step on ``delta_i = ln L_i(before the step) - ln L_i(after)``:
 ``xi <- xi - logit_lr * (J_softmax(xi)^T delta + decay * xi)`` (``logit_optimizer = "sgd"``,
 the paper's Algorithm 1) or the same gradient through Adam (``"adam"``, the default, as the
-official implementation). Here ``L_i(after)`` is the next training batch's loss, not the same
+official implementation). By default the ``kl`` term stays out of the balance and is added
+as ``wkl * Lkl``: a consistency term whose loss falls toward 0 would otherwise take almost all
+of the gradient. Here ``L_i(after)`` is the next training batch's loss, not the same
 batch re-evaluated (which would cost an extra forward pass): see docs/weighting.md.
 This module only declares the plugin; torch is imported when a strategy is built.
 """
@@ -36,6 +38,7 @@ class FAMOOptions:
     logit_optimizer: str = field(
         "adam", one_of(*OPTIMIZERS), "adam (official code) or sgd (the paper's Algorithm 1)"
     )
+    kl_fixed: bool = field(True, None, "add kl as wkl * Lkl outside the balanced terms")
 
 
 def make_weighting(
@@ -43,9 +46,8 @@ def make_weighting(
 ) -> LossWeighting:
     from cmi_weighting_famo.strategy import FAMOWeighting
 
-    return FAMOWeighting(
-        terms, fixed, options.logit_lr, options.decay, options.logit_optimizer == "adam"
-    )
+    adam = options.logit_optimizer == "adam"
+    return FAMOWeighting(terms, fixed, options.logit_lr, options.decay, adam, options.kl_fixed)
 
 
 @cmi_core.hookimpl

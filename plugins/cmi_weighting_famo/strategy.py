@@ -7,14 +7,15 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from cmi_core.weighting import FixedWeights, LossWeighting
+from cmi_core.weighting import FixedWeights, LossWeighting, weighted_sum
 
 EPS = 1e-8  # added to every loss before its logarithm, as in the official implementation
 BETAS = (0.9, 0.999)  # Adam's defaults, as the official implementation uses them
 
 
 class FAMOWeighting(LossWeighting):
-    """``total = c * sum_i z_i ln(L_i + eps)`` with ``z = softmax(xi)``, ``c`` detached.
+    """``total = c * sum_i z_i ln(L_i + eps)`` over the balanced terms, ``z = softmax(xi)``,
+    ``c`` detached; plus ``wkl * Lkl`` when ``kl`` is held at its fixed weight.
 
     The logits are buffers, not parameters: they follow FAMO's own update rule, never the
     trainer's optimizer. ``after_optimizer_step`` marks the step; the next training forward
@@ -31,10 +32,13 @@ class FAMOWeighting(LossWeighting):
         logit_lr: float,
         decay: float,
         adam: bool,
+        kl_fixed: bool,
     ) -> None:
         super().__init__(terms, fixed)
         self.logit_lr, self.decay, self.adam = logit_lr, decay, adam
-        n = len(self.terms)
+        self.balanced = tuple(t for t in self.terms if not (kl_fixed and t == "kl"))
+        self.held = {t: w for t, w in fixed.for_terms(self.terms).items() if t not in self.balanced}
+        n = len(self.balanced)
         self.register_buffer("logits", torch.zeros(n))
         self.register_buffer("previous_log_losses", torch.zeros(n))
         self.register_buffer("pending", torch.zeros((), dtype=torch.bool))
@@ -43,14 +47,15 @@ class FAMOWeighting(LossWeighting):
         self.register_buffer("gradient_weights", torch.full((n,), 1.0 / n), persistent=False)
 
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
-        shifted = torch.stack([losses[t] for t in self.terms]).clamp_min(0.0) + EPS
+        shifted = torch.stack([losses[t] for t in self.balanced]).clamp_min(0.0) + EPS
         log_losses = shifted.log()
         if self.training:
             self._update_logits(log_losses.detach())
         z = torch.softmax(self.logits, dim=0)
         c = 1.0 / (z / shifted.detach()).sum()
         self.gradient_weights.copy_((c * z / shifted).detach())
-        return c * (z * log_losses).sum()
+        total = c * (z * log_losses).sum()
+        return total + weighted_sum(losses, self.held) if self.held else total
 
     def after_optimizer_step(self) -> None:
         self.pending.fill_(True)
@@ -84,7 +89,9 @@ class FAMOWeighting(LossWeighting):
         return corrected_first / (corrected_second.sqrt() + EPS)
 
     def effective_weights(self) -> dict[str, Tensor | float]:
-        return dict(zip(self.terms, self.gradient_weights.unbind(), strict=True))
+        weights = dict(zip(self.balanced, self.gradient_weights.unbind(), strict=True))
+        return {t: weights.get(t, self.held.get(t)) for t in self.terms}
 
     def raw_values(self) -> dict[str, Tensor | float]:
-        return {f"logit_{t}": v for t, v in zip(self.terms, self.logits.unbind(), strict=True)}
+        logits = zip(self.balanced, self.logits.unbind(), strict=True)
+        return {f"logit_{t}": value for t, value in logits}

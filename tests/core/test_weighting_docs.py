@@ -22,6 +22,11 @@ def test_the_strategy_has_a_catalogue_row_and_a_section_with_every_option(name: 
     options = get_plugin_manager().get("weighting", name).config_cls
     for option in attrs.fields(options):
         default = option.default
-        shown = f'"{default}"' if isinstance(default, str) else repr(default).replace("e-0", "e-")
+        if isinstance(default, bool):
+            shown = str(default).lower()  # as TOML writes it
+        elif isinstance(default, str):
+            shown = f'"{default}"'
+        else:
+            shown = repr(default).replace("e-0", "e-")
         row = f"| `{option.name}` | `{shown}` |"
         assert row in section.group(0), f"option row {row!r} missing from the {name} section"

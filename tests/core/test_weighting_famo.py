@@ -31,7 +31,7 @@ class TestFAMOPaperUpdate(WeightingContract):
 
     @pytest.fixture
     def plugin_options(self) -> dict[str, Any]:
-        return {"logit_optimizer": "sgd", "logit_lr": 0.5, "decay": 0.0}
+        return {"logit_optimizer": "sgd", "logit_lr": 0.5, "decay": 0.0, "kl_fixed": False}
 
 
 def _task_losses(theta: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -139,6 +139,23 @@ def test_logits_move_only_after_an_optimizer_step_and_never_in_validation() -> N
     assert famo.logits.tolist() == pytest.approx(XI0)
     famo.train()(losses)
     assert famo.logits.tolist() != pytest.approx(XI0)
+
+
+def test_kl_is_held_at_its_fixed_weight_by_default() -> None:
+    all_terms = ("multiclass", "binary", "nine_class", "kl")
+    famo = cmi_core.build_weighting("famo", all_terms, kl_weight=0.3)
+    values = [2.0, 0.5, 1.0, 0.004]
+    losses = {
+        t: torch.tensor(v, requires_grad=True) for t, v in zip(all_terms, values, strict=True)
+    }
+    total = famo(losses)
+    total.backward()
+    c = 1 / sum((1 / 3) / v for v in values[:3])  # z = 1/3 over the three balanced terms
+    balanced = c * sum(math.log(v) / 3 for v in values[:3])
+    assert total.item() == pytest.approx(balanced + 0.3 * 0.004, rel=1e-5)
+    assert losses["kl"].grad.item() == pytest.approx(0.3)
+    assert set(famo.raw_values()) == {"logit_multiclass", "logit_binary", "logit_nine_class"}
+    assert float(famo.effective_weights()["kl"]) == pytest.approx(0.3)
 
 
 def test_bad_options_are_one_line_config_errors() -> None:
