@@ -60,5 +60,7 @@ def test_famo_updates_its_logits_between_the_trainer_steps(
     # three steps: the second and third forward passes apply the first two logit updates;
     # validation neither updates nor records
     assert int(model.weighting.adam_steps) == 2
-    logits = [[float(row[f"weighting/logit_{t}"]) for t in TERMS] for row in rows]
-    assert logits[0] == [0.0] * 4 and logits[1] != logits[0] and logits[2] != logits[1]
+    balanced = TERMS[:3]  # kl is held at its fixed weight by default
+    logits = [[float(row[f"weighting/logit_{t}"]) for t in balanced] for row in rows]
+    assert logits[0] == [0.0] * 3 and logits[1] != logits[0] and logits[2] != logits[1]
+    assert all(float(row["weights/kl"]) == pytest.approx(0.1) for row in rows)
