@@ -240,15 +240,25 @@ def run(steps: int) -> dict[str, list[Stamp]]:
     return turns.race({name: loop(name) for name in RUNS})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40, help="timed steps per loop")
+def step_parser(doc: str, steps: int) -> argparse.ArgumentParser:
+    """The options every step benchmark takes: ``--steps`` and ``--threads``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=steps, help="timed steps per loop")
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: default")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return parser
+
+
+def quiet_torch(threads: int) -> None:
+    """Set torch's thread count (0: its default) and silence warnings and Lightning's info."""
+    if threads:
+        torch.set_num_threads(threads)
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+
+
+def main() -> None:
+    args = step_parser(__doc__, 40).parse_args()
+    quiet_torch(args.threads)
     params = sum(p.numel() for p in make_model("none", 1).parameters())  # plugins load here,
     steps = run(args.steps)  # not concurrently in the threads
     print(

@@ -152,6 +152,9 @@ class CMIModel(pl.LightningModule):
         super().optimizer_step(*args, **kwargs)
         self.weighting.after_optimizer_step()
 
+    def on_train_epoch_start(self) -> None:
+        self.weighting.before_train_epoch()
+
     def configure_optimizers(self) -> Any:
         total = self.total_steps or int(self.trainer.estimated_stepping_batches)
         optimizer, scheduler = build_optimizer(

@@ -104,6 +104,13 @@ class LossWeighting(nn.Module):
         """
         return None
 
+    def before_train_epoch(self) -> None:
+        """Called by the trainer when a training epoch starts (per-epoch statistics).
+
+        At the start rather than the end: a run resumed from an end-of-epoch checkpoint starts
+        the next epoch, so an epoch's statistics are closed exactly once either way.
+        """
+
     def check_losses(self, losses: Mapping[str, Tensor]) -> None:
         """Raise a clear error when the losses do not match the active terms."""
         if set(losses) != set(self.terms):

@@ -121,7 +121,7 @@ def test_10_config_validation() -> None:
         config_from_dict({"loss": {"weighting": {"strategy": "invalid_type"}}}, "exp.toml")
     assert error.value.lines() == [
         "exp.toml: loss.weighting.strategy: unknown weighting 'invalid_type'; "
-        "available: direct, none, uncertainty"
+        "available: direct, dwa, famo, gls, none, rlw, uncertainty"
     ]
 
 

@@ -12,6 +12,7 @@ import pytest
 from cmi_core.cli import main
 from cmi_core.config import Config, TrainerConfig, config_to_toml, load_config
 from cmi_core.errors import ConfigError
+from cmi_core.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +39,9 @@ def cli_errors(capsys, *argv: str) -> list[str]:
 @pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(config):
     assert isinstance(load_config(config), Config)
+
+
+WEIGHTINGS = sorted(get_plugin_manager().names("weighting"))
 
 
 def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
@@ -68,7 +72,7 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
             "expected one of: adamw, schedulefree_adamw, schedulefree_radam, schedulefree_sgd",
             f"{path}: optimizer.lr: must be > 0, got -1.0",
             f"{path}: loss.weighting.strategy: unknown weighting 'uncertanty' "
-            "(did you mean 'uncertainty'?); available: direct, none, uncertainty",
+            f"(did you mean 'uncertainty'?); available: {', '.join(WEIGHTINGS)}",
             f"{path}: model.squeezeformer: n_heads (4) must divide d_model (30)",
         ]
     )
