@@ -25,6 +25,8 @@ class FAMOWeighting(LossWeighting):
     of term i is ``c * z_i / (L_i + eps)``, the factor of ``grad L_i`` in the total's gradient.
     """
 
+    learns = True  # its logits follow the loss history (their own update, in buffers)
+
     def __init__(
         self,
         terms: Sequence[str],

@@ -19,6 +19,8 @@ class GeometricLoss(LossWeighting):
     the last forward pass (``1/n`` before the first), so ``sum_i w_i L_i`` is the total again.
     """
 
+    learns = True  # no gradient, but its weights follow the losses (kept in a buffer)
+
     def __init__(
         self, terms: Sequence[str], fixed: FixedWeights, eps: float, kl_fixed: bool
     ) -> None:

@@ -19,6 +19,8 @@ class RandomLossWeighting(LossWeighting):
     buffer's device with torch's generator for that device (no host synchronisation).
     """
 
+    learns = True  # no gradient, but the weights in its buffer change every step (redrawn)
+
     def __init__(
         self,
         terms: Sequence[str],
