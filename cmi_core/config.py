@@ -134,6 +134,9 @@ class ModelConfig:
 class WeightingConfig:
     strategy: str = field("none", None, "weighting plugin name")
     lr_scale: float = field(0.1, positive, "learning-rate factor of the learnable weights")
+    monitor_gradients: bool = field(
+        False, None, "log grad/norm and grad/cosine of the task gradients (loss-level strategies)"
+    )
     options: Any = field({}, None, "the strategy's own options (other keys of this table)")
 
 
@@ -208,7 +211,9 @@ class Config:
 
 # -- structuring -----------------------------------------------------------------------------
 
-_PLUGIN_TABLES = {("loss", "weighting"): ("strategy", "lr_scale")}  # keys that are not options
+_PLUGIN_TABLES = {
+    ("loss", "weighting"): ("strategy", "lr_scale", "monitor_gradients")
+}  # keys that are not options
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
