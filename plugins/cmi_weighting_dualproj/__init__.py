@@ -38,7 +38,9 @@ def make_weighting(
     from torchjd.aggregation import DualProj
     from torchjd.linalg import QuadprogProjector
 
-    aggregator = DualProj(projector=QuadprogProjector(options.norm_eps, options.reg_eps))
+    aggregator = DualProj(
+        projector=QuadprogProjector(norm_eps=options.norm_eps, reg_eps=options.reg_eps)
+    )
     return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
 
 

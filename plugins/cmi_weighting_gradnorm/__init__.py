@@ -1,7 +1,8 @@
 """The ``gradnorm`` gradient-level weighting (Chen et al. 2018, GradNorm: Gradient Normalization
 for Adaptive Loss Balancing in Deep Multitask Networks).
 
-Learnable task weights ``w_i`` train on the balance loss ``sum_i |G_i - G_mean * r_i^alpha|``,
+Learnable task weights ``w_i`` train on the balance loss ``sum_i |G_i - G_mean * r_i^a|``
+(``a``: the ``asymmetry`` option, the paper's alpha),
 where ``G_i = w_i |grad L_i|`` on the shared part and ``r_i`` is task ``i``'s relative inverse
 training rate; the weights are renormalised to sum to the number of tasks after every step.
 This module only declares the plugin; torch is imported when a strategy is built.
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 class GradNormOptions(GradientOptions):
     """Options of ``strategy = "gradnorm"``; the weights train at ``lr_scale`` x the base lr."""
 
-    alpha: float = field(
-        1.5, non_negative, "asymmetry: how hard slow tasks are pulled up; 0 = equal"
+    asymmetry: float = field(
+        1.5, non_negative, "the paper's alpha: pull on slow tasks; 0: equal norms"
     )
 
 
@@ -35,7 +36,7 @@ def make_weighting(
 ) -> LossWeighting:
     from cmi_weighting_gradnorm.strategy import GradNormWeighting
 
-    return GradNormWeighting(terms, fixed, options.where, options.alpha)
+    return GradNormWeighting(terms, fixed, options.where, options.asymmetry)
 
 
 @cmi_core.hookimpl

@@ -17,13 +17,15 @@ class GradNormWeighting(GradientWeighting):
     """Update ``sum_i w_i g_i``; ``w`` learns from the balance loss (Algorithm 1 of the paper).
 
     ``G_i = w_i |g_i|``, ``Lt_i = L_i / L_i(0)`` (``L_i(0)``: the first step's loss, kept in a
-    buffer so resume keeps it), ``r_i = Lt_i / mean(Lt)``, target ``mean(G) * r_i^alpha`` held
+    buffer so resume keeps it), ``r_i = Lt_i / mean(Lt)``, target ``mean(G) * r_i^a`` held
     constant; the balance loss ``sum_i |G_i - target_i|`` is differentiated w.r.t. ``w`` only.
     """
 
-    def __init__(self, terms: Sequence[str], fixed: FixedWeights, where: str, alpha: float) -> None:
+    def __init__(
+        self, terms: Sequence[str], fixed: FixedWeights, where: str, asymmetry: float
+    ) -> None:
         super().__init__(terms, fixed, where)
-        self.alpha = alpha
+        self.asymmetry = asymmetry
         self.w = nn.Parameter(torch.ones(len(self.terms)))
         self.register_buffer("initial_losses", torch.full((len(self.terms),), float("nan")))
 
@@ -37,7 +39,7 @@ class GradNormWeighting(GradientWeighting):
         weights = self.w.detach()
         norms = self.w * jacobian.norm(dim=1)
         ratios = losses / self.initial_losses
-        target = (norms.mean() * (ratios / ratios.mean()) ** self.alpha).detach()
+        target = (norms.mean() * (ratios / ratios.mean()) ** self.asymmetry).detach()
         balance = (norms - target).abs().sum()
         return GradientUpdate(weights @ jacobian, weights, balance)
 

@@ -39,7 +39,9 @@ def make_weighting(
     from torchjd.aggregation import UPGrad
     from torchjd.linalg import QuadprogProjector
 
-    aggregator = UPGrad(projector=QuadprogProjector(options.norm_eps, options.reg_eps))
+    aggregator = UPGrad(
+        projector=QuadprogProjector(norm_eps=options.norm_eps, reg_eps=options.reg_eps)
+    )
     return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
 
 
