@@ -191,6 +191,8 @@ class AggregatorWeighting(GradientWeighting):
         self.aggregator = aggregator
 
     def combine(self, jacobian: Tensor, losses: Tensor) -> GradientUpdate:
+        if not jacobian.any():  # nothing to combine; some solvers (Nash-MTL) fail on it
+            return GradientUpdate(torch.zeros_like(jacobian[0]))
         weighting = getattr(self.aggregator, "weighting", None)
         if weighting is None:
             return GradientUpdate(self.aggregator(jacobian))
