@@ -245,7 +245,8 @@ def oof_confusion_figure(run_dir: Path) -> Figure | None:
 
 
 def write_report(run_dir: Path) -> list[Path]:
-    """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``val_score.png`` and
+    """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``grad_norms.png`` and
+    ``grad_cosines.png`` (when gradient statistics were logged), ``val_score.png`` and
     ``confusion.png`` into the run directory; returns the files written."""
     run_dir = Path(run_dir)
     load_summary(run_dir)  # refuse what is not a run directory before plotting anything
@@ -259,6 +260,12 @@ def write_report(run_dir: Path) -> list[Path]:
         ),
         "losses.png": tag_family_figure(
             scalars, "loss/", "Raw per-task training losses (loss/*)", "loss"
+        ),
+        "grad_norms.png": tag_family_figure(
+            scalars, "grad/norm/", "Task gradient norms on the shared part (grad/norm/*)", "norm"
+        ),
+        "grad_cosines.png": tag_family_figure(
+            scalars, "grad/cosine/", "Pairwise task gradient cosines (grad/cosine/*)", "cosine"
         ),
         "val_score.png": score_figure(scalars),
         "confusion.png": oof_confusion_figure(run_dir),

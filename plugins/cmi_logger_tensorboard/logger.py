@@ -18,6 +18,8 @@ LAYOUT = {
         "learned weights (effective)": ["Multiline", [r"^weights/"]],
         "raw weighting parameters": ["Multiline", [r"^weighting/"]],
         "losses (raw, unweighted)": ["Multiline", [r"^loss/"]],
+        "task gradient norms (shared part)": ["Multiline", [r"^grad/norm/"]],
+        "task gradient cosines (shared part)": ["Multiline", [r"^grad/cosine/"]],
         "validation scores": ["Multiline", [r"^val/(cmi_score|binary_f1|macro_f1)$"]],
     }
 }
