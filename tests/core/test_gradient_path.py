@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
+from cmi_core.backbone import Backbone
+from cmi_core.config import OptimizerConfig
 from cmi_core.model import CMIModel
 from cmi_core.weighting import AggregatorWeighting, FixedWeights, LossWeighting
 
@@ -94,3 +99,57 @@ def test_loss_level_strategies_log_gradient_stats_only_when_asked(
     assert {f"grad/norm/{t}" for t in terms} <= set(logged)
     assert "grad/cosine/multiclass__binary" in logged
     assert -1.0 <= float(logged["grad/cosine/multiclass__binary"]) <= 1.0
+
+
+class MeanPool(Backbone):
+    """A minimal backbone (masked mean, one linear layer) that runs under any precision."""
+
+    out_dim = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(7, self.out_dim)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        weights = mask.unsqueeze(-1).to(x.dtype)
+        return self.proj((x * weights).sum(1) / weights.sum(1).clamp_min(1.0))
+
+
+PRECISIONS = ["32-true", "bf16-mixed"] + (["16-mixed"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize(
+    ("strategy", "optimizer"),
+    [("upgrad", "adamw"), ("gradnorm", "schedulefree_adamw"), ("pcgrad", "schedulefree_sgd")],
+)
+def test_trains_under_lightning_with_clipping_precision_and_optimizers(
+    make_model: ModelFactory, tmp_path: Path, strategy: str, precision: str, optimizer: str
+) -> None:
+    """Clipping, mixed precision (16-mixed and its gradient scaler on a GPU) and the
+    schedule-free optimizers' train/eval switch with a gradient-level strategy."""
+    model = make_model(strategy, optimizer=OptimizerConfig(name=optimizer, lr=1e-2))
+    model.backbone = MeanPool()
+    before = [p.detach().clone() for p in model.shared_parameters()]
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="auto",
+        devices=1,
+        precision=precision,
+        gradient_clip_val=0.5,
+        default_root_dir=tmp_path,
+        logger=pl.loggers.CSVLogger(tmp_path),
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    batches = [make_batch(seed=s) for s in range(3)]
+    trainer.fit(model, DataLoader(batches, batch_size=None), DataLoader(batches, batch_size=None))
+    assert trainer.global_step == 3
+    after = [p.detach().cpu() for p in model.shared_parameters()]
+    assert all(torch.isfinite(p).all() for p in after)
+    assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
+    metrics = (Path(trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()[0]
+    assert "grad/norm/multiclass" in metrics and "grad/cosine/binary__kl" in metrics
