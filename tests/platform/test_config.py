@@ -12,6 +12,7 @@ import pytest
 from cmi_core.cli import main
 from cmi_core.config import Config, config_to_toml, load_config
 from cmi_core.errors import ConfigError
+from cmi_core.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +41,9 @@ def test_shipped_configs_are_valid(config):
     assert isinstance(load_config(config), Config)
 
 
+WEIGHTINGS = sorted(get_plugin_manager().names("weighting"))
+
+
 def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
     path = write(
         tmp_path,
@@ -55,7 +59,7 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
     )
     assert errors_of(path) == [
         f"{path}: loss.weighting.strategy: unknown weighting 'uncertanty' "
-        "(did you mean 'uncertainty'?); available: direct, none, uncertainty",
+        f"(did you mean 'uncertainty'?); available: {', '.join(WEIGHTINGS)}",
         f"{path}: data.augment.stretch_range: low must be < high, got [1.2, 0.9]",
         f"{path}: optimizer.name: unknown value 'adamv' (did you mean 'adamw'?); "
         "expected one of: adamw, schedulefree_adamw, schedulefree_radam, schedulefree_sgd",
