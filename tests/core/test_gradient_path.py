@@ -158,3 +158,36 @@ def test_trains_under_lightning_with_clipping_precision_and_optimizers(
     assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
     metrics = (Path(trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()[0]
     assert "grad/norm/multiclass" in metrics and "grad/cosine/binary__kl" in metrics
+
+
+def test_resume_keeps_gradnorm_state(make_model: ModelFactory, tmp_path: Path) -> None:
+    """GradNorm's weights and first-step losses L(0) come back from a checkpoint: a resumed
+    run keeps the original L(0), not the losses of its own first step."""
+
+    def trainer(epochs: int) -> pl.Trainer:
+        return pl.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+
+    batches = DataLoader([make_batch(seed=s) for s in range(3)], batch_size=None)
+    first = make_model("gradnorm")
+    first_trainer = trainer(1)
+    first_trainer.fit(first, batches)
+    first_trainer.save_checkpoint(tmp_path / "last.ckpt")
+    initial, weights = first.weighting.initial_losses.clone(), first.weighting.w.detach().clone()
+    assert torch.isfinite(initial).all() and not torch.equal(weights, torch.ones(4))
+    resumed = make_model("gradnorm")
+    resumed_trainer = trainer(2)
+    resumed_trainer.fit(resumed, batches, ckpt_path=tmp_path / "last.ckpt")
+    assert resumed_trainer.global_step == 6
+    torch.testing.assert_close(resumed.weighting.initial_losses, initial)
+    fresh = make_model("gradnorm")
+    trainer(1).fit(fresh, batches)
+    assert not torch.equal(resumed.weighting.w, fresh.weighting.w)
