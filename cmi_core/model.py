@@ -152,14 +152,7 @@ class CMIModel(pl.LightningModule):
         total = self.weighting(losses)
         if not torch.isfinite(total):
             raise RunError(_non_finite_message(self.global_step, losses, total))
-        jacobian = None
-        if by_gradient:
-            shared = SharedPart(features, head_input, self.shared_parameters())
-            self._pending_backward, jacobian = gradient_step(
-                self.weighting, losses, shared, self._gradient_scale()
-            )
-        elif self.loss_cfg.weighting.monitor_gradients and self._logs_this_step():
-            jacobian = representation_jacobian([losses[t] for t in self.weighting.terms], features)
+        jacobian = self._task_jacobian(losses, features, head_input)
         size = batch["x"].shape[0]
         step_values = {f"loss/{t}": v.detach() for t, v in losses.items()}
         step_values["loss/total"] = total.detach()
@@ -173,6 +166,23 @@ class CMIModel(pl.LightningModule):
         epoch_values = {f"train/{k}": v for k, v in step_values.items() if k.startswith("loss/")}
         self.log_dict(epoch_values, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return total
+
+    def _task_jacobian(
+        self, losses: Mapping[str, Tensor], features: Tensor, head_input: Tensor
+    ) -> Tensor | None:
+        """Gradient-level: run the strategy, keep its backward pass for :meth:`backward`, and
+        return the Jacobian it saw. Loss-level with ``monitor_gradients``: the Jacobian at the
+        representation, on logged steps only (the loss-level step keeps its speed)."""
+        if self.weighting.kind == "gradient":
+            shared = SharedPart(features, head_input, self.shared_parameters())
+            self._pending_backward, jacobian = gradient_step(
+                self.weighting, losses, shared, self._gradient_scale()
+            )
+            return jacobian
+        if self.loss_cfg.weighting.monitor_gradients and self._logs_this_step():
+            terms = self.weighting.terms
+            return representation_jacobian([losses[t] for t in terms], features)
+        return None
 
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
         """Loss-level: the usual backward of the total. Gradient-level: the pass
