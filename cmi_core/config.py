@@ -144,6 +144,9 @@ class ModelConfig:
 class WeightingConfig:
     strategy: str = field("none", None, "weighting plugin name")
     lr_scale: float = field(0.1, positive, "learning-rate factor of the learnable weights")
+    monitor_gradients: bool = field(
+        False, None, "log grad/norm and grad/cosine of the task gradients (loss-level strategies)"
+    )
     options: Any = field({}, None, "options of the chosen strategy", plugin=True)
     tables: dict[str, Any] = field({}, None, "[loss.weighting.<name>] tables", plugin=True)
 

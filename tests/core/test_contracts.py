@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cmi_core.testing import BackboneContract, WeightingContract
+from cmi_core.testing import BackboneContract, GradientWeightingContract, WeightingContract
 
 TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32}
 
@@ -37,6 +37,35 @@ class TestDirectWeighting(WeightingContract):
     @pytest.fixture
     def plugin_name(self) -> str:
         return "direct"
+
+
+GRADIENT_STRATEGIES = (
+    "upgrad",
+    "mgda",
+    "pcgrad",
+    "cagrad",
+    "imtl_g",
+    "nash_mtl",
+    "aligned_mtl",
+    "dualproj",
+    "graddrop",
+    "gradnorm",
+)
+
+
+@pytest.mark.parametrize("plugin_name", GRADIENT_STRATEGIES)
+class TestGradientWeightings(GradientWeightingContract):
+    pass
+
+
+class TestGradNormOnParameters(GradientWeightingContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "gradnorm"
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        return {"where": "parameters", "asymmetry": 0.5}
 
 
 class TestSqueezeformerBackbone(BackboneContract):
