@@ -30,7 +30,7 @@ def test_ddp_gradient_level_ranks_agree(
     cfg = tiny_config(
         run_cache,
         cv={"folds": [0]},
-        loss={"weighting": {"strategy": strategy, "where": where}},
+        loss={"weighting": {"strategy": strategy, strategy: {"where": where}}},
         trainer={"strategy": "ddp", "devices": 2, "max_epochs": 1, "limit_train_batches": 3},
         logging={"loggers": ["csv"]},
     )

@@ -49,8 +49,8 @@ def test_the_tensorboard_layout_charts_the_gradient_stats() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("loss.weighting.where=nowhere", "loss.weighting.where"),
-        ("loss.weighting.c=-1", "loss.weighting.c"),
+        ("loss.weighting.cagrad.where=nowhere", "loss.weighting.cagrad.where"),
+        ("loss.weighting.cagrad.c=-1", "loss.weighting.cagrad.c"),
     ],
 )
 def test_bad_gradient_options_fail_cmi_check_in_one_line(
@@ -86,6 +86,6 @@ def test_a_missing_optional_dependency_fails_cmi_check(
     assert main(["check", str(config), "-o", "loss.weighting.strategy=nash_mtl"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"error: {config}: loss.weighting: strategy 'nash_mtl' needs cvxpy: "
+        f"error: {config}: loss.weighting.nash_mtl: strategy 'nash_mtl' needs cvxpy: "
         "pip install 'cmi-trainer[mtl]'"
     ]
