@@ -26,7 +26,7 @@ class FAMOWeighting(LossWeighting):
     of term i is ``c * z_i / (L_i + eps)``, the factor of ``grad L_i`` in the total's gradient.
     """
 
-    learns = True  # no parameters: the logits are buffers with their own update rule
+    learns = True  # its logits follow the loss history (their own update, in buffers)
 
     def __init__(
         self,

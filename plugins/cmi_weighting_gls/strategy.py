@@ -20,6 +20,8 @@ class GeometricLoss(LossWeighting):
     the last forward pass (``1/n`` before the first), so ``sum_i w_i L_i`` is the total again.
     """
 
+    learns = False  # a fixed formula: its gradient weights are derived from the losses, not state
+
     def __init__(
         self, terms: Sequence[str], fixed: FixedWeights, eps: float, kl_fixed: bool
     ) -> None:

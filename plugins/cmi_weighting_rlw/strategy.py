@@ -19,7 +19,7 @@ class RandomLossWeighting(LossWeighting):
     buffer's device with torch's generator for that device (no host synchronisation).
     """
 
-    learns = True  # no parameters, but the weights buffer is redrawn after every step
+    learns = True  # no gradient, but the weights in its buffer change every step (redrawn)
 
     def __init__(
         self,
