@@ -161,7 +161,7 @@ def test_cli_ensemble_errors(tiny_run, tmp_path, capsys, extra, message):
 # -- cmi ensemble: the OOF score of an ensemble ------------------------------------------------
 
 
-def _other_run(run_dir: Path, out: Path) -> Path:
+def disagreeing_run(run_dir: Path, out: Path) -> Path:
     """A run over the same sequences and folds whose probabilities disagree with ``run_dir``."""
     shutil.copytree(run_dir, out)
     oof = pl.read_csv(out / "oof_predictions.csv")
@@ -182,7 +182,7 @@ def _score(frame: pl.DataFrame, probs: np.ndarray) -> float:
 
 def test_cmi_ensemble_scores_each_run_and_the_weighted_mean(tiny_run, tmp_path, capsys):
     run_dir = tiny_run[0]
-    other = _other_run(run_dir, tmp_path / "other")
+    other = disagreeing_run(run_dir, tmp_path / "other")
     a, b = (pl.read_csv(r / "oof_predictions.csv").sort("sequence_id") for r in (run_dir, other))
     pa, pb = (f.select(GESTURES).to_numpy().astype(np.float64) for f in (a, b))
     expected = _score(a, 0.25 * pa + 0.75 * pb)

@@ -17,7 +17,7 @@ import pytest
 from cmi_core.cli import main
 from cmi_core.inference import predict_file
 from tests.inference.gateway import FakeInferenceServer
-from tests.inference.test_ensemble import _other_run
+from tests.inference.test_ensemble import disagreeing_run
 
 DOC = Path(__file__).parents[2] / "docs" / "kaggle.md"
 
@@ -101,7 +101,7 @@ def test_the_docs_predict_and_ensemble_commands_run(tiny_run, tmp_path, monkeypa
     run_dir, data_dir = tiny_run
     runs = {
         "runs/exp025": run_dir,
-        "runs/exp024": _other_run(run_dir, tmp_path / "exp024"),
+        "runs/exp024": disagreeing_run(run_dir, tmp_path / "exp024"),
         "runs/exp025_thm_tof": shutil.copytree(run_dir, tmp_path / "exp025_thm_tof"),
     }
     monkeypatch.chdir(tmp_path)
