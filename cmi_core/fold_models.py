@@ -51,7 +51,10 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run directory not found")
     summary = _summary(run_dir)
-    finished = sorted(int(record["fold"]) for record in summary.get("folds", []))
+    try:
+        finished = sorted(int(record["fold"]) for record in summary.get("folds", []))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise RunError(f"{run_dir / SUMMARY_FILE}: not a run summary (no fold records)") from None
     if folds is None:
         unfinished = [k for k in summary.get("folds_requested", finished) if k not in finished]
         if not summary.get("complete", False) or unfinished:

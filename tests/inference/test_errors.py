@@ -72,6 +72,13 @@ def test_truncated_summary(run_copy):
         Predictor.from_run(run_copy)
 
 
+@pytest.mark.parametrize("content", ["[1, 2]", '{"folds": [{"score": 1}]}', '{"folds": 3}'])
+def test_summary_that_is_not_a_run_summary(run_copy, content):
+    (run_copy / "summary.json").write_text(content)
+    with one_line_error(RunError, r"summary.json: not a run summary \(no fold records\)"):
+        Predictor.from_run(run_copy)
+
+
 def test_run_directory_without_config(run_copy):
     (run_copy / "config.toml").unlink()
     with one_line_error(RunError, "no config.toml"):
