@@ -90,7 +90,8 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     try:
         return load_summary(run_dir)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run_dir / SUMMARY_FILE}: not readable JSON ({exc})") from None
+        path = run_dir / SUMMARY_FILE
+        raise RunError(f"{path}: not readable as JSON ({exc}); the file is damaged") from None
 
 
 def run_config(run_dir: Path) -> Config:
