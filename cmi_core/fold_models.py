@@ -51,7 +51,10 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run directory not found")
     summary = _summary(run_dir)
-    finished = sorted(int(record["fold"]) for record in summary.get("folds", []))
+    try:
+        finished = sorted(int(record["fold"]) for record in summary.get("folds", []))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise RunError(f"{run_dir / SUMMARY_FILE}: not a run summary (no fold records)") from None
     if folds is None:
         unfinished = [k for k in summary.get("folds_requested", finished) if k not in finished]
         if not summary.get("complete", False) or unfinished:
@@ -87,7 +90,8 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     try:
         return load_summary(run_dir)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run_dir / SUMMARY_FILE}: not readable JSON ({exc})") from None
+        path = run_dir / SUMMARY_FILE
+        raise RunError(f"{path}: not readable as JSON ({exc}); the file is damaged") from None
 
 
 def run_config(run_dir: Path) -> Config:
