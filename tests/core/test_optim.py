@@ -193,3 +193,15 @@ def test_eval_before_any_training_batch_keeps_the_batch_norm_statistics(
     assert optimizer.param_groups[0]["train_mode"] is False  # the switch did run
     for key, value in norm.state_dict().items():
         torch.testing.assert_close(value, before[key], msg=f"{key} changed")
+
+
+def test_the_built_schedule_follows_warmup_and_cosine_to_min_lr(make_model: ModelFactory) -> None:
+    model = make_model("none")
+    cfg = OptimizerConfig(lr=0.01, min_lr=1e-4, warmup_steps=2)
+    optimizer, scheduler = build_optimizer(model, cfg, [], 0.1, 10)
+    for step in range(12):
+        expected = 0.01 * lr_factor(step, warmup=2, total=10, floor=0.01, cosine=True)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected), f"step {step}"
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
