@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -205,3 +206,26 @@ def test_the_built_schedule_follows_warmup_and_cosine_to_min_lr(make_model: Mode
         optimizer.step()
         scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize(
+    "hook", ["on_train_epoch_end", "on_validation_start", "on_test_start", "on_predict_start"]
+)
+def test_each_evaluation_boundary_switches_to_the_averaged_weights(
+    make_model: ModelFactory, hook: str
+) -> None:
+    model = make_model("uncertainty", optimizer=SCHEDULE_FREE)
+    optimizer, _ = build_optimizer(model, SCHEDULE_FREE, model.weighting.parameters(), 0.1, 10)
+    optimizer.train()
+    for seed in range(3):
+        with warnings.catch_warnings():  # self.log outside a Trainer warns
+            warnings.simplefilter("ignore")
+            model.training_step(make_batch(seed=seed), seed).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    trained = _weights(model)
+
+    getattr(ScheduleFreeModeSwitch(), hook)(SimpleNamespace(optimizers=[optimizer]), model)
+
+    assert optimizer.param_groups[0]["train_mode"] is False
+    assert not _params_equal(_weights(model), trained)  # x, not the y weights it trained
