@@ -11,7 +11,7 @@ import pytest
 from cmi_core.builders import build_logger
 from cmi_core.testing.plugin_contract import PluginContract
 
-# What a run logs: flat scalar tags (DESIGN.md 7) and the resolved config as nested tables.
+# What a run logs: flat scalar tags (docs/running.md) and the resolved config as nested tables.
 METRICS = {"loss/total": 1.25, "loss/multiclass": 2.0, "weights/multiclass": 0.5, "lr": 1e-3}
 HYPERPARAMS = {"name": "exp025", "loss": {"alpha": 0.5, "weighting": {"strategy": "none"}}}
 
