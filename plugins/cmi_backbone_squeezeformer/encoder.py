@@ -1,15 +1,14 @@
-"""The CMISqueezeformer encoder (DOMAIN.md 7.7), honouring the padding mask everywhere.
+"""The CMISqueezeformer encoder (docs/backbones.md), honouring the padding mask everywhere.
 
 Padded frames (``mask == False``) never reach a real frame's output: attention ignores them as
 keys, they are zeroed before the depthwise convolution (so a real frame next to padding sees
 the same zeros as at the sequence edge), batch-norm statistics skip them, pooling skips them,
 and positions count real frames only. Hence an embedding does not move when padding is added.
 
-Dropout is cheap by design: drawing one random number per element was ~18 % of a CPU step
-(DESIGN.md 10; 2.5 ms per [64, 128, 64] mask on 2 cores). Each module's output gets channel
-dropout instead (one mask per sequence and channel, shared over time, like Keras'
-SpatialDropout1D, common in this competition's public models): 128x fewer random numbers.
-There is none inside the wide feed-forward layer or on the attention weights.
+Dropout is cheap by design: each module's output gets channel dropout (``cmi_core.layers``;
+one mask per sequence and channel, shared over time, like Keras' SpatialDropout1D, common in
+this competition's public models). There is none inside the wide feed-forward layer or on the
+attention weights.
 """
 
 from __future__ import annotations
@@ -22,20 +21,7 @@ from torch import Tensor, nn
 
 from cmi_backbone_squeezeformer import SqueezeformerOptions
 from cmi_core.backbone import Backbone
-
-
-class ChannelDropout(nn.Module):
-    """Zero whole channels of ``[B, T, C]`` per sequence (the same frames-wide mask)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, h: Tensor) -> Tensor:
-        if not self.training:
-            return h
-        keep = torch.empty(h.shape[0], 1, h.shape[2], device=h.device, dtype=h.dtype)
-        return h * keep.bernoulli_(1.0 - self.p).div_(1.0 - self.p)
+from cmi_core.layers import AttentionPool, ChannelDropout, MaskedBatchNorm1d, MeanPool, real_frames
 
 
 def _dropout(p: float) -> nn.Module:
@@ -50,34 +36,6 @@ def sinusoidal_table(positions: int, d_model: int) -> Tensor:
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq)[:, : d_model // 2]
     return table
-
-
-class MaskedBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm over ``[B, C, T]`` whose training statistics use real frames only.
-
-    Plain BatchNorm would count padded frames, so its statistics would depend on how much
-    padding a batch has. Evaluation uses the running statistics, frame by frame.
-    """
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
-        if not self.training:
-            return super().forward(x)
-        weight = mask.unsqueeze(1).to(x.dtype)  # [B, 1, T]
-        count = weight.sum().clamp(min=1.0)
-        mean = (x * weight).sum(dim=(0, 2)) / count
-        centred = x - mean[:, None]
-        var = (centred.square() * weight).sum(dim=(0, 2)) / count
-        self._update_running_stats(mean, var, count)
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        return centred * scale[:, None] + self.bias[:, None]
-
-    @torch.no_grad()
-    def _update_running_stats(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
-        self.num_batches_tracked += 1
-        momentum = self.momentum or 1.0 / float(self.num_batches_tracked)  # None: cumulative
-        unbiased = var * count / (count - 1).clamp(min=1.0)
-        self.running_mean.lerp_(mean, momentum)
-        self.running_var.lerp_(unbiased, momentum)
 
 
 class FeedForward(nn.Module):
@@ -152,26 +110,6 @@ class ConformerBlock(nn.Module):
         return h + self.dropout(self.ff2(h))
 
 
-class MeanPool(nn.Module):
-    """Mean over real frames."""
-
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        weight = mask.unsqueeze(-1).to(h.dtype)
-        return (h * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1.0)
-
-
-class AttentionPool(nn.Module):
-    """A learned score per frame, softmax over real frames, weighted sum."""
-
-    def __init__(self, d_model: int) -> None:
-        super().__init__()
-        self.score = nn.Linear(d_model, 1)
-
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))
-        return torch.einsum("bt,btd->bd", scores.softmax(dim=1), h)
-
-
 class ClsPool(nn.Module):
     """A learned [CLS] token in front, a small transformer over it and the real frames.
 
@@ -216,8 +154,7 @@ class SqueezeformerEncoder(Backbone):
         self.pool = _pooling(o)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        mask = mask.bool()
-        mask = mask | ~mask.any(dim=1, keepdim=True)  # no real frame: use all, avoid NaN
+        mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
         positions = (mask.cumsum(dim=1) - 1).clamp(0, self.positional.shape[0] - 1)
         h = self.input_dropout(self.projection(x) + F.embedding(positions, self.positional))

@@ -54,3 +54,30 @@ class TestSqueezeformerPoolings(BackboneContract):
     @pytest.fixture
     def plugin_options(self, pooling: str) -> dict[str, Any]:
         return {**TINY, "pooling": pooling}
+
+
+class TestResSEGRUBackbone(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "resse_gru"
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        return {"channels": 16, "n_blocks": 2, "gru_hidden": 8, "gru_layers": 2}
+
+
+@pytest.mark.parametrize(("pooling", "depth"), [("mean", 6), ("attention", 4)])
+class TestInceptionBackbone(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "inception"
+
+    @pytest.fixture
+    def plugin_options(self, pooling: str, depth: int) -> dict[str, Any]:
+        return {
+            "n_filters": 4,
+            "bottleneck": 4,
+            "kernel_size": 9,
+            "depth": depth,
+            "pooling": pooling,
+        }
