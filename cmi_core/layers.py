@@ -88,3 +88,19 @@ class AttentionPool(nn.Module):
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
         scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))
         return torch.einsum("bt,btd->bd", scores.softmax(dim=1), h)
+
+
+class InputNorm(nn.Module):
+    """Standardise each channel of ``x [B, T, C]`` with batch statistics over real frames.
+
+    Fixed-constant features differ in scale by 10x (linear acceleration vs orientation), and
+    Adam moves every weight by about the learning rate: without this a small-scale channel
+    needs ~10x more steps to matter. Padded frames must be finite (zero them first).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = MaskedBatchNorm1d(channels)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return self.norm(x.transpose(1, 2), mask).transpose(1, 2)

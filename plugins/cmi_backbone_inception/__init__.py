@@ -32,6 +32,7 @@ def _odd_at_least_5(value: int) -> str | None:
 class InceptionOptions:
     """Options of ``[model.options]`` for ``backbone = "inception"``."""
 
+    input_norm: bool = field(True, None, "standardise each input channel over real frames")
     n_filters: int = field(24, at_least(1), "filters per branch; a module outputs 4 x this")
     bottleneck: int = field(24, at_least(1), "1x1 bottleneck width before the convolutions")
     kernel_size: int = field(19, _odd_at_least_5, "largest kernel; the others are ~k/2, ~k/4")

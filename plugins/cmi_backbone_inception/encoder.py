@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from cmi_backbone_inception import InceptionOptions
 from cmi_core.backbone import Backbone
-from cmi_core.layers import AttentionPool, MaskedBatchNorm1d, MeanPool, real_frames
+from cmi_core.layers import AttentionPool, InputNorm, MaskedBatchNorm1d, MeanPool, real_frames
 
 
 class InceptionModule(nn.Module):
@@ -60,6 +60,7 @@ class InceptionTimeEncoder(Backbone):
     def __init__(self, in_channels: int, o: InceptionOptions) -> None:
         super().__init__()
         self.out_dim = 4 * o.n_filters
+        self.input_norm = InputNorm(in_channels) if o.input_norm else None
         widths = [in_channels] + [self.out_dim] * o.depth
         self.inception = nn.ModuleList(InceptionModule(c_in, o) for c_in in widths[:-1])
         stage_inputs = widths[0 : o.depth - o.depth % 3 : 3]  # one shortcut per 3 modules
@@ -69,7 +70,10 @@ class InceptionTimeEncoder(Backbone):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         mask = real_frames(mask)
-        h = residual = x.transpose(1, 2).masked_fill(~mask.unsqueeze(1), 0.0)
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
+        if self.input_norm is not None:
+            x = self.input_norm(x, mask)
+        h = residual = x.transpose(1, 2)
         for i, module in enumerate(self.inception):
             h = module(h, mask)
             if i % 3 == 2:

@@ -25,6 +25,7 @@ def _odd(value: int) -> str | None:
 class ResSEGRUOptions:
     """Options of ``[model.options]`` for ``backbone = "resse_gru"``."""
 
+    input_norm: bool = field(True, None, "standardise each input channel over real frames")
     channels: int = field(64, at_least(4), "width of the convolution blocks")
     n_blocks: int = field(3, at_least(1), "residual SE convolution blocks")
     kernel_size: int = field(5, _odd, "convolution kernel (odd, 'same' padding)")

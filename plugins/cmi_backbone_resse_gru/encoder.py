@@ -18,7 +18,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from cmi_backbone_resse_gru import ResSEGRUOptions
 from cmi_core.backbone import Backbone
-from cmi_core.layers import AttentionPool, ChannelDropout, MaskedBatchNorm1d, real_frames
+from cmi_core.layers import (
+    AttentionPool,
+    ChannelDropout,
+    InputNorm,
+    MaskedBatchNorm1d,
+    real_frames,
+)
 
 
 def _zero_padding(x: Tensor, mask: Tensor) -> Tensor:
@@ -80,6 +86,7 @@ class ResSEGRUEncoder(Backbone):
     def __init__(self, in_channels: int, o: ResSEGRUOptions) -> None:
         super().__init__()
         self.out_dim = 2 * o.gru_hidden
+        self.input_norm = InputNorm(in_channels) if o.input_norm else None
         widths = [in_channels] + [o.channels] * o.n_blocks
         self.blocks = nn.ModuleList(
             ResSEBlock(c_in, c_out, o.kernel_size, o.se_reduction)
@@ -94,6 +101,9 @@ class ResSEGRUEncoder(Backbone):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         mask = real_frames(mask)
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
+        if self.input_norm is not None:
+            x = self.input_norm(x, mask)
         h = x.transpose(1, 2)
         for block in self.blocks:
             h = self.conv_dropout(block(h, mask))

@@ -17,6 +17,8 @@ from cmi_core import at_least, field, in_range, one_of
 from cmi_core.specs import BackboneSpec
 
 POOLINGS = ("mean", "cls", "attention")
+DROPOUT_KINDS = ("channel", "element")
+POSITIONS = ("start", "end", "none")
 
 
 def _odd(value: int) -> str | None:
@@ -27,14 +29,21 @@ def _odd(value: int) -> str | None:
 class SqueezeformerOptions:
     """Options of ``[model.options]`` for ``backbone = "squeezeformer"``."""
 
+    input_norm: bool = field(False, None, "standardise each input channel over real frames")
     d_model: int = field(64, at_least(8), "width of the encoder")
     n_layers: int = field(2, at_least(1), "number of conformer blocks")
     n_heads: int = field(4, at_least(1), "attention heads (must divide d_model)")
     ff_dim: int = field(128, at_least(1), "hidden width of the feed-forward modules")
     kernel_size: int = field(31, _odd, "depthwise convolution kernel (odd, 'same' padding)")
     dropout: float = field(0.1, in_range(0, 0.9), "dropout on each module's output")
+    dropout_kind: str = field(
+        "channel", one_of(*DROPOUT_KINDS), "channel (one mask per sequence and channel) | element"
+    )
     pooling: str = field("mean", one_of(*POOLINGS), "masked mean | cls | attention")
     pool_layers: int = field(1, at_least(1), "transformer layers over [CLS] + frames (cls)")
+    positions: str = field(
+        "start", one_of(*POSITIONS), "sinusoidal positions from the first real frame | end | none"
+    )
     max_positions: int = field(5000, at_least(1), "longest sequence the positional table holds")
 
     def __attrs_post_init__(self) -> None:

@@ -21,11 +21,20 @@ from torch import Tensor, nn
 
 from cmi_backbone_squeezeformer import SqueezeformerOptions
 from cmi_core.backbone import Backbone
-from cmi_core.layers import AttentionPool, ChannelDropout, MaskedBatchNorm1d, MeanPool, real_frames
+from cmi_core.layers import (
+    AttentionPool,
+    ChannelDropout,
+    InputNorm,
+    MaskedBatchNorm1d,
+    MeanPool,
+    real_frames,
+)
 
 
-def _dropout(p: float) -> nn.Module:
-    return ChannelDropout(p) if p > 0 else nn.Identity()
+def _dropout(o: SqueezeformerOptions) -> nn.Module:
+    if o.dropout == 0:
+        return nn.Identity()
+    return ChannelDropout(o.dropout) if o.dropout_kind == "channel" else nn.Dropout(o.dropout)
 
 
 def sinusoidal_table(positions: int, d_model: int) -> Tensor:
@@ -36,6 +45,16 @@ def sinusoidal_table(positions: int, d_model: int) -> Tensor:
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq)[:, : d_model // 2]
     return table
+
+
+def frame_positions(mask: Tensor, origin: str, limit: int) -> Tensor:
+    """Each frame's index among the real frames, from the first (``start``) or last (``end``).
+
+    Counting real frames only makes positions independent of padding; counting from the end
+    gives the gesture, which ends every sequence, the same positions whatever came before.
+    """
+    counted = mask.cumsum(dim=1) if origin == "start" else mask.flip(1).cumsum(dim=1).flip(1)
+    return (counted - 1).clamp(0, limit - 1)
 
 
 class FeedForward(nn.Module):
@@ -95,13 +114,13 @@ class ConvModule(nn.Module):
 class ConformerBlock(nn.Module):
     """FFN -> MHSA -> conv -> FFN, each with a full residual (as in the original)."""
 
-    def __init__(self, d_model: int, n_heads: int, ff_dim: int, kernel: int, p: float) -> None:
+    def __init__(self, o: SqueezeformerOptions) -> None:
         super().__init__()
-        self.ff1 = FeedForward(d_model, ff_dim)
-        self.attention = SelfAttention(d_model, n_heads)
-        self.conv = ConvModule(d_model, kernel)
-        self.ff2 = FeedForward(d_model, ff_dim)
-        self.dropout = _dropout(p)
+        self.ff1 = FeedForward(o.d_model, o.ff_dim)
+        self.attention = SelfAttention(o.d_model, o.n_heads)
+        self.conv = ConvModule(o.d_model, o.kernel_size)
+        self.ff2 = FeedForward(o.d_model, o.ff_dim)
+        self.dropout = _dropout(o)
 
     def forward(self, h: Tensor, mask: Tensor, attn_mask: Tensor) -> Tensor:
         h = h + self.dropout(self.ff1(h))
@@ -117,13 +136,14 @@ class ClsPool(nn.Module):
     never used); the encoder has already added positions, so none are added here.
     """
 
-    def __init__(self, d_model: int, n_heads: int, ff_dim: int, layers: int, p: float) -> None:
+    def __init__(self, o: SqueezeformerOptions) -> None:
         super().__init__()
-        self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
-        self.attention = nn.ModuleList(SelfAttention(d_model, n_heads) for _ in range(layers))
-        self.feed_forward = nn.ModuleList(FeedForward(d_model, ff_dim) for _ in range(layers))
-        self.dropout = _dropout(p)
-        self.norm = nn.LayerNorm(d_model)
+        layers = range(o.pool_layers)
+        self.cls = nn.Parameter(torch.randn(1, 1, o.d_model) * 0.02)
+        self.attention = nn.ModuleList(SelfAttention(o.d_model, o.n_heads) for _ in layers)
+        self.feed_forward = nn.ModuleList(FeedForward(o.d_model, o.ff_dim) for _ in layers)
+        self.dropout = _dropout(o)
+        self.norm = nn.LayerNorm(o.d_model)
 
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
         h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
@@ -141,23 +161,26 @@ class SqueezeformerEncoder(Backbone):
     def __init__(self, in_channels: int, o: SqueezeformerOptions) -> None:
         super().__init__()
         self.out_dim = o.d_model
+        self.input_norm = InputNorm(in_channels) if o.input_norm else None
         self.projection = nn.Linear(in_channels, o.d_model)
         self.register_buffer(
             "positional", sinusoidal_table(o.max_positions, o.d_model), persistent=False
         )
-        self.input_dropout = _dropout(o.dropout)
-        self.blocks = nn.ModuleList(
-            ConformerBlock(o.d_model, o.n_heads, o.ff_dim, o.kernel_size, o.dropout)
-            for _ in range(o.n_layers)
-        )
+        self.positions, self.limit = o.positions, o.max_positions
+        self.input_dropout = _dropout(o)
+        self.blocks = nn.ModuleList(ConformerBlock(o) for _ in range(o.n_layers))
         self.norm = nn.LayerNorm(o.d_model)
         self.pool = _pooling(o)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
-        positions = (mask.cumsum(dim=1) - 1).clamp(0, self.positional.shape[0] - 1)
-        h = self.input_dropout(self.projection(x) + F.embedding(positions, self.positional))
+        if self.input_norm is not None:
+            x = self.input_norm(x, mask)
+        h = self.projection(x)
+        if self.positions != "none":
+            h = h + F.embedding(frame_positions(mask, self.positions, self.limit), self.positional)
+        h = self.input_dropout(h)
         attn_mask = mask[:, None, None, :]
         for block in self.blocks:
             h = block(h, mask, attn_mask)
@@ -166,7 +189,7 @@ class SqueezeformerEncoder(Backbone):
 
 def _pooling(o: SqueezeformerOptions) -> nn.Module:
     if o.pooling == "cls":
-        return ClsPool(o.d_model, o.n_heads, o.ff_dim, o.pool_layers, o.dropout)
+        return ClsPool(o)
     if o.pooling == "attention":
         return AttentionPool(o.d_model)
     return MeanPool()
