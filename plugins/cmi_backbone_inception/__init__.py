@@ -16,29 +16,23 @@ from typing import Any
 import attrs
 
 import cmi_core
-from cmi_core import at_least, field, in_range, one_of
+from cmi_core import at_least, field, in_range, odd_at_least, one_of
 from cmi_core.specs import BackboneSpec
 
 POOLINGS = ("mean", "attention")
-
-
-def _odd_at_least_5(value: int) -> str | None:
-    if value >= 5 and value % 2 == 1:
-        return None
-    return f"must be an odd number >= 5 (the branches use k, k/2 and k/4), got {value}"
 
 
 @attrs.frozen
 class InceptionOptions:
     """Options of ``[model.options]`` for ``backbone = "inception"``."""
 
-    input_norm: bool = field(True, None, "standardise each input channel over real frames")
     n_filters: int = field(24, at_least(1), "filters per branch; a module outputs 4 x this")
     bottleneck: int = field(24, at_least(1), "1x1 bottleneck width before the convolutions")
-    kernel_size: int = field(19, _odd_at_least_5, "largest kernel; the others are ~k/2, ~k/4")
+    kernel_size: int = field(19, odd_at_least(5), "largest kernel; the others are ~k/2, ~k/4")
     depth: int = field(6, at_least(1), "inception modules; a residual spans every 3")
     dropout: float = field(0.1, in_range(0, 0.9), "channel dropout after each residual stage")
     pooling: str = field("mean", one_of(*POOLINGS), "global mean (the paper) | attention")
+    input_norm: bool = field(True, None, "standardise each input channel over real frames")
 
     def kernel_sizes(self) -> tuple[int, ...]:
         """The three branch kernels, each made odd so that 'same' padding is symmetric."""

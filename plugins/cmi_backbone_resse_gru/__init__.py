@@ -13,26 +13,22 @@ from typing import Any
 import attrs
 
 import cmi_core
-from cmi_core import at_least, field, in_range
+from cmi_core import at_least, field, in_range, odd_at_least
 from cmi_core.specs import BackboneSpec
-
-
-def _odd(value: int) -> str | None:
-    return None if value >= 1 and value % 2 == 1 else f"must be an odd number >= 1, got {value}"
 
 
 @attrs.frozen
 class ResSEGRUOptions:
     """Options of ``[model.options]`` for ``backbone = "resse_gru"``."""
 
-    input_norm: bool = field(True, None, "standardise each input channel over real frames")
     channels: int = field(64, at_least(4), "width of the convolution blocks")
     n_blocks: int = field(3, at_least(1), "residual SE convolution blocks")
-    kernel_size: int = field(5, _odd, "convolution kernel (odd, 'same' padding)")
+    kernel_size: int = field(5, odd_at_least(1), "convolution kernel (odd, 'same' padding)")
     se_reduction: int = field(4, at_least(1), "squeeze-and-excitation bottleneck: channels / r")
     gru_hidden: int = field(64, at_least(1), "GRU width per direction; embedding = 2 x this")
     gru_layers: int = field(1, at_least(1), "stacked bidirectional GRU layers")
     dropout: float = field(0.1, in_range(0, 0.9), "channel dropout after each block and the GRU")
+    input_norm: bool = field(True, None, "standardise each input channel over real frames")
 
     def __attrs_post_init__(self) -> None:
         if self.se_reduction > self.channels:

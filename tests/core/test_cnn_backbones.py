@@ -100,6 +100,5 @@ def test_a_config_file_gets_one_line_per_bad_option() -> None:
         config_from_dict(raw, "my.toml")
     assert error.value.lines() == [
         "my.toml: model.options.n_filters: must be >= 1, got 0",
-        "my.toml: model.options.kernel_size: must be an odd number >= 5 (the branches use k, "
-        "k/2 and k/4), got 8",
+        "my.toml: model.options.kernel_size: must be an odd number >= 5, got 8",
     ]

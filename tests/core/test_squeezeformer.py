@@ -95,10 +95,13 @@ def test_a_config_naming_an_unknown_backbone_or_option_gets_one_line_each() -> N
     }
     with pytest.raises(cmi_core.ConfigError) as error:
         config_from_dict(raw, "my.toml")
-    keys = "d_model, n_layers, n_heads, ff_dim, kernel_size, dropout, pooling, pool_layers"
+    keys = (
+        "d_model, n_layers, n_heads, ff_dim, kernel_size, dropout, dropout_kind, pooling, "
+        "pool_layers, positions"
+    )
     assert error.value.lines() == [
         "my.toml: model.options.d_modle: unknown key (did you mean 'd_model'?); "
-        f"valid keys: {keys}, max_positions",
+        f"valid keys: {keys}, max_positions, input_norm",
         "my.toml: loss.weighting.colapse_threshold: unknown key (did you mean "
         "'collapse_threshold'?); valid keys: clamp, collapse_threshold",
     ]
