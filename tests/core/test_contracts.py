@@ -59,10 +59,8 @@ class TestSqueezeformerPoolings(BackboneContract):
 @pytest.mark.parametrize(
     "options",
     [
-        {"positions": "end"},
-        {"positions": "none"},
-        {"dropout_kind": "element"},
-        {"input_norm": True},
+        {"positions": "end", "dropout_kind": "element"},
+        {"positions": "none", "input_norm": True},
     ],
 )
 class TestSqueezeformerOptions(BackboneContract):
