@@ -41,6 +41,7 @@ _LAZY = {
     "at_least": "cmi_core.config",
     "in_range": "cmi_core.config",
     "one_of": "cmi_core.config",
+    "odd_at_least": "cmi_core.config",
     "ordered_pair": "cmi_core.config",
 }
 

@@ -64,6 +64,15 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+def odd_at_least(low: int) -> Check:
+    """For kernel sizes: odd keeps 'same' padding symmetric."""
+    return lambda value: (
+        None
+        if value >= low and value % 2 == 1
+        else f"must be an odd number >= {low}, got {value!r}"
+    )
+
+
 def ordered_pair(value: Sequence[float]) -> str | None:
     if len(value) != 2:
         return f"must be [low, high], got {list(value)!r}"

@@ -83,3 +83,50 @@ class TestSqueezeformerPoolings(BackboneContract):
     @pytest.fixture
     def plugin_options(self, pooling: str) -> dict[str, Any]:
         return {**TINY, "pooling": pooling}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"positions": "end", "dropout_kind": "element"},
+        {"positions": "none", "input_norm": True},
+    ],
+)
+class TestSqueezeformerOptions(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "squeezeformer"
+
+    @pytest.fixture
+    def plugin_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**TINY, **options}
+
+
+class TestResSEGRUBackbone(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "resse_gru"
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        return {"channels": 16, "n_blocks": 2, "gru_hidden": 8, "gru_layers": 2, "input_norm": True}
+
+
+@pytest.mark.parametrize(
+    ("pooling", "depth", "input_norm"), [("mean", 6, True), ("attention", 4, False)]
+)
+class TestInceptionBackbone(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "inception"
+
+    @pytest.fixture
+    def plugin_options(self, pooling: str, depth: int, input_norm: bool) -> dict[str, Any]:
+        return {
+            "n_filters": 4,
+            "bottleneck": 4,
+            "kernel_size": 9,
+            "depth": depth,
+            "pooling": pooling,
+            "input_norm": input_norm,
+        }
