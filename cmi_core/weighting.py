@@ -116,11 +116,6 @@ class LossWeighting(nn.Module):
         the next epoch, so an epoch's statistics are closed exactly once either way.
         """
 
-    def check_losses(self, losses: Mapping[str, Tensor]) -> None:
-        """Raise a clear error when the losses do not match the active terms."""
-        if set(losses) != set(self.terms):
-            raise KeyError(f"expected loss terms {list(self.terms)}, got {sorted(losses)}")
-
     @torch.no_grad()
     def clamp_parameters_(self, low: float, high: float) -> None:
         """Project every learnable parameter back into ``[low, high]``.
