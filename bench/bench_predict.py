@@ -32,9 +32,10 @@ def write_untrained_run(config: Path, overrides: list[str], run_dir: Path) -> Pa
     """A run directory with ``config``'s model in every fold, as ``run.py`` writes it."""
     import torch
 
+    from cmi_core.assemble import build_model
     from cmi_core.config import config_to_dict, config_to_toml, load_config
     from cmi_core.data.features import feature_names
-    from cmi_core.run import BEST_FILE, CONFIG_FILE, build_model
+    from cmi_core.rundir import BEST_FILE, CONFIG_FILE
 
     cfg = load_config(config, overrides)
     names = feature_names(cfg.data.features)

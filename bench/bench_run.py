@@ -2,8 +2,8 @@
 
 ``bench/bench_step.py`` compares the LightningModule in a bare ``Trainer`` with a plain loop on
 random tensors. This script measures what ``cmi run`` adds on top: the run's own ``Trainer``
-(``run.make_trainer``: gradient clipping, the TensorBoard logger at the config's log interval)
-with every fold callback (``run.fold_callbacks``: checkpoint writers, early stopping, clock,
+(``assemble.make_trainer``: gradient clipping, the TensorBoard logger at the config's log interval)
+with every fold callback (``assemble.fold_callbacks``: checkpoint writers, early stopping, clock,
 hparams, confusion figure, the epoch progress bar), on the config's model and its real data
 loader (fold 0 of the synthetic set, augmentation included). The plain loop trains the same
 model from the same DataLoader with the same optimizer, schedule and clipping, and logs nothing.
@@ -32,8 +32,9 @@ from bench_step import Turns, TurnTaking, print_ratios
 from pytorch_lightning import seed_everything
 from torch.utils.data import DataLoader
 
-from cmi_core import run
+from cmi_core import assemble, run
 from cmi_core.config import Config, load_config
+from cmi_core.data.folds import assign_folds
 from cmi_core.data.io import SequenceSet
 from cmi_core.losses import compute_losses
 from cmi_core.optim import build_optimizer
@@ -42,7 +43,7 @@ RUNS = ("cmi run trainer", "plain loop")
 
 
 def plain_loop(cfg: Config, in_channels: int, loader: DataLoader, turns: TurnTaking) -> None:
-    model = run.build_model(cfg, in_channels).train()
+    model = assemble.build_model(cfg, in_channels).train()
     steps = len(loader) * cfg.trainer.max_epochs
     optimizer, scheduler = build_optimizer(
         model, cfg.optimizer, model.weighting.parameters(), model.lr_scale, steps
@@ -65,11 +66,11 @@ def plain_loop(cfg: Config, in_channels: int, loader: DataLoader, turns: TurnTak
 
 def run_trainer(cfg: Config, data: SequenceSet, loader: DataLoader, turns: TurnTaking) -> None:
     """The run's Trainer and fold callbacks, in a throw-away fold directory."""
-    model = run.build_model(cfg, len(data.feature_names))
+    model = assemble.build_model(cfg, len(data.feature_names))
     with tempfile.TemporaryDirectory() as root:
-        callbacks = run.fold_callbacks(cfg, data, 0, Path(root), progress=True)
+        callbacks = assemble.fold_callbacks(cfg, data, 0, Path(root), progress=True)
         turn = Turns("cmi run trainer", turns)
-        trainer = run.make_trainer(cfg, Path(root), [*callbacks.all, turn], progress=True)
+        trainer = assemble.make_trainer(cfg, Path(root), [*callbacks.all, turn], progress=True)
         trainer.fit(model, loader)
 
 
@@ -89,16 +90,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="training epochs of fold 0")
     args = parser.parse_args()
     cfg = load_config(args.config, [f"trainer.max_epochs={args.epochs}"])
-    run.quiet_lightning()
+    assemble.quiet_lightning()
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     seed_everything(cfg.trainer.seed, verbose=False)
     data = run.load_data(cfg)
-    fold_of = run.assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
-    loader, _ = run.make_loaders(
+    fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
+    loader, _ = assemble.make_loaders(
         cfg, data, np.flatnonzero(fold_of != 0), np.flatnonzero(fold_of == 0)
     )
-    run.build_model(cfg, len(data.feature_names))  # plugins load here, not in the threads
+    assemble.build_model(cfg, len(data.feature_names))  # plugins load here, not in the threads
     steps = measure(cfg, data, loader)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "

@@ -10,6 +10,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from cmi_core import tags  # log tag names: plugins import them from here (docs/running.md)
 from cmi_core.errors import CmiError, ConfigError, DataError, PluginError, RunError
 from cmi_core.hookspecs import hookimpl
 from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, WeightingSpec
@@ -50,6 +51,7 @@ __all__ = [
     "WeightingSpec",
     "__version__",
     "hookimpl",
+    "tags",
     *_LAZY,
 ]
 

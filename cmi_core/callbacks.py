@@ -22,11 +22,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, Checkpoint, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
-MONITOR = "val/cmi_score"
-"""The one metric a run selects and stops on (never the weighted total, which can go negative)."""
-SCORE_TAG = "hparams/cmi_score"
-"""Logged once per fold with the best validation score; the TensorBoard plugin's hparams session
-declares the same tag."""
+from cmi_core.tags import HPARAMS_SCORE, LOSS_TOTAL, VAL_CONFUSION, VAL_SCORE
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -37,7 +33,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def _score(trainer: pl.Trainer) -> float | None:
-    value = trainer.callback_metrics.get(MONITOR)
+    value = trainer.callback_metrics.get(VAL_SCORE)
     return None if value is None else float(value)
 
 
@@ -132,7 +128,7 @@ class HparamsScore(Callback):
         if self.best.best_epoch < 0:
             return
         for logger in trainer.loggers:
-            logger.log_metrics({SCORE_TAG: self.best.best_score}, step=trainer.global_step)
+            logger.log_metrics({HPARAMS_SCORE: self.best.best_score}, step=trainer.global_step)
             logger.save()
 
 
@@ -151,7 +147,7 @@ class ConfusionFigure(Callback):
         title = f"validation, epoch {trainer.current_epoch}"
         for logger in targets:
             figure = confusion_figure(counts, GESTURES, title, detailed=False)
-            logger.log_figure("val/confusion", figure, step=trainer.global_step)
+            logger.log_figure(VAL_CONFUSION, figure, step=trainer.global_step)
 
 
 class CtrlC(Callback):
@@ -200,7 +196,7 @@ class EpochProgressBar(TQDMProgressBar):
     """One bar per training epoch that stays on screen, ending with the epoch's training loss
     and validation score; validation passes get no bar of their own."""
 
-    SHOWN: ClassVar[dict[str, str]] = {"loss/total": "loss", MONITOR: "val_cmi"}
+    SHOWN: ClassVar[dict[str, str]] = {LOSS_TOTAL: "loss", VAL_SCORE: "val_cmi"}
 
     def __init__(self, fold: int) -> None:
         super().__init__(leave=True)

@@ -19,13 +19,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from cmi_core.assemble import build_model
 from cmi_core.config import Config, apply_overrides, config_from_dict, load_config
 from cmi_core.data.dataset import pad_or_truncate
 from cmi_core.data.features import feature_names
 from cmi_core.data.io import SequenceSet, load_test, sequences_from_frames
 from cmi_core.data.schema import GESTURES
 from cmi_core.errors import DataError, RunError
-from cmi_core.run import BEST_FILE, CONFIG_FILE, build_model
+from cmi_core.rundir import BEST_FILE, CONFIG_FILE
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})
 _FOLD_DIR = re.compile(r"^fold_(\d+)$")

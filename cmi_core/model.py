@@ -1,10 +1,11 @@
 """The LightningModule: backbone + demographics + three heads, named losses, a weighting.
 
 The module receives built backbone and weighting modules and never looks a plugin name up.
-Logged tags (flat, DESIGN.md 7), every training step: ``loss/<term>`` (raw), ``loss/total``,
-``weights/<term>`` (effective weight), ``weighting/<param>`` (raw learnable value), ``lr``;
-per training epoch (mean): ``train/loss/<term>``, ``train/loss/total``; per validation epoch:
-``val/loss/<term>``, ``val/loss/total``, ``val/cmi_score``, ``val/binary_f1``, ``val/macro_f1``.
+Logged tags (flat, named in :mod:`cmi_core.tags`), every training step: ``loss/<term>``
+(raw), ``loss/total``, ``weights/<term>`` (effective weight), ``weighting/<param>`` (raw
+learnable value), ``lr``; per training epoch (mean): ``train/loss/<term>``, ``train/loss/total``;
+per validation epoch: ``val/loss/<term>``, ``val/loss/total``, ``val/cmi_score``,
+``val/binary_f1``, ``val/macro_f1``.
 Validation keeps the epoch's probabilities, labels and confusion matrix on the module
 (``last_val_probs``, ``last_val_targets``, ``last_val_confusion``) for callbacks and reports.
 """
@@ -26,6 +27,16 @@ from cmi_core.errors import RunError
 from cmi_core.losses import compute_losses
 from cmi_core.metrics import competition_score
 from cmi_core.optim import ScheduleFreeModeSwitch, build_optimizer
+from cmi_core.tags import (
+    LOSS_PREFIX,
+    LOSS_TOTAL,
+    LR,
+    loss_tag,
+    train_tag,
+    val_tag,
+    weight_tag,
+    weighting_tag,
+)
 from cmi_core.weighting import LossWeighting, active_terms
 
 DEMOGRAPHICS_DIM = 16
@@ -124,14 +135,16 @@ class CMIModel(pl.LightningModule):
         if not torch.isfinite(total):
             raise RunError(_non_finite_message(self.global_step, losses, total))
         size = batch["x"].shape[0]
-        step_values = {f"loss/{t}": v.detach() for t, v in losses.items()}
-        step_values["loss/total"] = total.detach()
-        step_values |= {f"weights/{t}": w for t, w in self.weighting.effective_weights().items()}
-        step_values |= {f"weighting/{n}": v for n, v in self.weighting.raw_values().items()}
+        step_values = {loss_tag(t): v.detach() for t, v in losses.items()}
+        step_values[LOSS_TOTAL] = total.detach()
+        step_values |= {weight_tag(t): w for t, w in self.weighting.effective_weights().items()}
+        step_values |= {weighting_tag(n): v for n, v in self.weighting.raw_values().items()}
         if self._trainer is not None:
-            step_values["lr"] = _current_lr(self.trainer.optimizers[0])
+            step_values[LR] = _current_lr(self.trainer.optimizers[0])
         self.log_dict(step_values, on_step=True, on_epoch=False, batch_size=size)
-        epoch_values = {f"train/{k}": v for k, v in step_values.items() if k.startswith("loss/")}
+        epoch_values = {
+            train_tag(k): v for k, v in step_values.items() if k.startswith(LOSS_PREFIX)
+        }
         self.log_dict(epoch_values, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return total
 
@@ -162,8 +175,8 @@ class CMIModel(pl.LightningModule):
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         outputs = self._forward_batch(batch)
         losses = compute_losses(outputs, batch, self.loss_cfg, self.weighting.terms)
-        values = {f"val/loss/{t}": v for t, v in losses.items()}
-        values["val/loss/total"] = self.weighting(losses)
+        values = {val_tag(loss_tag(t)): v for t, v in losses.items()}
+        values[val_tag(LOSS_TOTAL)] = self.weighting(losses)
         self.log_dict(values, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
         self._val_probs.append(outputs["multiclass"].float().softmax(dim=-1))
         self._val_targets.append(batch["y18"])
@@ -191,7 +204,7 @@ class CMIModel(pl.LightningModule):
         self.last_val_confusion = np.bincount(
             targets_np * n + predictions, minlength=n * n
         ).reshape(n, n)
-        self.log_dict({f"val/{k}": v for k, v in scores.items()}, sync_dist=True)
+        self.log_dict({val_tag(k): v for k, v in scores.items()}, sync_dist=True)
 
     def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         """18-class probabilities ``[B, 18]`` (columns in ``schema.GESTURES`` order)."""

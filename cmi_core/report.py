@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cmi_core.errors import RunError
+from cmi_core.rundir import OOF_FILE, SUMMARY_FILE
+from cmi_core.tags import VAL_SCORE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-SUMMARY_FILE = "summary.json"
-OOF_FILE = "oof_predictions.csv"
 Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
 
@@ -207,9 +207,9 @@ def score_figure(scalars_by_fold: Mapping[int, Mapping[str, Series]]) -> Figure 
     from matplotlib.figure import Figure
 
     curves = {
-        fold: per_epoch(scalars, "val/cmi_score")
+        fold: per_epoch(scalars, VAL_SCORE)
         for fold, scalars in scalars_by_fold.items()
-        if "val/cmi_score" in scalars
+        if VAL_SCORE in scalars
     }
     if not curves:
         return None
@@ -220,7 +220,7 @@ def score_figure(scalars_by_fold: Mapping[int, Mapping[str, Series]]) -> Figure 
         best = int(np.nanargmax(scores))
         ax.plot(epochs[best], scores[best], marker="*", markersize=12, color=line.get_color())
     ax.set_xlabel("epoch")
-    ax.set_ylabel("val/cmi_score")
+    ax.set_ylabel(VAL_SCORE)
     ax.set_title("Validation competition score (best epoch starred)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from cmi_core.config import AugmentConfig
 from cmi_core.data.features import IMU_FEATURES, THM_TOF_FEATURES, mirror_features
@@ -154,3 +154,18 @@ def mixup_batch(batch: dict, alpha: float, generator: torch.Generator) -> dict:
     out["mix_index"] = perm
     out["mix_lambda"] = torch.tensor(lam, dtype=x.dtype, device=x.device)
     return out
+
+
+class MixupCollate:
+    """Collate a training batch, then mix it with :func:`mixup_batch`; seeded per worker."""
+
+    def __init__(self, alpha: float, seed: int) -> None:
+        self.alpha, self.seed = alpha, seed
+        self.generator: torch.Generator | None = None
+
+    def __call__(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        if self.generator is None:
+            worker = get_worker_info()
+            seed = self.seed if worker is None else worker.seed
+            self.generator = torch.Generator().manual_seed(seed)
+        return mixup_batch(default_collate(items), self.alpha, self.generator)

@@ -10,15 +10,14 @@ from typing import Any
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-SCORE_METRIC = "hparams/cmi_score"
-"""Tag the run logs once per fold with the best validation score; the hparams view shows it."""
+from cmi_core.tags import HPARAMS_SCORE, LOSS_PREFIX, VAL_PREFIX, WEIGHTING_PREFIX, WEIGHTS_PREFIX
 
 LAYOUT = {
     "cmi": {
-        "learned weights (effective)": ["Multiline", [r"^weights/"]],
-        "raw weighting parameters": ["Multiline", [r"^weighting/"]],
-        "losses (raw, unweighted)": ["Multiline", [r"^loss/"]],
-        "validation scores": ["Multiline", [r"^val/(cmi_score|binary_f1|macro_f1)$"]],
+        "learned weights (effective)": ["Multiline", [f"^{WEIGHTS_PREFIX}"]],
+        "raw weighting parameters": ["Multiline", [f"^{WEIGHTING_PREFIX}"]],
+        "losses (raw, unweighted)": ["Multiline", [f"^{LOSS_PREFIX}"]],
+        "validation scores": ["Multiline", [f"^{VAL_PREFIX}(cmi_score|binary_f1|macro_f1)$"]],
     }
 }
 """One multi-line chart per tag family: regexes are matched by TensorBoard against tags."""
@@ -43,7 +42,7 @@ class CMITensorBoardLogger(TensorBoardLogger):
     def log_hyperparams(
         self, params: Any, metrics: dict[str, Any] | None = None, step: int | None = None
     ) -> None:
-        """Store ``params`` and open an hparams session whose metric is :data:`SCORE_METRIC`.
+        """Store ``params`` and open an hparams session whose metric is ``hparams/cmi_score``.
 
         The metric's value is not known yet: the run logs it as a scalar when the fold ends, and
         TensorBoard's hparams view picks the scalar up by its tag.
@@ -54,7 +53,7 @@ class CMITensorBoardLogger(TensorBoardLogger):
 
             flat = {key: _primitive(value) for key, value in dict(params).items()}
             writer = self.experiment._get_file_writer()
-            for summary in hparams(flat, {SCORE_METRIC: math.nan}):
+            for summary in hparams(flat, {HPARAMS_SCORE: math.nan}):
                 writer.add_summary(summary)
 
     @rank_zero_only

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmi_core import run
+from cmi_core import assemble, run
 from tests.run.conftest import tiny_config
 
 
@@ -15,7 +15,7 @@ def _loaders(run_cache: Path, mixup_alpha: float) -> tuple:
     cfg = tiny_config(run_cache, data={"augment": {"mixup_alpha": mixup_alpha}})
     data = run.load_data(cfg)
     idx = np.arange(len(data.sequence_ids))
-    return run.make_loaders(cfg, data, idx[:65], idx[65:100])
+    return assemble.make_loaders(cfg, data, idx[:65], idx[65:100])
 
 
 def test_mixup_mixes_training_batches_only_and_is_seeded(run_cache: Path) -> None:

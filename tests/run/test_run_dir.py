@@ -83,11 +83,13 @@ def test_summary_scores_are_the_metric_of_the_oof_file(summary: dict, oof: pl.Da
 def test_best_checkpoint_loads_weights_only_and_reproduces_the_oof_rows(
     finished_run: Path, run_cache: Path, oof: pl.DataFrame, summary: dict
 ) -> None:
-    from cmi_core import run
+    from cmi_core import assemble, run
+    from cmi_core.data.folds import assign_folds
+    from cmi_core.oof import predict_probs
 
     cfg = tiny_config(run_cache)
     data = run.load_data(cfg)
-    fold_of = run.assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
+    fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
     for k in (0, 1):
         saved = torch.load(finished_run / f"fold_{k}" / "best.pt", weights_only=True)
         assert saved["fold"] == k
@@ -95,11 +97,11 @@ def test_best_checkpoint_loads_weights_only_and_reproduces_the_oof_rows(
         assert saved["feature_names"] == list(data.feature_names)
         assert saved["in_channels"] == len(data.feature_names)
         assert saved["epoch"] == summary["folds"][k]["best_epoch"]
-        model = run.build_model(cfg, saved["in_channels"])
+        model = assemble.build_model(cfg, saved["in_channels"])
         model.load_state_dict(saved["state_dict"])
         val_idx = np.flatnonzero(fold_of == k)
-        _, val_loader = run.make_loaders(cfg, data, val_idx, val_idx)
-        probs = run.predict_probs(model, val_loader)
+        _, val_loader = assemble.make_loaders(cfg, data, val_idx, val_idx)
+        probs = predict_probs(model, val_loader)
         rows = oof.filter(pl.col("fold") == k).sort("sequence_id")
         order = np.argsort(data.sequence_ids[val_idx])
         assert list(rows["sequence_id"]) == list(data.sequence_ids[val_idx][order])

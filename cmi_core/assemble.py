@@ -1,0 +1,175 @@
+"""Config -> built objects: the model (plugins resolved by name), a fold's callbacks, the
+Trainer and the data loaders. Plugin names are resolved here, never inside the model."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+from pytorch_lightning import Callback, Trainer
+from pytorch_lightning.callbacks import EarlyStopping
+from torch.utils.data import DataLoader
+
+from cmi_core import build_backbone, build_logger, build_weighting
+from cmi_core.callbacks import (
+    BestWeights,
+    ConfusionFigure,
+    CtrlC,
+    EpochProgressBar,
+    FoldClock,
+    HparamsScore,
+    ResumeCheckpoint,
+)
+from cmi_core.config import Config, config_to_dict
+from cmi_core.data.dataset import MixupCollate, SequenceDataset
+from cmi_core.data.io import SequenceSet
+from cmi_core.model import CMIModel
+from cmi_core.rundir import BEST_FILE, LAST_FILE, flatten
+from cmi_core.tags import VAL_SCORE
+from cmi_core.weighting import active_terms
+
+
+def build_model(cfg: Config, in_channels: int) -> CMIModel:
+    """Resolve the backbone and weighting plugins by name and assemble the LightningModule."""
+    modules = cfg.plugins.modules
+    backbone = build_backbone(
+        cfg.model.backbone, in_channels, modules=modules, **_options(cfg.model.options)
+    )
+    loss = cfg.loss
+    weighting = build_weighting(
+        loss.weighting.strategy,
+        terms=active_terms(loss.nine_class_head_enabled, loss.kl_weight),
+        alpha=loss.alpha,
+        nine_class_loss_weight=loss.nine_class_loss_weight,
+        kl_weight=loss.kl_weight,
+        modules=modules,
+        **_options(loss.weighting.options),
+    )
+    return CMIModel(
+        backbone,
+        weighting,
+        loss,
+        cfg.optimizer,
+        use_demographics=cfg.model.demographics,
+        head_dropout=cfg.model.head_dropout,
+        lr_scale=loss.weighting.lr_scale,
+    )
+
+
+@attrs.frozen
+class FoldCallbacks:
+    """A fold's callbacks; the run reads the clock and the Ctrl-C state after fitting."""
+
+    clock: FoldClock
+    ctrl_c: CtrlC
+    others: list[Callback]
+
+    @property
+    def all(self) -> list[Callback]:
+        return [self.clock, self.ctrl_c, *self.others]
+
+
+def fold_callbacks(
+    cfg: Config, data: SequenceSet, k: int, fold_dir: Path, *, progress: bool
+) -> FoldCallbacks:
+    """Checkpoints, early stopping on ``val/cmi_score``, hparams, figures, progress bar."""
+    best = BestWeights(fold_dir / BEST_FILE, _checkpoint_meta(cfg, data, k))
+    others = [
+        best,
+        ResumeCheckpoint(fold_dir / LAST_FILE),
+        EarlyStopping(
+            VAL_SCORE,
+            mode="max",
+            patience=cfg.trainer.early_stopping_patience,
+            min_delta=cfg.trainer.early_stopping_min_delta,
+            check_on_train_epoch_end=False,  # decide at validation end, where last.ckpt is taken
+        ),
+        HparamsScore(flatten(config_to_dict(cfg)), best),
+        ConfusionFigure(),
+    ]
+    if progress:
+        others.append(EpochProgressBar(k))
+    return FoldCallbacks(FoldClock(), CtrlC(), others)
+
+
+def make_trainer(
+    cfg: Config, fold_dir: Path, callbacks: Sequence[Callback], *, progress: bool
+) -> Trainer:
+    """A fold's Lightning Trainer with the configured loggers (built from their plugins)."""
+    t = cfg.trainer
+    loggers = [
+        build_logger(name, fold_dir, cfg.logging.options.get(name), modules=cfg.plugins.modules)
+        for name in cfg.logging.loggers
+    ]
+    return Trainer(
+        default_root_dir=fold_dir,
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        precision=t.precision,
+        gradient_clip_val=t.gradient_clip_val or None,
+        deterministic="warn",
+        logger=loggers or False,
+        callbacks=list(callbacks),
+        enable_checkpointing=True,  # satisfied by the run's own atomic writers: no ModelCheckpoint
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=cfg.logging.log_every_n_steps,
+        limit_train_batches=_limit(t.limit_train_batches),
+        limit_val_batches=_limit(t.limit_val_batches),
+    )
+
+
+def make_loaders(
+    cfg: Config, data: SequenceSet, train_idx: np.ndarray, val_idx: np.ndarray
+) -> tuple[DataLoader, DataLoader]:
+    """Training (shuffled, augmented, mixup when configured) and validation loaders."""
+    t, augment = cfg.trainer, cfg.data.augment
+    workers = {"num_workers": t.num_workers, "persistent_workers": t.num_workers > 0}
+    train = SequenceDataset(data, train_idx, cfg.data.max_len, augment=augment, seed=t.seed)
+    val = SequenceDataset(data, val_idx, cfg.data.max_len)
+    return (
+        DataLoader(
+            train,
+            batch_size=t.batch_size,
+            shuffle=True,
+            drop_last=len(train) > t.batch_size,  # a batch of 1 breaks BatchNorm
+            generator=torch.Generator().manual_seed(t.seed),
+            collate_fn=MixupCollate(augment.mixup_alpha, t.seed) if augment.mixup_alpha else None,
+            **workers,
+        ),
+        DataLoader(val, batch_size=t.batch_size, shuffle=False, **workers),
+    )
+
+
+def quiet_lightning() -> None:
+    """Lightning's start-up chatter (GPU/TPU lines, tips) buries the run's own messages."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+def _checkpoint_meta(cfg: Config, data: SequenceSet, k: int) -> dict[str, Any]:
+    return {
+        "config": config_to_dict(cfg),
+        "feature_names": list(data.feature_names),
+        "in_channels": len(data.feature_names),
+        "fold": k,
+    }
+
+
+def _options(options: Any) -> dict[str, Any]:
+    """Plugin options as keywords, whether already structured (loaded config) or a dict."""
+    return attrs.asdict(options) if attrs.has(type(options)) else dict(options or {})
+
+
+def _limit(value: float) -> float | int:
+    """Config limits: a fraction up to 1.0, a batch count above."""
+    return value if value <= 1.0 else int(value)

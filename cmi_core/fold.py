@@ -1,0 +1,138 @@
+"""One fold of a run, the unit an executor schedules: fit, then predict the validation subjects.
+
+A fold writes only inside its own ``fold_<k>/`` directory (``best.pt``, ``last.ckpt``, logger
+files) and returns its :class:`FoldResult`; the run's driver alone writes ``summary.json`` and
+``oof_predictions.csv`` (see :mod:`cmi_core.run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import polars as pl
+import torch
+from pytorch_lightning import Callback, Trainer, seed_everything
+from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.data import DataLoader
+
+from cmi_core.assemble import FoldCallbacks, build_model, fold_callbacks, make_loaders, make_trainer
+from cmi_core.config import Config
+from cmi_core.console import say
+from cmi_core.data.io import SequenceSet
+from cmi_core.errors import RunError
+from cmi_core.metrics import score_indices
+from cmi_core.model import CMIModel
+from cmi_core.oof import oof_frame, predict_probs
+from cmi_core.records import FoldRecord
+from cmi_core.rundir import BEST_FILE, LAST_FILE, fold_dir
+
+
+@attrs.frozen
+class FoldResult:
+    """What a finished fold hands back to the driver."""
+
+    record: FoldRecord
+    oof: pl.DataFrame
+    """The fold's rows of ``oof_predictions.csv``."""
+
+
+def train_fold(
+    cfg: Config,
+    data: SequenceSet,
+    fold_of: np.ndarray,
+    k: int,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    extra_callbacks: Sequence[Callback] = (),
+) -> FoldResult | None:
+    """Fit fold ``k`` of ``fold_of`` into ``out_dir/fold_<k>/`` (continuing from its
+    ``last.ckpt`` if there is one), then predict its validation sequences with the best weights.
+
+    Returns ``None`` on DDP worker ranks, which report nothing.
+    """
+    directory = fold_dir(out_dir, k)
+    directory.mkdir(parents=True, exist_ok=True)
+    train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+    say(f"fold {k}: {len(train_idx)} training and {len(val_idx)} validation sequences")
+    seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    model = build_model(cfg, len(data.feature_names))
+    callbacks = fold_callbacks(cfg, data, k, directory, progress=progress)
+    trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
+    train_loader, val_loader = make_loaders(cfg, data, train_idx, val_idx)
+    last = directory / LAST_FILE
+    _fit(trainer, model, train_loader, val_loader, last if last.is_file() else None, callbacks, k)
+    if rank_zero_only.rank > 0:
+        return None
+    if not (directory / BEST_FILE).is_file():
+        raise RunError(f"fold {k}: no validation score was recorded, so there is no best.pt")
+    saved = torch.load(directory / BEST_FILE, map_location="cpu", weights_only=True)
+    weights, weighting = _learned_weights(model)  # final values, before loading the best
+    model.load_state_dict(saved["state_dict"])
+    probs = predict_probs(model, val_loader, _predict_device(cfg))
+    record = FoldRecord(
+        fold=k,
+        **score_indices(data.labels[val_idx], probs.argmax(axis=1)),
+        best_epoch=saved["epoch"],
+        epochs_trained=trainer.current_epoch,
+        stopped_early=bool(trainer.should_stop),
+        wall_time_s=round(callbacks.clock.elapsed, 2),
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        weights=weights,
+        weighting=weighting,
+    )
+    say(
+        f"fold {k}: cmi_score {record.cmi_score:.4f} (best epoch {record.best_epoch}, "
+        f"{record.wall_time_s:.0f}s)"
+    )
+    return FoldResult(record, oof_frame(data, val_idx, k, probs))
+
+
+def _fit(
+    trainer: Trainer,
+    model: CMIModel,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    ckpt: Path | None,
+    callbacks: FoldCallbacks,
+    k: int,
+) -> None:
+    """``trainer.fit`` with Lightning's Ctrl-C exit and NaN stop turned into run outcomes."""
+    if ckpt is not None:
+        say(f"fold {k}: resuming from {ckpt}")
+    try:
+        with callbacks.ctrl_c.handling():
+            trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
+    except SystemExit:
+        if callbacks.ctrl_c.pressed:  # Lightning caught Ctrl-C, cleaned up, called exit(1)
+            raise KeyboardInterrupt from None
+        raise
+    except RunError as exc:
+        directory = Path(trainer.default_root_dir)
+        kept = (
+            f"its last good checkpoint {directory / LAST_FILE} is kept"
+            if (directory / LAST_FILE).is_file()
+            else "no epoch had finished, so there is no checkpoint"
+        )
+        raise RunError(f"fold {k} stopped: {exc}; {kept}") from None
+
+
+def _predict_device(cfg: Config) -> torch.device:
+    """The GPU when the fold trained on one (Lightning moves the model back to the CPU)."""
+    gpu = cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return torch.device("cuda" if gpu else "cpu")
+
+
+def _learned_weights(model: CMIModel) -> tuple[dict[str, float], dict[str, float]]:
+    """The weighting's effective weights and raw values as plain floats (for summary.json)."""
+    weighting = model.weighting
+    return _floats(weighting.effective_weights()), _floats(weighting.raw_values())
+
+
+def _floats(values: Mapping[str, Any]) -> dict[str, float]:
+    return {key: float(value) for key, value in values.items()}
