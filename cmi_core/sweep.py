@@ -1,0 +1,172 @@
+"""``cmi sweep``: a grid of configs times seeds, every (point, seed, fold) one trial.
+
+The sweep directory holds ``sweep.json`` (grid, seeds, points and their status) and one normal
+run directory per point and seed, so ``cmi report``, ``cmi predict`` and ``cmi compare`` read
+them like any run. Re-running the same command resumes: finished folds are kept, unfinished
+ones continue from their last checkpoint, failed ones are tried again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cmi_core.config import Config, load_config
+from cmi_core.console import say
+from cmi_core.errors import ConfigError
+from cmi_core.executor import Executor, TrialOutcome
+from cmi_core.sweepspec import GridAxis, Point, SweepError, make_points, read_sweep, write_sweep
+from cmi_core.trials import RunInProgress, drive
+
+
+def load_points(
+    config: Path, overrides: Sequence[str], axes: Sequence[GridAxis], points: Sequence[Point]
+) -> dict[str, Config]:
+    """Every point's config; a problem caused by a grid value names its ``--grid`` argument."""
+    configs, problems = {}, []
+    for point in points:
+        try:
+            configs[point.name] = load_config(config, [*overrides, *point.overrides])
+        except ConfigError as exc:
+            problems += [_blame(line, axes) for line in exc.problems]
+    if problems:
+        raise ConfigError(dict.fromkeys(problems))  # one line per problem, not per point
+    return configs
+
+
+def _blame(line: str, axes: Sequence[GridAxis]) -> str:
+    for axis in axes:
+        if f": {axis.key}:" in line or f"-o {axis.key}=" in line:
+            return f"--grid {axis.argument}: {line}"
+    return line
+
+
+def run_sweep(
+    config: Path,
+    overrides: Sequence[str],
+    axes: Sequence[GridAxis],
+    seeds: Sequence[int],
+    out: Path,
+    executor: Executor,
+) -> dict[str, Any]:
+    """Train every trial not finished yet; returns the final ``sweep.json`` content."""
+    points = make_points(axes, seeds)
+    configs = load_points(config, overrides, axes, points)
+    state = _open(out, config, overrides, axes, seeds, points)
+    _prepare_data(configs.values())
+    runs = {
+        p.name: RunInProgress.open(
+            configs[p.name],
+            out / p.name,
+            _wanted(configs[p.name]),
+            resume=(out / p.name / "config.toml").is_file(),
+        )
+        for p in points
+    }
+    _check_resumable(runs)
+
+    def record(outcome: TrialOutcome) -> None:
+        _update(state, runs, outcome)
+        write_sweep(out, state)
+
+    try:
+        failures = drive(list(runs.values()), executor, on_outcome=record)
+    except KeyboardInterrupt:
+        say("interrupted; finished trials are kept. Resume: run the same cmi sweep command")
+        raise
+    for entry in state["points"]:
+        _set_status(entry, runs[entry["name"]])
+    write_sweep(out, state)
+    if failures:
+        say(f"{len(failures)} trial(s) failed; run the same command to try them again")
+    return state
+
+
+def _open(
+    out: Path,
+    config: Path,
+    overrides: Sequence[str],
+    axes: Sequence[GridAxis],
+    seeds: Sequence[int],
+    points: Sequence[Point],
+) -> dict[str, Any]:
+    """A new ``sweep.json``, or the existing one when the same sweep is run again."""
+    state = {
+        "config": str(config),
+        "overrides": list(overrides),
+        "grid": {axis.key: list(axis.values) for axis in axes},
+        "seeds": list(seeds),
+        "points": [
+            {
+                "name": p.name,
+                "label": p.label,
+                "seed": p.seed,
+                "values": p.values,
+                "status": "pending",
+                "folds_done": [],
+                "errors": {},
+            }
+            for p in points
+        ],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    old = read_sweep(out)
+    if old is not None:
+        same = ("overrides", "grid", "seeds")
+        if any(old.get(key) != state[key] for key in same):
+            raise SweepError(
+                f"{out} holds a different sweep (its grid, seeds or overrides differ); "
+                "choose another --out"
+            )
+        return old
+    if out.exists() and any(out.iterdir()):
+        raise SweepError(f"{out} is not empty and holds no sweep; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_sweep(out, state)
+    return state
+
+
+def _prepare_data(configs: Sequence[Config] | Any) -> None:
+    """Load each distinct data set once here, so workers never generate one at the same time."""
+    from cmi_core.run import load_data
+
+    seen = set()
+    for cfg in configs:
+        key = (repr(cfg.data), cfg.cv.n_folds, cfg.cv.seed)
+        if key not in seen:
+            seen.add(key)
+            load_data(cfg)
+
+
+def _wanted(cfg: Config) -> list[int]:
+    return sorted(set(cfg.cv.folds or range(cfg.cv.n_folds)))
+
+
+def _check_resumable(runs: dict[str, RunInProgress]) -> None:
+    from cmi_core.rundir import check_run_dir
+
+    for run in runs.values():
+        check_run_dir(run.cfg, run.out_dir, resume=True, overwrite=False)
+
+
+def _update(state: dict[str, Any], runs: dict[str, RunInProgress], outcome: TrialOutcome) -> None:
+    name = Path(outcome.trial.run_dir).name
+    entry = next(e for e in state["points"] if e["name"] == name)
+    fold = str(outcome.trial.fold)
+    if outcome.error is None:
+        entry["errors"].pop(fold, None)
+    else:
+        entry["errors"][fold] = outcome.error
+    _set_status(entry, runs[name])
+
+
+def _set_status(entry: dict[str, Any], run: RunInProgress) -> None:
+    entry["folds_done"] = sorted(run.records)
+    if not run.pending():
+        entry["status"] = "done"
+    elif entry["errors"]:
+        entry["status"] = "failed"
+    else:
+        entry["status"] = "partial" if run.records else "pending"
