@@ -197,19 +197,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from cmi_core.sweepspec import parse_grid, seed_list
+    from cmi_core.sweepspec import plan_sweep
 
-    axes = parse_grid(args.grid)
-    from cmi_core.config import load_config
-
-    base = load_config(args.config, args.override)
-    seeds = seed_list(args.seeds, args.seed_list, base.trainer.seed)
+    plan = plan_sweep(args.config, args.override, args.grid, args.seeds, args.seed_list)
     from cmi_core.executor import LocalExecutor, RayExecutor, resolve_jobs
+
+    base = next(iter(plan.configs.values()))
+    executor = RayExecutor(args.ray) if args.ray else LocalExecutor(resolve_jobs(base, args.jobs))
     from cmi_core.sweep import run_sweep
 
-    executor = RayExecutor(args.ray) if args.ray else LocalExecutor(resolve_jobs(base, args.jobs))
     try:
-        state = run_sweep(args.config, args.override, axes, seeds, args.out, executor)
+        state = run_sweep(plan, args.out, executor)
     finally:
         executor.close()
     done = sum(p["status"] == "done" for p in state["points"])

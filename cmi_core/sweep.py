@@ -9,61 +9,30 @@ ones continue from their last checkpoint, failed ones are tried again.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cmi_core.config import Config, load_config
+from cmi_core.config import Config
 from cmi_core.console import say
-from cmi_core.errors import ConfigError
 from cmi_core.executor import Executor, TrialOutcome
-from cmi_core.sweepspec import GridAxis, Point, SweepError, make_points, read_sweep, write_sweep
+from cmi_core.rundir import CONFIG_FILE, check_run_dir
+from cmi_core.sweepspec import SweepError, SweepPlan, read_sweep, write_sweep
 from cmi_core.trials import RunInProgress, drive
 
 
-def load_points(
-    config: Path, overrides: Sequence[str], axes: Sequence[GridAxis], points: Sequence[Point]
-) -> dict[str, Config]:
-    """Every point's config; a problem caused by a grid value names its ``--grid`` argument."""
-    configs, problems = {}, []
-    for point in points:
-        try:
-            configs[point.name] = load_config(config, [*overrides, *point.overrides])
-        except ConfigError as exc:
-            problems += [_blame(line, axes) for line in exc.problems]
-    if problems:
-        raise ConfigError(dict.fromkeys(problems))  # one line per problem, not per point
-    return configs
-
-
-def _blame(line: str, axes: Sequence[GridAxis]) -> str:
-    for axis in axes:
-        if f": {axis.key}:" in line or f"-o {axis.key}=" in line:
-            return f"--grid {axis.argument}: {line}"
-    return line
-
-
-def run_sweep(
-    config: Path,
-    overrides: Sequence[str],
-    axes: Sequence[GridAxis],
-    seeds: Sequence[int],
-    out: Path,
-    executor: Executor,
-) -> dict[str, Any]:
+def run_sweep(plan: SweepPlan, out: Path, executor: Executor) -> dict[str, Any]:
     """Train every trial not finished yet; returns the final ``sweep.json`` content."""
-    points = make_points(axes, seeds)
-    configs = load_points(config, overrides, axes, points)
-    state = _open(out, config, overrides, axes, seeds, points)
-    _prepare_data(configs.values())
+    state = _open(out, plan)
+    _prepare_data(plan.configs.values())
     runs = {
         p.name: RunInProgress.open(
-            configs[p.name],
+            plan.configs[p.name],
             out / p.name,
-            _wanted(configs[p.name]),
-            resume=(out / p.name / "config.toml").is_file(),
+            _wanted(plan.configs[p.name]),
+            resume=(out / p.name / CONFIG_FILE).is_file(),
         )
-        for p in points
+        for p in plan.points
     }
     _check_resumable(runs)
 
@@ -84,20 +53,13 @@ def run_sweep(
     return state
 
 
-def _open(
-    out: Path,
-    config: Path,
-    overrides: Sequence[str],
-    axes: Sequence[GridAxis],
-    seeds: Sequence[int],
-    points: Sequence[Point],
-) -> dict[str, Any]:
+def _open(out: Path, plan: SweepPlan) -> dict[str, Any]:
     """A new ``sweep.json``, or the existing one when the same sweep is run again."""
     state = {
-        "config": str(config),
-        "overrides": list(overrides),
-        "grid": {axis.key: list(axis.values) for axis in axes},
-        "seeds": list(seeds),
+        "config": str(plan.config),
+        "overrides": list(plan.overrides),
+        "grid": {axis.key: list(axis.values) for axis in plan.axes},
+        "seeds": list(plan.seeds),
         "points": [
             {
                 "name": p.name,
@@ -108,7 +70,7 @@ def _open(
                 "folds_done": [],
                 "errors": {},
             }
-            for p in points
+            for p in plan.points
         ],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -128,7 +90,7 @@ def _open(
     return state
 
 
-def _prepare_data(configs: Sequence[Config] | Any) -> None:
+def _prepare_data(configs: Iterable[Config]) -> None:
     """Load each distinct data set once here, so workers never generate one at the same time."""
     from cmi_core.run import load_data
 
@@ -145,8 +107,6 @@ def _wanted(cfg: Config) -> list[int]:
 
 
 def _check_resumable(runs: dict[str, RunInProgress]) -> None:
-    from cmi_core.rundir import check_run_dir
-
     for run in runs.values():
         check_run_dir(run.cfg, run.out_dir, resume=True, overwrite=False)
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import attrs
 
-from cmi_core.errors import CmiError
+from cmi_core.config import Config, load_config
+from cmi_core.errors import CmiError, ConfigError
 
 SWEEP_FILE = "sweep.json"
 
@@ -103,6 +104,59 @@ def make_points(axes: Sequence[GridAxis], seeds: Sequence[int]) -> list[Point]:
     if len(set(names)) < len(names):
         raise SweepError("--grid: two values give the same directory name; write them alike")
     return points
+
+
+@attrs.frozen
+class SweepPlan:
+    """A validated sweep: every point's config loaded before anything is written or trained."""
+
+    config: Path
+    overrides: tuple[str, ...]
+    axes: tuple[GridAxis, ...]
+    seeds: tuple[int, ...]
+    points: tuple[Point, ...]
+    configs: dict[str, Config]
+
+
+def plan_sweep(
+    config: Path,
+    overrides: Sequence[str],
+    grid: Sequence[str],
+    seeds: int | None,
+    seeds_given: Sequence[int] | None,
+) -> SweepPlan:
+    """Parse ``--grid``/``--seeds`` and load every point's config (all problems at once)."""
+    axes = parse_grid(grid)
+    base = load_config(config, overrides)
+    chosen = seed_list(seeds, seeds_given, base.trainer.seed)
+    points = make_points(axes, chosen)
+    configs = load_points(config, overrides, axes, points)
+    return SweepPlan(config, tuple(overrides), tuple(axes), tuple(chosen), tuple(points), configs)
+
+
+def load_points(
+    config: Path, overrides: Sequence[str], axes: Sequence[GridAxis], points: Sequence[Point]
+) -> dict[str, Config]:
+    """Every point's config; each problem names the ``--grid`` argument(s) that caused it."""
+    configs, problems = {}, []
+    for point in points:
+        try:
+            configs[point.name] = load_config(config, [*overrides, *point.overrides])
+        except ConfigError as exc:
+            problems += [_blame(line, axes, point) for line in exc.problems]
+    if problems:
+        raise ConfigError(dict.fromkeys(problems))  # one line per problem, not per point
+    return configs
+
+
+def _blame(line: str, axes: Sequence[GridAxis], point: Point) -> str:
+    """The ``--grid`` argument whose key the line names, else the point's grid values (a
+    value can break another key: a strategy that does not take the config's options)."""
+    for axis in axes:
+        if f": {axis.key}:" in line or f"-o {axis.key}=" in line:
+            return f"--grid {axis.argument}: {line}"
+    values = ", ".join(f"{key}={value}" for key, value in point.values.items())
+    return f"--grid {values}: {line}"
 
 
 # -- sweep.json ------------------------------------------------------------------------------
