@@ -210,8 +210,12 @@ class LocalExecutor:
 
 
 def _start_worker() -> None:
-    """Ctrl-C reaches the whole process group; the driver alone handles it and stops us."""
+    """Ctrl-C reaches the whole process group: the driver alone handles it and stops us with
+    SIGTERM, which must end this process at once. Lightning's own SIGTERM handler only notes
+    the signal (and calls this one): the fit would go on, and so would the next queued trial.
+    Exiting mid-epoch loses nothing a resume needs: checkpoints are written atomically."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
 
 
 def _outcome(future: Future[TrialOutcome], trial: Trial) -> TrialOutcome:
@@ -236,6 +240,8 @@ def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
         process.terminate()
     for process in processes:
         process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
 
 
 # -- Ray -------------------------------------------------------------------------------------

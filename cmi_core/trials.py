@@ -89,8 +89,7 @@ def drive(
 
     SIGTERM is handled like Ctrl-C: the executor stops its workers, finished trials are kept.
     """
-    threads = executor.default_threads
-    trials = [t for run in runs for t in run.trials(*trial_resources(run.cfg, threads))]
+    trials = paired_order(runs, executor.default_threads)
     by_dir = {str(run.out_dir): run for run in runs}
     progress = Progress(len(trials) + sum(len(run.records) for run in runs), len(trials))
     failures = []
@@ -103,6 +102,17 @@ def drive(
             progress.report(outcome)
             on_outcome(outcome)
     return failures
+
+
+def paired_order(runs: Sequence[RunInProgress], default_threads: int) -> list[Trial]:
+    """Pending trials by seed, then fold, then run: every config trains fold 0 of seed 0
+    before any trains fold 1, so a sweep stopped early still holds paired comparisons."""
+    keyed = [
+        (run.cfg.trainer.seed, trial.fold, i, trial)
+        for i, run in enumerate(runs)
+        for trial in run.trials(*trial_resources(run.cfg, default_threads))
+    ]
+    return [trial for *_, trial in sorted(keyed, key=lambda item: item[:3])]
 
 
 def run_parallel(

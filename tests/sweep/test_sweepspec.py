@@ -125,3 +125,21 @@ def test_unreachable_ray_address_is_one_line(
     lines = _error_lines([*argv, "--ray", f"127.0.0.1:{port}"], capsys)
     assert len(lines) == 1
     assert lines[0].startswith(f"error: --ray 127.0.0.1:{port}: cannot reach 127.0.0.1:{port}")
+
+
+def test_trials_are_ordered_by_seed_then_fold_so_an_early_stop_keeps_pairs(
+    run_cache: Path, tmp_path: Path
+) -> None:
+    from cmi_core.trials import RunInProgress, paired_order
+    from tests.run.conftest import tiny_config
+
+    runs = [
+        RunInProgress(
+            tiny_config(run_cache, trainer={"seed": seed}), tmp_path / name, [0, 1], {}, None
+        )
+        for name, seed in (("a1", 1), ("b1", 1), ("a0", 0), ("b0", 0))
+    ]
+    order = [(Path(t.run_dir).name, t.fold) for t in paired_order(runs, default_threads=1)]
+    assert order == [
+        ("a0", 0), ("b0", 0), ("a0", 1), ("b0", 1), ("a1", 0), ("b1", 0), ("a1", 1), ("b1", 1)
+    ]  # fmt: skip
