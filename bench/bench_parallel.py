@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cmi_core.executor import usable_cores
+
 CMI = [sys.executable, "-m", "cmi_core.cli"]
 
 
@@ -54,7 +56,7 @@ def main() -> None:
     parser.add_argument("--skip-run", action="store_true", help="only the sweep comparisons")
     args = parser.parse_args()
     overrides = [item for o in args.override for item in ("-o", o)]
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.config}")
+    print(f"{platform.processor() or platform.machine()}, {usable_cores()} cores; {args.config}")
     print(f"overrides: {' '.join(args.override) or 'none'}; load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         out = Path(tmp)

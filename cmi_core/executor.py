@@ -100,7 +100,12 @@ def resolve_jobs(cfg: Config, requested: int | None) -> int:
 
         if torch.cuda.is_available():
             return 1
-    return max(1, (os.cpu_count() or 1) // t.threads)
+    return max(1, usable_cores() // t.threads)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset``, container limits), not all the host's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # -- the trial, as a worker runs it ------------------------------------------------------------
@@ -184,7 +189,7 @@ class LocalExecutor:
         if jobs < 1:
             raise ExecutorError(f"--jobs must be at least 1, got {jobs}")
         self.jobs = jobs
-        self.default_threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.default_threads = max(1, usable_cores() // jobs)
 
     def run(self, trials: Sequence[Trial]) -> Iterator[TrialOutcome]:
         if self.jobs == 1 or len(trials) <= 1:
@@ -289,7 +294,7 @@ def connect(ray: Any, address: str) -> None:
     """Start or join a Ray runtime; an unreachable address is a one-line error."""
     if address == "local":
         ray.init(
-            num_cpus=os.cpu_count(),
+            num_cpus=usable_cores(),
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
             logging_level="WARNING",
