@@ -59,6 +59,22 @@ def test_sweep_runs_every_point_reports_a_failure_and_resumes(
     assert main(["compare", str(out), "--baseline", "none"]) == 0
     table = capsys.readouterr().out
     assert "uncertainty" in table and "(baseline)" in table
+    # TensorBoard's hparams view of the sweep: one session per fold, the grid key in each
+    for name, strategy in (("none-seed7", "none"), ("uncertainty-seed7", "uncertainty")):
+        for k in (0, 1):
+            hparams = _session_hparams(out / name / f"fold_{k}")
+            assert hparams["loss.weighting.strategy"].string_value == strategy
+            assert hparams["trainer.seed"].number_value == 7
+
+
+def _session_hparams(fold_dir: Path) -> Any:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(fold_dir))
+    events.Reload()
+    raw = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    return plugin_data_pb2.HParamsPluginData.FromString(raw).session_start_info.hparams
 
 
 def test_a_directory_holding_another_sweep_is_refused(
