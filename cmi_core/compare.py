@@ -267,7 +267,7 @@ def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
 def format_table(comparison: Comparison) -> str:
     """The printed table: OOF mean ± sd over seeds, fold means, and the paired result."""
     folds = sorted({k for c in comparison.configs for k in c.fold_means})
-    width = max(len(c.name) for c in comparison.configs) + 2
+    width = max(len("config"), *(len(c.name) for c in comparison.configs)) + 2
     head = f"{'config':<{width}}{'runs':>4}  {'OOF mean ± sd':<17}"
     head += "".join(f"{'fold ' + str(k):>8}" for k in folds)
     head += f"  diff vs {comparison.baseline} [95% CI]       p   W/T/L"

@@ -100,6 +100,7 @@ def test_cli_table_csv_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(argv) == 0
     table = capsys.readouterr().out
     assert "diff vs a [95% CI]" in table
+    assert table.splitlines()[0].startswith("config  runs  OOF mean ± sd")  # short names
     assert "(baseline)" in table
     rows = json.loads(out["json"].read_text())["configs"]
     assert rows[1]["config"] == "b" and rows[1]["wins"] == 1 and rows[1]["ties"] == 1
