@@ -1,24 +1,31 @@
-"""Inference speed: one-sequence ``predict`` latency, ``from_run`` time, batched throughput.
+"""Inference speed: one-sequence ``predict`` latency of a run and of a run ensemble, load time,
+batched throughput.
 
-Targets (issue 6), 5-fold ensemble of the ``configs/exp025.toml`` model on a 2-core CPU:
-median ``predict`` latency <= 25 ms; ``Predictor.from_run`` < 10 s; batched ``cmi predict``
-(``predict_file``) >= 10x the throughput of calling ``predict`` once per sequence (the
-baseline, measured in the same script on the same sequences).
+Targets, on a 2-core CPU: a 5-fold ensemble of the ``configs/exp025.toml`` model at median
+``predict`` latency <= 25 ms (issue 6); a 3-run ensemble (15 models) at <= 40 ms (issue 11);
+``Predictor.from_runs`` < 10 s; batched ``cmi predict`` (``predict_file``) >= 10x the
+throughput of calling ``predict`` once per sequence (the baseline, measured in the same script
+on the same sequences).
 
-Without ``--run`` the script writes a run directory with the exp025 model (``-o KEY=VALUE``
-overrides the config, e.g. ``-o data.features.thm_tof=true``) and untrained weights (speed
-does not depend on the weight values) in the checkpoint format of ``run.py``. The synthetic
-test set of the config's data cache is repeated under new ids to ``--sequences`` (3,500, the
-hidden test size); ``predict`` gets one polars frame per sequence, as from the Kaggle gateway.
-``--threads`` sets ``torch.set_num_threads`` (0 keeps torch's default), ``--predict-threads``
-the threads of the per-sequence calls only (the notebook in docs/kaggle.md uses 1).
+Without ``--run`` the script writes ``--runs`` run directories (default 3) with the exp025 model
+(``-o KEY=VALUE`` overrides the config of all of them; ``--mixed`` gives the second run the
+thermopile/ToF features, as a real ensemble may) and untrained weights (speed does not depend
+on the weight values) in the checkpoint format of ``run.py``, each with the ``summary.json`` of
+a complete run. The synthetic test set of the config's data cache is repeated under new ids to
+``--sequences`` (3,500, the hidden test size); ``predict`` gets one polars frame per sequence,
+as from the Kaggle gateway. ``--threads`` sets ``torch.set_num_threads`` (0 keeps torch's
+default), ``--predict-threads`` the threads of the per-sequence calls only (the notebook in
+docs/kaggle.md uses 1). The one-run predictor (the first run) is timed on the same sequences,
+interleaved, as the baseline of the ensemble's latency.
 
-Run: .venv/bin/python bench/bench_predict.py [--run RUN_DIR] [--threads 1] [--rounds 3]
+Run: .venv/bin/python bench/bench_predict.py [--run RUN_DIR ...] [--runs 3] [--mixed]
+     [--threads 1] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -28,27 +35,45 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_untrained_run(config: Path, overrides: list[str], run_dir: Path) -> Path:
-    """A run directory with ``config``'s model in every fold, as ``run.py`` writes it."""
+def write_untrained_run(config: Path, overrides: list[str], run_dir: Path, seed: int) -> Path:
+    """A complete run directory with ``config``'s model in every fold, as ``run.py`` writes it."""
     import torch
 
     from cmi_core.assemble import build_model
     from cmi_core.config import config_to_dict, config_to_toml, load_config
     from cmi_core.data.features import feature_names
-    from cmi_core.rundir import BEST_FILE, CONFIG_FILE
+    from cmi_core.rundir import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
 
     cfg = load_config(config, overrides)
     names = feature_names(cfg.data.features)
     run_dir.mkdir(parents=True)
     (run_dir / CONFIG_FILE).write_text(config_to_toml(cfg))
-    for k in range(cfg.cv.n_folds):
-        torch.manual_seed(k)
+    folds = list(range(cfg.cv.n_folds))
+    for k in folds:
+        torch.manual_seed(seed * 100 + k)
         model = build_model(cfg, len(names))
         (run_dir / f"fold_{k}").mkdir()
         meta = {"config": config_to_dict(cfg), "feature_names": list(names)}
         payload = {**meta, "in_channels": len(names), "fold": k, "epoch": 0, "cmi_score": 0.0}
         torch.save({**payload, "state_dict": model.state_dict()}, run_dir / f"fold_{k}" / BEST_FILE)
+    records = [{"fold": k, "cmi_score": 0.0} for k in folds]
+    summary = {"cmi_score": 0.0, "complete": True, "folds_requested": folds, "folds": records}
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary))
     return run_dir
+
+
+def untrained_runs(args: argparse.Namespace, root: Path) -> list[Path]:
+    """``--runs`` untrained runs; with ``--mixed`` the second one uses thm/ToF features."""
+    thm_tof = ["data.features.thm_tof=true"]
+    return [
+        write_untrained_run(
+            args.config,
+            [*args.override, *(thm_tof if args.mixed and i == 1 else [])],
+            root / f"run_{i}",
+            seed=i,
+        )
+        for i in range(args.runs)
+    ]
 
 
 def hidden_test_size(data_dir: Path, out_dir: Path, n_sequences: int) -> Path:
@@ -86,7 +111,9 @@ def timed(fn, *args, **kwargs) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--run", type=Path, help="a run directory (default: untrained exp025)")
+    parser.add_argument("--run", type=Path, action="append", help="a run directory (repeatable)")
+    parser.add_argument("--runs", type=int, default=3, help="untrained runs without --run")
+    parser.add_argument("--mixed", action="store_true", help="untrained run 2 uses thm/ToF")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "exp025.toml")
     parser.add_argument("-o", "--override", action="append", default=[], help="config KEY=VALUE")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -103,66 +130,80 @@ def main() -> None:
     import torch
 
     from cmi_core.config import load_config
-    from cmi_core.data.io import load_test, resolve_data_dir
+    from cmi_core.data.io import resolve_data_dir
     from cmi_core.inference import Predictor, predict_file
 
     import_s = time.perf_counter() - start
     batch_threads = args.threads or torch.get_num_threads()
     predict_threads = args.predict_threads or batch_threads
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = args.run or write_untrained_run(args.config, args.override, Path(tmp) / "run")
-        synthetic = resolve_data_dir(load_config(run_dir / "config.toml").data)
+        run_dirs = args.run or untrained_runs(args, Path(tmp))
+        synthetic = resolve_data_dir(load_config(run_dirs[0] / "config.toml").data)
         data_dir = hidden_test_size(synthetic, Path(tmp) / "data", args.sequences)
         frames = gateway_frames(data_dir, args.calls)
         out = Path(tmp) / "submission.csv"
 
         torch.set_num_threads(batch_threads)
-        load_s = min(timed(Predictor.from_run, run_dir) for _ in range(args.rounds))
-        predictor = Predictor.from_run(run_dir)
-        parsed = load_test(data_dir, predictor.features)
+        load_s = min(timed(Predictor.from_runs, run_dirs) for _ in range(args.rounds))
+        predictor = Predictor.from_runs(run_dirs)
+        single = Predictor.from_run(run_dirs[0])
+        parsed = predictor.load_test(data_dir)
         for sequence, demographics in frames[:5]:  # warm-up
             predictor.predict(sequence, demographics)
+            single.predict(sequence, demographics)
 
-        def per_sequence() -> list[float]:
+        def per_sequence(p: Predictor) -> list[float]:
             torch.set_num_threads(predict_threads)
-            times = [timed(predictor.predict, *frame) for frame in frames]
+            times = [timed(p.predict, *frame) for frame in frames]
             torch.set_num_threads(batch_threads)
             return times
 
-        # Rounds of [predict per sequence, cmi predict, model alone, predict per sequence]:
-        # each batched rate is divided by the per-sequence rate measured around it, so a busy
-        # neighbour on the shared machine slows both sides of a ratio alike.
-        latencies, file_ratios, model_ratios, model_ms = [], [], [], []
+        # Rounds of [ensemble per sequence, one run per sequence, cmi predict, model alone,
+        # ensemble per sequence]: each batched rate is divided by the per-sequence rate measured
+        # around it, so a busy neighbour on the shared machine slows both sides of a ratio alike.
+        latencies, single_latencies, file_ratios, model_ratios, model_ms = [], [], [], [], []
         for _ in range(args.rounds):
-            before = per_sequence()
+            before = per_sequence(predictor)
+            single_latencies += per_sequence(single)
             file_rate = args.sequences / timed(
-                predict_file, run_dir, data_dir, out, batch_size=args.batch_size
+                predict_file, run_dirs, data_dir, out, batch_size=args.batch_size
             )
             model_rate = args.sequences / timed(predictor.predict_batch, parsed, args.batch_size)
-            after = per_sequence()
+            after = per_sequence(predictor)
             baseline = 2 * len(frames) / (sum(before) + sum(after))
             latencies += before + after
             file_ratios.append(file_rate / baseline)
             model_ratios.append(model_rate / baseline)
             model_ms.append(1e3 / model_rate)
 
-    folds = len(predictor.ensembles[0].models)
+    models = sum(len(e.models) for e in predictor.ensembles)
     median_ms = statistics.median(latencies) * 1e3
+    single_ms = statistics.median(single_latencies) * 1e3
     p90_ms = statistics.quantiles(latencies, n=10)[-1] * 1e3
-    source = run_dir if args.run else f"untrained {args.config.name} {' '.join(args.override)}"
+    source = (
+        " ".join(map(str, args.run))
+        if args.run
+        else f"untrained {args.config.name} {' '.join(args.override)}"
+        + (" (run 2 with thm/ToF)" if args.mixed else "")
+    )
     print(
-        f"torch {torch.__version__}, {folds} folds, {source}; torch threads: "
-        f"{predict_threads} in predict, {batch_threads} in cmi predict"
+        f"torch {torch.__version__}, {len(run_dirs)} runs, {models} models, {source}; torch "
+        f"threads: {predict_threads} in predict, {batch_threads} in cmi predict"
     )
     print(f"import cmi_core.inference         {import_s:7.2f} s")
-    print(f"Predictor.from_run                {load_s:7.2f} s  (import + load: target < 10 s)")
+    print(f"Predictor.from_runs               {load_s:7.2f} s  (import + load: target < 10 s)")
     print(
-        f"predict, one sequence: median     {median_ms:7.2f} ms (target <= 25 ms), p90 {p90_ms:.2f}"
+        f"predict, one sequence: median     {median_ms:7.2f} ms (target <= 40 ms for 15 models),"
+        f" p90 {p90_ms:.2f}"
+    )
+    print(
+        f"  one run ({len(single.ensembles[0].models)} models) on the same calls "
+        f"{single_ms:7.2f} ms; ensemble / one run {median_ms / single_ms:.2f} x"
     )
     print(
         f"cmi predict / per-sequence rate   {statistics.median(file_ratios):7.2f} x  (target >= 10;"
         f" rounds {', '.join(f'{r:.2f}' for r in file_ratios)}; {args.sequences} sequences,"
-        " loading the run and parsing test.csv included)"
+        " loading the runs and parsing test.csv included)"
     )
     print(
         f"model alone / per-sequence rate   {statistics.median(model_ratios):7.2f} x  "

@@ -20,16 +20,18 @@ from cmi_core import build_backbone, build_logger, build_weighting
 from cmi_core.callbacks import (
     BestWeights,
     ConfusionFigure,
-    CtrlC,
     EpochProgressBar,
+    FiniteGuard,
     FoldClock,
     HparamsScore,
     ResumeCheckpoint,
+    StopSignals,
 )
 from cmi_core.config import Config, config_to_dict
 from cmi_core.data.dataset import MixupCollate, SequenceDataset
 from cmi_core.data.io import SequenceSet
 from cmi_core.model import CMIModel
+from cmi_core.rng import RngState
 from cmi_core.rundir import BEST_FILE, LAST_FILE, flatten
 from cmi_core.tags import VAL_SCORE
 from cmi_core.weighting import active_terms
@@ -64,23 +66,32 @@ def build_model(cfg: Config, in_channels: int) -> CMIModel:
 
 @attrs.frozen
 class FoldCallbacks:
-    """A fold's callbacks; the run reads the clock and the Ctrl-C state after fitting."""
+    """A fold's callbacks; the run reads the clock and the stop request after fitting."""
 
     clock: FoldClock
-    ctrl_c: CtrlC
+    stop: StopSignals
     others: list[Callback]
 
     @property
     def all(self) -> list[Callback]:
-        return [self.clock, self.ctrl_c, *self.others]
+        return [self.clock, self.stop, *self.others]
 
 
 def fold_callbacks(
-    cfg: Config, data: SequenceSet, k: int, fold_dir: Path, *, progress: bool
+    cfg: Config,
+    data: SequenceSet,
+    k: int,
+    fold_dir: Path,
+    *,
+    progress: bool,
+    train_loader: DataLoader | None = None,
 ) -> FoldCallbacks:
-    """Checkpoints, early stopping on ``val/cmi_score``, hparams, figures, progress bar."""
+    """Checkpoints, the non-finite guard, RNG state for an exact resume (of ``train_loader``'s
+    generators too), early stopping on ``val/cmi_score``, hparams, figures, progress bar."""
     best = BestWeights(fold_dir / BEST_FILE, _checkpoint_meta(cfg, data, k))
-    others = [
+    others: list[Callback] = [RngState(train_loader)] if train_loader is not None else []
+    others += [
+        FiniteGuard(),
         best,
         ResumeCheckpoint(fold_dir / LAST_FILE),
         EarlyStopping(
@@ -95,7 +106,7 @@ def fold_callbacks(
     ]
     if progress:
         others.append(EpochProgressBar(k))
-    return FoldCallbacks(FoldClock(), CtrlC(), others)
+    return FoldCallbacks(FoldClock(), StopSignals(), others)
 
 
 def make_trainer(
@@ -115,7 +126,7 @@ def make_trainer(
         strategy=t.strategy,
         precision=t.precision,
         gradient_clip_val=t.gradient_clip_val or None,
-        deterministic="warn",
+        deterministic=t.deterministic,
         logger=loggers or False,
         callbacks=list(callbacks),
         enable_checkpointing=True,  # satisfied by the run's own atomic writers: no ModelCheckpoint

@@ -1,9 +1,11 @@
-"""The Lightning callbacks of a training run: checkpoints, clock, hparams score, figures, Ctrl-C.
+"""The Lightning callbacks of a training run: checkpoints, clock, hparams score, figures, stop.
 
-Both checkpoint writers are :class:`~pytorch_lightning.callbacks.Checkpoint` subclasses, so
-Lightning runs them after every other callback (after the schedule-free switch has put the
-averaged weights in place), and both write a temporary file and ``os.replace`` it, so a crash
-or Ctrl-C never leaves a half-written checkpoint behind.
+:class:`FiniteGuard` stops a fold at the first non-finite gradient or weight, and both
+checkpoint writers refuse non-finite tensors, so no checkpoint ever holds one. Both writers are
+:class:`~pytorch_lightning.callbacks.Checkpoint` subclasses, so Lightning runs them after every
+other callback (after the schedule-free switch has put the averaged weights in place), and both
+write a temporary file and ``os.replace`` it, so a crash or Ctrl-C never leaves a half-written
+checkpoint behind.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +22,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, Checkpoint, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
+from torch import Tensor
 
+from cmi_core.errors import NonFiniteError
+from cmi_core.stop import Stopped, stop_signals
 from cmi_core.tags import HPARAMS_SCORE, LOSS_TOTAL, VAL_CONFUSION, VAL_SCORE
 
 
@@ -30,6 +34,54 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def first_non_finite(tree: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first non-finite float tensor in nested dicts/lists, or None."""
+    if isinstance(tree, Tensor):
+        finite = not tree.is_floating_point() or bool(torch.isfinite(tree).all())
+        return None if finite else prefix or "tensor"
+    if isinstance(tree, Mapping):
+        items = list(tree.items())
+    elif isinstance(tree, list | tuple):
+        items = list(enumerate(tree))
+    else:
+        return None
+    for key, value in items:
+        found = first_non_finite(value, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _check_finite(tree: Any, what: str, trainer: pl.Trainer) -> None:
+    name = first_non_finite(tree)
+    if name is not None:
+        raise NonFiniteError(f"non-finite {what} {name} at step {trainer.global_step}")
+
+
+class FiniteGuard(Callback):
+    """Stops the fold at the first non-finite gradient (before the optimizer applies it) or
+    weight/buffer (after a step), so the weights checkpointed at the next epoch end are never
+    touched by it. One device sync per check: the per-tensor names are only looked up on failure.
+    """
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        grads = {n: p.grad for n, p in pl_module.named_parameters() if p.grad is not None}
+        if not _all_finite(grads.values()):
+            _check_finite(grads, "gradient of", trainer)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any):
+        tensors = dict(pl_module.named_parameters()) | dict(pl_module.named_buffers())
+        if not _all_finite(tensors.values()):
+            _check_finite(tensors, "weight", trainer)
+
+
+def _all_finite(tensors: Any) -> bool:
+    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
+    return not checks or bool(torch.stack(checks).all())
 
 
 def _score(trainer: pl.Trainer) -> float | None:
@@ -55,11 +107,13 @@ class BestWeights(Checkpoint):
         score = _score(trainer)
         if trainer.sanity_checking or score is None or not score > self.best_score:
             return
+        state = {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}
+        _check_finite(state, "weight", trainer)
         self.best_score, self.best_epoch = score, trainer.current_epoch
         if trainer.is_global_zero:
             payload = {
                 **self.meta,
-                "state_dict": {k: v.detach().cpu() for k, v in pl_module.state_dict().items()},
+                "state_dict": state,
                 "epoch": trainer.current_epoch,
                 "global_step": trainer.global_step,
                 "cmi_score": score,
@@ -76,7 +130,7 @@ class BestWeights(Checkpoint):
 
 class ResumeCheckpoint(Checkpoint):
     """Writes Lightning's full ``last.ckpt`` (weights, optimizer, loops, callbacks) after every
-    validation, the point a resumed fold continues from."""
+    validation, the point a resumed fold continues from; never from non-finite tensors."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -84,6 +138,9 @@ class ResumeCheckpoint(Checkpoint):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        _check_finite(pl_module.state_dict(), "weight", trainer)
+        for optimizer in trainer.optimizers:
+            _check_finite(optimizer.state_dict()["state"], "optimizer state", trainer)
         tmp = self.path.with_name(self.path.name + ".tmp")
         trainer.save_checkpoint(tmp, weights_only=False)  # every rank takes part; rank 0 writes
         if trainer.is_global_zero:
@@ -150,46 +207,40 @@ class ConfusionFigure(Callback):
             logger.log_figure(VAL_CONFUSION, figure, step=trainer.global_step)
 
 
-class CtrlC(Callback):
-    """Ctrl-C stops training at the next batch boundary, where Lightning shuts down cleanly.
+class StopSignals(Callback):
+    """Ctrl-C or SIGTERM stops training at the next batch boundary, where Lightning shuts down
+    cleanly and the fold's ``last.ckpt`` (written at the end of each epoch) stays as it is.
 
-    Python can deliver SIGINT while a finalizer runs, and a KeyboardInterrupt raised there is
-    swallowed: the run would go on. So, while :meth:`handling` is active, the signal handler
-    only records the request and the next batch start raises; a second Ctrl-C raises at once.
-    Lightning turns the KeyboardInterrupt into ``SystemExit(1)``; :attr:`pressed` tells the
-    run that it was a Ctrl-C.
+    Python can deliver a signal while a finalizer runs, and an exception raised there is
+    swallowed: the run would go on. So, while :meth:`handling` is active, the handler only
+    records the request and the next batch start raises :class:`~cmi_core.stop.Stopped`; a
+    second signal raises at once. Lightning turns the interrupt (and its own SIGTERM stop) into
+    ``SystemExit``; :attr:`requested` tells the run which signal it was.
     """
 
     def __init__(self) -> None:
-        self.pressed = False
+        self.requested: int | None = None
 
-    @contextlib.contextmanager
-    def handling(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():  # signals: main only
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._on_signal)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)  # Lightning leaves SIGINT ignored
+    def handling(self) -> contextlib.AbstractContextManager[None]:
+        return stop_signals(self._on_signal)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
+        if self.requested is not None:
+            raise Stopped(signum)
+        self.requested = signum
 
-    def _stop_if_pressed(self, *args: Any) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
+    def _stop_if_requested(self, *args: Any) -> None:
+        if self.requested is not None:
+            raise Stopped(self.requested)
 
-    on_train_batch_start = _stop_if_pressed
-    on_validation_batch_start = _stop_if_pressed
+    on_train_batch_start = _stop_if_requested
+    on_validation_batch_start = _stop_if_requested
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self.pressed = self.pressed or isinstance(exception, KeyboardInterrupt)
+        if self.requested is None and isinstance(exception, KeyboardInterrupt):
+            self.requested = getattr(exception, "signum", signal.SIGINT)
 
 
 class EpochProgressBar(TQDMProgressBar):

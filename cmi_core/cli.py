@@ -3,21 +3,26 @@
 Every subcommand imports what it needs inside its handler: ``cmi --help``, ``cmi plugins`` and
 ``cmi check`` must not pay for importing Lightning (~7 s on a small CPU).
 User errors (:class:`~cmi_core.errors.CmiError`) print as ``error: ...`` lines with exit code 2;
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead. Ctrl-C and SIGTERM stop every command alike
+(:mod:`cmi_core.stop`): exit code 130 and 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cmi_core import __version__
 from cmi_core.errors import CmiError
+from cmi_core.stop import Stopped, stop_signals
 
 EXIT_USAGE = 2
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -119,14 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("out_dir", type=Path)
     synth.add_argument("--subjects", type=int, default=24)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--overwrite", action="store_true", help="replace the data files of a non-empty OUT_DIR"
+    )
     synth.set_defaults(handler=_cmd_synth)
 
-    predict = sub.add_parser("predict", help="predict test.csv with a trained run")
-    predict.add_argument("run_dir", type=Path)
+    predict = sub.add_parser("predict", help="predict test.csv with a run or an ensemble of runs")
+    predict.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     predict.add_argument("--data", type=Path, required=True, help="dir with test.csv + demos")
     predict.add_argument("--out", type=Path, default=Path("submission.csv"), help=".csv/.parquet")
+    predict.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
+    predict.add_argument("--folds", type=_parse_folds, help="only these finished folds (one run)")
     predict.add_argument("--batch-size", type=int, default=256)
     predict.set_defaults(handler=_cmd_predict)
+
+    ensemble = sub.add_parser("ensemble", help="OOF score of each run and of their ensemble")
+    ensemble.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    ensemble.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
+    ensemble.set_defaults(handler=_cmd_ensemble)
 
     report = sub.add_parser("report", help="plot a run's weights, losses and scores (PNG)")
     report.add_argument("run_dir", type=Path)
@@ -138,10 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from cmi_core.config import config_to_toml, load_config
+    from cmi_core.config import config_to_toml, load_config, tables_without_plugin
 
     cfg = load_config(args.config, args.override)
     print(config_to_toml(cfg), end="")
+    for note in tables_without_plugin(cfg):
+        print(f"# note: {note}", file=sys.stderr)
     print(f"# {args.config}: OK", file=sys.stderr)
     return 0
 
@@ -167,7 +184,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from cmi_core.data.synthetic import generate
 
-    out = generate(args.out_dir, subjects=args.subjects, seed=args.seed, progress=True)
+    out = generate(
+        args.out_dir,
+        subjects=args.subjects,
+        seed=args.seed,
+        progress=True,
+        overwrite=args.overwrite,
+    )
     print(f"wrote the synthetic Kaggle files to {out}")
     return 0
 
@@ -229,10 +252,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from cmi_core.ensemble import parse_weights
     from cmi_core.inference import predict_file
 
-    written = predict_file(args.run_dir, args.data, args.out, batch_size=args.batch_size)
+    weights = parse_weights(args.weights) if args.weights else None
+    written = predict_file(
+        args.run_dirs,
+        args.data,
+        args.out,
+        weights=weights,
+        folds=args.folds,
+        batch_size=args.batch_size,
+    )
     print(f"wrote {written}")
+    return 0
+
+
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from cmi_core.ensemble import ensemble_report, parse_weights
+
+    weights = parse_weights(args.weights) if args.weights else None
+    print(ensemble_report(args.run_dirs, weights).table())
     return 0
 
 
@@ -248,21 +288,37 @@ def _cmd_report(args: argparse.Namespace) -> int:
 # -- entry point -----------------------------------------------------------------------------
 
 
+def _stdout_closed() -> int:
+    """The reader went away (``cmi plugins --json | head``): end quietly, as ``cat`` does.
+
+    stdout is pointed at /dev/null so that Python's own flush at exit cannot fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        with stop_signals():
+            code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except CmiError as exc:
         if args.debug:
             raise
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stopped = exc if isinstance(exc, Stopped) else Stopped(signal.SIGINT)
+        print(f"stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
+        return stopped.exit_code
 
 
 if __name__ == "__main__":

@@ -1,26 +1,32 @@
 """The configuration tree: TOML -> attrs classes (cattrs), overrides, and exact errors.
 
 Loading is two-phase. Phase 1 structures the whole file into the classes below with unknown
-keys forbidden; plugin option tables (``[model.options]``, ``[loss.weighting]`` extras,
-``[logging.options.<name>]``) stay plain dicts. Phase 2 looks each chosen plugin up and
-structures its table with the plugin's own ``config_cls``, and runs the value checks declared
-in field metadata. Every problem is reported at once as ``<file>: <dotted.key>: <message>``.
+keys forbidden; the plugin option tables (one sub-table per plugin name under its slot's table:
+``[model.<backbone>]``, ``[loss.weighting.<strategy>]``, ``[logging.<logger>]``) are set
+aside. Phase 2 structures the chosen plugins' tables, and those of other installed plugins,
+with each plugin's own ``config_cls``. Every problem (unknown key, wrong type, bad value) is
+reported at once as ``<file or -o override>: <dotted.key>: <message>``.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
 import tomli_w
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from cmi_core.errors import ConfigError
+from cmi_core.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    from cmi_core.plugins import PluginManager
 
 Check = Callable[[Any], str | None]
 
@@ -64,9 +70,12 @@ def ordered_pair(value: Sequence[float]) -> str | None:
     return None if value[0] < value[1] else f"low must be < high, got {list(value)!r}"
 
 
-def field(default: Any, check: Check | None = None, doc: str = "") -> Any:
-    """An attrs field with a value check and a one-line doc (used by the docs test)."""
-    kwargs: dict[str, Any] = {"metadata": {"check": check, "doc": doc}}
+def field(default: Any, check: Check | None = None, doc: str = "", *, plugin: bool = False) -> Any:
+    """An attrs field with a value check and a one-line doc (used by the docs test).
+
+    ``plugin=True`` marks a field filled from the plugin option tables, not a key of its own.
+    """
+    kwargs: dict[str, Any] = {"metadata": {"check": check, "doc": doc, "plugin_tables": plugin}}
     if isinstance(default, list | dict):
         kwargs["factory"] = lambda d=default: type(d)(d)
     elif attrs.has(default):
@@ -125,16 +134,18 @@ class CVConfig:
 @attrs.frozen
 class ModelConfig:
     backbone: str = field("squeezeformer", None, "backbone plugin name")
-    options: Any = field({}, None, "backbone options (the plugin's own table)")
     demographics: bool = field(True, None, "feed the 7 demographics features to the heads")
     head_dropout: float = field(0.2, in_range(0, 0.95), "dropout in the three heads")
+    options: Any = field({}, None, "options of the chosen backbone", plugin=True)
+    tables: dict[str, Any] = field({}, None, "[model.<name>] tables", plugin=True)
 
 
 @attrs.frozen
 class WeightingConfig:
     strategy: str = field("none", None, "weighting plugin name")
     lr_scale: float = field(0.1, positive, "learning-rate factor of the learnable weights")
-    options: Any = field({}, None, "the strategy's own options (other keys of this table)")
+    options: Any = field({}, None, "options of the chosen strategy", plugin=True)
+    tables: dict[str, Any] = field({}, None, "[loss.weighting.<name>] tables", plugin=True)
 
 
 @attrs.frozen
@@ -180,13 +191,21 @@ class TrainerConfig:
     jobs: int = field(0, non_negative, "folds trained at once (cmi run); 0: cores // threads")
     limit_train_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
     limit_val_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
+    deterministic: Any = field(
+        "warn",
+        lambda v: (
+            None if v is True or v is False or v == "warn" else "must be true, false or 'warn'"
+        ),
+        "deterministic kernels: true (error on others), 'warn', false (fastest)",
+    )
 
 
 @attrs.frozen
 class LoggingConfig:
     loggers: list[str] = field(["tensorboard"], None, "logger plugin names")
     log_every_n_steps: int = field(10, at_least(1), "training-step logging interval")
-    options: dict[str, Any] = field({}, None, "per-logger option tables")
+    options: dict[str, Any] = field({}, None, "options of each chosen logger", plugin=True)
+    tables: dict[str, Any] = field({}, None, "[logging.<name>] tables", plugin=True)
 
 
 @attrs.frozen
@@ -209,7 +228,8 @@ class Config:
 
 # -- structuring -----------------------------------------------------------------------------
 
-_PLUGIN_TABLES = {("loss", "weighting"): ("strategy", "lr_scale")}  # keys that are not options
+Problem = tuple[tuple[str, ...], str]
+Problems = list[Problem]
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
@@ -235,7 +255,7 @@ def _converter() -> cattrs.Converter:
 CONVERTER = _converter()
 
 
-def _problems(exc: BaseException, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], str]]:
+def _problems(exc: BaseException, path: tuple[str, ...]) -> Iterable[Problem]:
     """Flatten a cattrs exception group into ``(key path, message)`` pairs."""
     if isinstance(exc, ForbiddenExtraKeysError):
         known = [f.name for f in attrs.fields(exc.cl)]
@@ -263,10 +283,6 @@ def _dotted(*parts: str) -> str:
     return ".".join(p for p in parts if p).replace(".[", "[") or "<top level>"
 
 
-def _lines(source: str, prefix: str, problems: Iterable[tuple[tuple[str, ...], str]]) -> list[str]:
-    return [f"{source}: {_dotted(prefix, *path)}: {message}" for path, message in problems]
-
-
 def unknown_key_message(key: str, known: Sequence[str]) -> str:
     if not known:
         return "unknown key; this table takes no keys"
@@ -275,32 +291,243 @@ def unknown_key_message(key: str, known: Sequence[str]) -> str:
     return f"unknown key{hint}; valid keys: {', '.join(known)}"
 
 
+def structure(cls: type, data: Any) -> tuple[Any | None, Problems]:
+    """Structure ``data`` into ``cls`` and run the value checks, finding every problem at once.
+
+    cattrs stops at the first class with a bad key, so each bad key is dropped and the rest is
+    structured again: value errors are then reported together with the structural ones.
+    Returns ``(None, problems)`` only when nothing can be structured at all.
+    """
+    data = _deep_copy(data)
+    problems: Problems = []
+    while True:
+        try:
+            obj = CONVERTER.structure(data, cls)
+        except (ClassValidationError, TypeError, ValueError) as exc:
+            found = list(_problems(exc, ()))
+            problems += found
+            if not all([_drop(data, path) for path, _ in found]):
+                return None, problems
+            continue
+        return obj, problems + list(_check_values(obj, ()))
+
+
+def _drop(data: Any, path: tuple[str, ...]) -> bool:
+    """Delete the table key that ``path`` points into (a list element drops the whole list)."""
+    keys = list(itertools.takewhile(lambda part: not part.startswith("["), path))
+    node = data
+    for key in keys[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not keys or not isinstance(node, dict) or keys[-1] not in node:
+        return False
+    del node[keys[-1]]
+    return True
+
+
 def structure_options(cls: type, data: Mapping[str, Any], where: str) -> Any:
     """Structure a plugin's option table into its ``config_cls``; ``where`` prefixes errors."""
-    try:
-        options = CONVERTER.structure(dict(data), cls)
-    except (ClassValidationError, TypeError, ValueError) as exc:
-        raise ConfigError(_lines(where, "", _problems(exc, ()))) from exc
-    problems = list(_check_values(options, ()))
+    options, problems = structure(cls, dict(data))
     if problems:
-        raise ConfigError(_lines(where, "", problems))
+        raise ConfigError(f"{where}: {_dotted(*path)}: {message}" for path, message in problems)
     return options
 
 
-Problems = list[tuple[tuple[str, ...], str]]
+def _check_values(obj: Any, path: tuple[str, ...]) -> Iterable[Problem]:
+    """Run the ``check`` of every field declared with :func:`field`, recursively.
 
-
-def _check_values(obj: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], str]]:
-    """Run the ``check`` of every field declared with :func:`field`, recursively."""
+    Plugin option fields are skipped: each is checked with its plugin's class on resolution.
+    """
     for f in attrs.fields(type(obj)):
+        if f.metadata.get("plugin_tables"):
+            continue
         value = getattr(obj, f.name)
         check = f.metadata.get("check")
         if check is not None and value is not None and (message := check(value)):
             yield (*path, f.name), message
         if attrs.has(type(value)):
-            # the options of a mixed table are written in the table itself
-            inline = f.name == "options" and path in _PLUGIN_TABLES
-            yield from _check_values(value, path if inline else (*path, f.name))
+            yield from _check_values(value, (*path, f.name))
+
+
+# -- plugin option tables --------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Slot:
+    """A table that names plugins (``choice``) and holds one option sub-table per plugin."""
+
+    path: tuple[str, ...]
+    kind: str
+    choice: str
+    cls: type
+
+    @property
+    def many(self) -> bool:
+        return self.choice == "loggers"
+
+    @property
+    def core_keys(self) -> list[str]:
+        return [f.name for f in attrs.fields(self.cls) if not f.metadata.get("plugin_tables")]
+
+    def names(self, chosen: Any) -> list[str]:
+        return [str(name) for name in chosen] if self.many else [str(chosen)]
+
+
+SLOTS = (
+    _Slot(("model",), "backbone", "backbone", ModelConfig),
+    _Slot(("loss", "weighting"), "weighting", "strategy", WeightingConfig),
+    _Slot(("logging",), "logger", "loggers", LoggingConfig),
+)
+
+
+def _table(tree: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return tree
+
+
+def _split_plugin_tables(raw: dict[str, Any], slot: _Slot) -> Problems:
+    """Move a slot's plugin sub-tables into its ``tables`` field; refuse the old shapes."""
+    table = _table(raw, slot.path)
+    if not isinstance(table, dict):
+        return []
+    default = attrs.fields_dict(slot.cls)[slot.choice].default
+    chosen = slot.names(table.get(slot.choice, getattr(default, "factory", lambda: default)()))
+    problems: Problems = []
+    tables: dict[str, Any] = {}
+    for key in [key for key in table if key not in slot.core_keys]:
+        value = table.pop(key)
+        if key == "options" and isinstance(value, dict):
+            problems += _moved_options(slot, value, chosen)
+        elif isinstance(value, dict):
+            tables[key] = value
+        else:
+            problems.append(((*slot.path, key), _flat_option_message(slot, key, chosen)))
+    table["tables"] = tables
+    return problems
+
+
+def _option_table(slot: _Slot, chosen: Sequence[str]) -> tuple[str, ...]:
+    """Where the options of the chosen plugin live now, e.g. ``("model", "squeezeformer")``."""
+    return slot.path if slot.many else (*slot.path, chosen[0])
+
+
+def _moved_options(slot: _Slot, options: dict[str, Any], chosen: Sequence[str]) -> Problems:
+    """One line per key of an old ``options`` table, saying where that key lives now."""
+    new = _option_table(slot, chosen)
+    shape = _dotted(*slot.path, f"<{slot.kind} name>")
+    return [
+        (
+            (*slot.path, "options", *rest),
+            f"moved: write it as {_dotted(*new, *rest)} (option tables are now [{shape}])",
+        )
+        for rest in _leaves(options)
+    ]
+
+
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif path:
+        yield path
+
+
+def _flat_option_message(slot: _Slot, key: str, chosen: Sequence[str]) -> str:
+    if key in chosen:
+        return f"must be a table: the options of {slot.kind} {key!r}"
+    message = unknown_key_message(key, slot.core_keys)
+    if slot.many or difflib.get_close_matches(key, slot.core_keys, n=1):
+        return message
+    new = _option_table(slot, chosen)
+    return (
+        f"{message}; {slot.kind} options now live in [{_dotted(*new)}]: write {_dotted(*new, key)}"
+    )
+
+
+def _resolve_plugins(cfg: Config, skip: frozenset[str] = frozenset()) -> tuple[Config, Problems]:
+    """Phase 2: structure the chosen plugins' tables, and those of other installed plugins
+    (slots whose kind is in ``skip`` stay unresolved)."""
+    from cmi_core.plugins import get_plugin_manager
+
+    manager = get_plugin_manager(cfg.plugins.modules)
+    problems: Problems = []
+    for slot in (s for s in SLOTS if s.kind not in skip):
+        table = functools.reduce(getattr, slot.path, cfg)
+        resolved = _resolve_slot(slot, table, manager, problems)
+        cfg = _evolve_at(cfg, slot.path, resolved)
+    return cfg, problems
+
+
+def _resolve_slot(slot: _Slot, table: Any, manager: PluginManager, problems: Problems) -> Any:
+    """The slot's table with the chosen plugins' options and every installed plugin's table
+    structured; problems are appended to ``problems``."""
+    chosen = slot.names(getattr(table, slot.choice))
+    tables = dict(table.tables)
+    options: dict[str, Any] = {}
+    for name in dict.fromkeys([*chosen, *tables]):
+        try:
+            spec = manager.get(slot.kind, name)
+        except PluginError as exc:
+            if name in chosen:
+                problems.append(((*slot.path, slot.choice), str(exc)))
+            continue  # the table of a plugin that is not installed is kept as written
+        if name in attrs.fields_dict(slot.cls):
+            problems.append(((*slot.path, slot.choice), _clash_message(slot, name)))
+            continue
+        structured, found = structure(spec.config_cls, tables.get(name, {}))
+        problems.extend(((*slot.path, name, *path), message) for path, message in found)
+        tables[name] = structured if structured is not None else tables.get(name, {})
+        if name in chosen:
+            options[name] = tables[name]
+    picked = options if slot.many else options.get(chosen[0], tables.get(chosen[0], {}))
+    return attrs.evolve(table, options=picked, tables=tables)
+
+
+def _clash_message(slot: _Slot, name: str) -> str:
+    where = _dotted(*slot.path)
+    return (
+        f"{slot.kind} {name!r} cannot be configured: its option table [{where}.{name}] "
+        f"would be the key {where}.{name} of [{where}] (the plugin must be renamed)"
+    )
+
+
+def tables_without_plugin(cfg: Config) -> list[str]:
+    """A note for each option table whose plugin is not installed (kept, but used by nothing:
+    a misspelt table name would otherwise leave the plugin on its defaults without a word)."""
+    from cmi_core.plugins import get_plugin_manager
+
+    manager = get_plugin_manager(cfg.plugins.modules)
+    notes = []
+    for slot in SLOTS:
+        table = functools.reduce(getattr, slot.path, cfg)
+        installed = manager.names(slot.kind)
+        for name in sorted(set(table.tables) - set(installed)):
+            close = difflib.get_close_matches(name, installed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            notes.append(
+                f"[{_dotted(*slot.path, name)}]: no {slot.kind} {name!r} is installed{hint}; "
+                "the table is kept as written"
+            )
+    return notes
+
+
+def _evolve_at(obj: Any, path: Sequence[str], value: Any) -> Any:
+    if not path:
+        return value
+    head, *rest = path
+    return attrs.evolve(obj, **{head: _evolve_at(getattr(obj, head), rest, value)})
+
+
+def _check_data(cfg: Config) -> Iterable[Problem]:
+    if cfg.data.source == "kaggle":
+        if not cfg.data.dir:
+            yield ("data", "dir"), 'required when data.source = "kaggle"'
+        elif not Path(cfg.data.dir).is_dir():
+            yield ("data", "dir"), f"directory not found: {cfg.data.dir}"
+    if cfg.cv.folds is not None:
+        bad = [k for k in cfg.cv.folds if not 0 <= k < cfg.cv.n_folds]
+        if bad:
+            yield ("cv", "folds"), f"fold indices must be in [0, {cfg.cv.n_folds - 1}], got {bad}"
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -348,100 +575,49 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> list[str]:
     return problems
 
 
-def _split_plugin_tables(raw: dict[str, Any]) -> None:
-    """Move the option keys of mixed tables (``[loss.weighting]``) into their ``options``."""
-    for (section, table), core_keys in _PLUGIN_TABLES.items():
-        mixed = raw.get(section, {}).get(table)
-        if isinstance(mixed, dict):
-            options = {k: mixed.pop(k) for k in list(mixed) if k not in (*core_keys, "options")}
-            mixed.setdefault("options", {}).update(options)
+def _origin(key: str, overrides: Sequence[str], source: str) -> str:
+    """The ``-o`` that set ``key`` (or a table around or inside it), else the config file."""
+    for item in reversed(overrides):
+        name = item.partition("=")[0].strip()
+        if key == name or key.startswith((f"{name}.", f"{name}[")) or name.startswith(f"{key}."):
+            return f"-o {item}"
+    return source
 
 
-def _resolve_plugins(cfg: Config) -> tuple[Config, Problems]:
-    """Phase 2: look the chosen plugins up and structure their option tables."""
-    from cmi_core.errors import PluginError
-    from cmi_core.plugins import get_plugin_manager
-
-    manager = get_plugin_manager(cfg.plugins.modules)
-    problems: Problems = []
-
-    def resolve(kind: str, name: str, options: Any, key: str, name_key: str) -> Any:
-        try:
-            spec = manager.get(kind, name)
-        except PluginError as exc:
-            problems.append(((name_key,), str(exc)))
-            return options
-        try:
-            return CONVERTER.structure(dict(options or {}), spec.config_cls)
-        except (ClassValidationError, TypeError, ValueError) as exc:
-            problems.extend(_problems(exc, (key,)))
-            return options
-
-    model = attrs.evolve(
-        cfg.model,
-        options=resolve(
-            "backbone", cfg.model.backbone, cfg.model.options, "model.options", "model.backbone"
-        ),
-    )
-    weighting = cfg.loss.weighting
-    weighting = attrs.evolve(
-        weighting,
-        options=resolve(
-            "weighting",
-            weighting.strategy,
-            weighting.options,
-            "loss.weighting",
-            "loss.weighting.strategy",
-        ),
-    )
-    logger_options = {
-        name: resolve(
-            "logger",
-            name,
-            cfg.logging.options.get(name, {}),
-            f"logging.options.{name}",
-            "logging.loggers",
-        )
-        for name in cfg.logging.loggers
-    }
-    problems.extend(
-        (("logging.options", name), f"options for logger {name!r}, which is not in loggers")
-        for name in cfg.logging.options
-        if name not in cfg.logging.loggers
-    )
-    cfg = attrs.evolve(
-        cfg,
-        model=model,
-        loss=attrs.evolve(cfg.loss, weighting=weighting),
-        logging=attrs.evolve(cfg.logging, options=logger_options),
-    )
-    return cfg, problems
-
-
-def _check_data(cfg: Config) -> Iterable[tuple[tuple[str, ...], str]]:
-    if cfg.data.source == "kaggle":
-        if not cfg.data.dir:
-            yield ("data.dir",), 'required when data.source = "kaggle"'
-        elif not Path(cfg.data.dir).is_dir():
-            yield ("data.dir",), f"directory not found: {cfg.data.dir}"
-    if cfg.cv.folds is not None:
-        bad = [k for k in cfg.cv.folds if not 0 <= k < cfg.cv.n_folds]
-        if bad:
-            yield ("cv.folds",), f"fold indices must be in [0, {cfg.cv.n_folds - 1}], got {bad}"
-
-
-def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
-    """Structure, resolve plugin options and check values; all problems in one ConfigError."""
+def _validate(
+    raw: dict[str, Any], resolve_weighting: bool = True
+) -> tuple[Config | None, Problems]:
+    """Every problem of a raw config: old table shapes, structure, plugin options, values."""
     raw = _deep_copy(raw)
-    _split_plugin_tables(raw)
-    try:
-        cfg = CONVERTER.structure(raw, Config)
-    except ClassValidationError as exc:
-        raise ConfigError(_lines(source, "", _problems(exc, ()))) from None
-    cfg, problems = _resolve_plugins(cfg)
-    problems += [*_check_values(cfg, ()), *_check_data(cfg)]
-    if problems:
-        raise ConfigError(_lines(source, "", problems))
+    problems = [problem for slot in SLOTS for problem in _split_plugin_tables(raw, slot)]
+    cfg, found = structure(Config, raw)
+    problems += found
+    if cfg is None:
+        return None, problems
+    skip = frozenset() if resolve_weighting else frozenset({"weighting"})
+    cfg, found = _resolve_plugins(cfg, skip)
+    return cfg, [*problems, *found, *_check_data(cfg)]
+
+
+def config_from_dict(
+    raw: dict[str, Any],
+    source: str = "<config>",
+    overrides: Sequence[str] = (),
+    *,
+    resolve_weighting: bool = True,
+) -> Config:
+    """Structure, resolve plugin options and check values; all problems in one ConfigError.
+
+    A problem with a key that one of ``overrides`` set names that ``-o`` instead of ``source``.
+    ``resolve_weighting=False`` leaves the weighting strategy unresolved (its options plain
+    tables): prediction never uses the weighting, so its plugin need not be installed.
+    """
+    cfg, problems = _validate(raw, resolve_weighting)
+    if problems or cfg is None:
+        raise ConfigError(
+            f"{_origin(_dotted(*path), overrides, source)}: {_dotted(*path)}: {message}"
+            for path, message in problems
+        )
     return cfg
 
 
@@ -449,10 +625,14 @@ def load_config(path: Path | str, overrides: Sequence[str] = ()) -> Config:
     """Read, override, structure and validate a config file."""
     path = Path(path)
     raw = read_toml(path)
-    problems = apply_overrides(raw, overrides)
-    if problems:
-        raise ConfigError(f"{path}: {p}" for p in problems)
-    return config_from_dict(raw, str(path))
+    malformed = apply_overrides(raw, overrides)
+    try:
+        cfg = config_from_dict(raw, str(path), overrides)
+    except ConfigError as exc:
+        raise ConfigError([*malformed, *exc.problems]) from None
+    if malformed:
+        raise ConfigError(malformed)
+    return cfg
 
 
 def _deep_copy(raw: Any) -> Any:
@@ -467,11 +647,15 @@ def _deep_copy(raw: Any) -> Any:
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:
-    """The resolved config as plain data; plugin options are inlined, ``None`` values dropped."""
-    data = _drop_none(CONVERTER.unstructure(cfg))
-    weighting = data["loss"]["weighting"]
-    weighting.update(weighting.pop("options", {}))
-    return data
+    """The resolved config as plain data: every plugin table under its slot, ``None`` dropped."""
+    data = CONVERTER.unstructure(cfg)
+    for slot in SLOTS:
+        table = _table(data, slot.path)
+        options = table.pop("options")
+        table.update(table.pop("tables"))
+        chosen = slot.names(table[slot.choice])
+        table.update(options if slot.many else {chosen[0]: options})
+    return _drop_none(data)
 
 
 def config_to_toml(cfg: Config) -> str:

@@ -36,3 +36,8 @@ class DataError(CmiError):
 
 class RunError(CmiError):
     """A training run cannot start or continue (existing output, NaN loss, ...)."""
+
+
+class NonFiniteError(RunError):
+    """Training produced a non-finite loss, gradient or weight: the fold stops before any
+    checkpoint holds it."""

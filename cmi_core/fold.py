@@ -23,12 +23,13 @@ from cmi_core.assemble import FoldCallbacks, build_model, fold_callbacks, make_l
 from cmi_core.config import Config
 from cmi_core.console import say
 from cmi_core.data.io import SequenceSet
-from cmi_core.errors import RunError
+from cmi_core.errors import NonFiniteError, RunError
 from cmi_core.metrics import score_indices
 from cmi_core.model import CMIModel
 from cmi_core.oof import oof_frame, predict_probs
 from cmi_core.records import FoldRecord
-from cmi_core.rundir import BEST_FILE, LAST_FILE, fold_dir
+from cmi_core.rundir import BEST_FILE, LAST_FILE, NON_FINITE_FILE, fold_dir, write_text_atomic
+from cmi_core.stop import Stopped
 
 
 @attrs.frozen
@@ -57,14 +58,19 @@ def train_fold(
     """
     directory = fold_dir(out_dir, k)
     directory.mkdir(parents=True, exist_ok=True)
+    _refuse_repeating_a_non_finite_stop(directory, k)
     train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
     say(f"fold {k}: {len(train_idx)} training and {len(val_idx)} validation sequences")
     seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     model = build_model(cfg, len(data.feature_names))
-    callbacks = fold_callbacks(cfg, data, k, directory, progress=progress)
-    trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
     train_loader, val_loader = make_loaders(cfg, data, train_idx, val_idx)
+    callbacks = fold_callbacks(
+        cfg, data, k, directory, progress=progress, train_loader=train_loader
+    )
+    trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
     last = directory / LAST_FILE
+    if last.is_file():
+        _check_readable(last, k)
     _fit(trainer, model, train_loader, val_loader, last if last.is_file() else None, callbacks, k)
     if rank_zero_only.rank > 0:
         return None
@@ -93,6 +99,18 @@ def train_fold(
     return FoldResult(record, oof_frame(data, val_idx, k, probs))
 
 
+def _check_readable(checkpoint: Path, k: int) -> None:
+    """A damaged ``last.ckpt`` (a full disk, a copy cut short) is an error, not a traceback."""
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(
+            f"{checkpoint}: cannot be read ({reason}); the checkpoint is damaged. Delete it to "
+            f"train fold {k} from its start"
+        ) from None
+
+
 def _fit(
     trainer: Trainer,
     model: CMIModel,
@@ -102,24 +120,48 @@ def _fit(
     callbacks: FoldCallbacks,
     k: int,
 ) -> None:
-    """``trainer.fit`` with Lightning's Ctrl-C exit and NaN stop turned into run outcomes."""
+    """``trainer.fit`` with Lightning's stop on a signal and the NaN stop turned into run
+    outcomes: :class:`Stopped` and a one-line :class:`RunError`."""
     if ckpt is not None:
         say(f"fold {k}: resuming from {ckpt}")
+    stop = callbacks.stop
     try:
-        with callbacks.ctrl_c.handling():
+        with stop.handling():
             trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
     except SystemExit:
-        if callbacks.ctrl_c.pressed:  # Lightning caught Ctrl-C, cleaned up, called exit(1)
-            raise KeyboardInterrupt from None
+        if stop.requested is not None:  # Lightning cleaned up after the signal, then exited
+            raise Stopped(stop.requested) from None
         raise
-    except RunError as exc:
-        directory = Path(trainer.default_root_dir)
-        kept = (
-            f"its last good checkpoint {directory / LAST_FILE} is kept"
-            if (directory / LAST_FILE).is_file()
-            else "no epoch had finished, so there is no checkpoint"
+    except NonFiniteError as exc:
+        raise _non_finite_stop(Path(trainer.default_root_dir), k, exc) from None
+
+
+def _non_finite_stop(directory: Path, k: int, exc: NonFiniteError) -> RunError:
+    """The fold's one-line stop message, also kept in ``non_finite.txt`` for --resume."""
+    kept = (
+        f"its last good checkpoint {directory / LAST_FILE} is kept"
+        if (directory / LAST_FILE).is_file()
+        else "no epoch had finished, so there is no checkpoint"
+    )
+    message = f"fold {k} stopped: {exc}; {kept}"
+    if rank_zero_only.rank == 0:
+        write_text_atomic(directory / NON_FINITE_FILE, message + "\n")
+    return RunError(f"{message}. {_NON_FINITE_ADVICE}")
+
+
+_NON_FINITE_ADVICE = (
+    "Resuming would repeat the same steps: start a new run with a lower optimizer.lr "
+    "or a trainer.gradient_clip_val"
+)
+
+
+def _refuse_repeating_a_non_finite_stop(directory: Path, k: int) -> None:
+    marker = directory / NON_FINITE_FILE
+    if marker.is_file():
+        raise RunError(
+            f"fold {k} stopped earlier on a non-finite value ({marker}). {_NON_FINITE_ADVICE}, "
+            f"or delete {marker} to try again anyway"
         )
-        raise RunError(f"fold {k} stopped: {exc}; {kept}") from None
 
 
 def _predict_device(cfg: Config) -> torch.device:

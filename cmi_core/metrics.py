@@ -1,4 +1,4 @@
-"""The official competition score (DOMAIN.md section 4), exactly.
+"""The official competition score of the Kaggle evaluation, exactly.
 
 ``0.5 * binary F1 (target vs non-target) + 0.5 * macro F1 over the 8 targets + non_target``,
 where the macro average runs over the labels present in truth or prediction (scikit-learn's

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from cmi_core.backbone import Backbone
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURES, NINE_CLASSES
-from cmi_core.errors import RunError
+from cmi_core.errors import NonFiniteError
 from cmi_core.losses import compute_losses
 from cmi_core.metrics import competition_score
 from cmi_core.optim import ScheduleFreeModeSwitch, build_optimizer
@@ -133,7 +133,7 @@ class CMIModel(pl.LightningModule):
         )
         total = self.weighting(losses)
         if not torch.isfinite(total):
-            raise RunError(_non_finite_message(self.global_step, losses, total))
+            raise NonFiniteError(_non_finite_message(self.global_step, losses, total))
         size = batch["x"].shape[0]
         step_values = {loss_tag(t): v.detach() for t, v in losses.items()}
         step_values[LOSS_TOTAL] = total.detach()
@@ -151,6 +151,9 @@ class CMIModel(pl.LightningModule):
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
         self.weighting.after_optimizer_step()
+
+    def on_train_epoch_start(self) -> None:
+        self.weighting.before_train_epoch()
 
     def configure_optimizers(self) -> Any:
         total = self.total_steps or int(self.trainer.estimated_stepping_batches)

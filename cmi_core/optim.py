@@ -110,7 +110,7 @@ class ScheduleFreeModeSwitch(pl.Callback):
     weights) at the end of each training epoch and before validation, test and prediction,
     so metrics and checkpoints see the averaged weights. Lightning captures the state dicts
     *before* ``on_save_checkpoint`` runs and they alias the live tensors, so switching there is
-    too late (DESIGN.md 10); a checkpoint saved in train mode (e.g. every N steps) is rewritten
+    too late (measured); a checkpoint saved in train mode (e.g. every N steps) is rewritten
     with copies of the eval-mode state instead. A resumed run thus starts in eval mode and the
     next training step switches back. When the model has BatchNorm, its statistics (collected
     with the ``y`` weights) are recomputed for the ``x`` weights on the last ``bn_batches``

@@ -9,7 +9,6 @@ Figures use matplotlib's object API (no pyplot, no GUI backend).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cmi_core.errors import RunError
-from cmi_core.rundir import OOF_FILE, SUMMARY_FILE
-from cmi_core.tags import VAL_SCORE
+from cmi_core.rundir import OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
+from cmi_core.tags import LOSS_PREFIX, VAL_SCORE, WEIGHTING_PREFIX, WEIGHTS_PREFIX
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +34,7 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / SUMMARY_FILE
     if not path.is_file():
         raise RunError(f"{run_dir}: not a run directory with results (no {SUMMARY_FILE})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 def read_scalars(fold_dir: Path) -> dict[str, Series]:
@@ -246,25 +245,22 @@ def oof_confusion_figure(run_dir: Path) -> Figure | None:
 
 def write_report(run_dir: Path) -> list[Path]:
     """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``val_score.png`` and
-    ``confusion.png`` into the run directory; returns the files written."""
+    ``confusion.png`` (``rundir.REPORT_FILES``, in that order) into the run directory; returns
+    the files written."""
     run_dir = Path(run_dir)
     load_summary(run_dir)  # refuse what is not a run directory before plotting anything
     scalars = {fold: read_scalars(path) for fold, path in fold_dirs(run_dir).items()}
-    figures = {
-        "weights.png": tag_family_figure(
-            scalars, "weights/", "Effective loss weights (weights/*)", "weight"
+    figures = (
+        tag_family_figure(scalars, WEIGHTS_PREFIX, "Effective loss weights (weights/*)", "weight"),
+        tag_family_figure(
+            scalars, WEIGHTING_PREFIX, "Raw learnable weighting parameters (weighting/*)", "value"
         ),
-        "weighting.png": tag_family_figure(
-            scalars, "weighting/", "Raw learnable weighting parameters (weighting/*)", "value"
-        ),
-        "losses.png": tag_family_figure(
-            scalars, "loss/", "Raw per-task training losses (loss/*)", "loss"
-        ),
-        "val_score.png": score_figure(scalars),
-        "confusion.png": oof_confusion_figure(run_dir),
-    }
+        tag_family_figure(scalars, LOSS_PREFIX, "Raw per-task training losses (loss/*)", "loss"),
+        score_figure(scalars),
+        oof_confusion_figure(run_dir),
+    )
     written = []
-    for name, figure in figures.items():
+    for name, figure in zip(REPORT_FILES, figures, strict=True):
         if figure is not None:
             figure.savefig(run_dir / name, dpi=110, bbox_inches="tight", pad_inches=0.15)
             written.append(run_dir / name)

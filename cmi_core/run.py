@@ -27,11 +27,13 @@ from cmi_core.data.folds import assign_folds
 from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
 from cmi_core.errors import RunError
 from cmi_core.executor import Executor
+from cmi_core.fingerprint import DataFingerprint
 from cmi_core.fold import train_fold
 from cmi_core.records import FoldRecord
 from cmi_core.rundir import (
     SUMMARY_FILE,
     check_run_dir,
+    check_same_data,
     create_run_dir,
     read_finished,
     write_results,
@@ -76,9 +78,9 @@ def run_experiment(
         check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
     wanted = _wanted_folds(cfg, folds)
     quiet_lightning()
-    if executor is not None:
-        load_data(cfg)  # generate and cache the data once, before the workers read it
-        return run_parallel(cfg, out_dir, wanted, executor, resume=resume)
+    if executor is not None:  # data loaded (generated, cached) once, before the workers read it
+        data = DataFingerprint.of(load_data(cfg))
+        return run_parallel(cfg, out_dir, wanted, executor, data, resume=resume)
     with _torch_threads(cfg.trainer.threads):
         return _run(cfg, out_dir, wanted, resume=resume, progress=progress, launcher=launcher)
 
@@ -101,8 +103,10 @@ def _run(
     """Load the data, assign the folds, train every wanted fold not finished yet."""
     data = load_data(cfg)
     fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
-    if launcher and not resume:
-        create_run_dir(cfg, out_dir)
+    if launcher:
+        if not resume:
+            create_run_dir(cfg, out_dir)
+        check_same_data(out_dir, DataFingerprint.of(data), resume=resume)
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
     records, oof = read_finished(out_dir) if resume else ({}, None)
     for k in wanted:

@@ -16,6 +16,7 @@ from typing import Any
 from cmi_core.config import Config
 from cmi_core.console import say
 from cmi_core.executor import Executor, TrialOutcome
+from cmi_core.fingerprint import DataFingerprint
 from cmi_core.rundir import CONFIG_FILE, check_run_dir
 from cmi_core.sweepspec import SweepError, SweepPlan, read_sweep, write_sweep
 from cmi_core.trials import RunInProgress, drive
@@ -24,12 +25,13 @@ from cmi_core.trials import RunInProgress, drive
 def run_sweep(plan: SweepPlan, out: Path, executor: Executor) -> dict[str, Any]:
     """Train every trial not finished yet; returns the final ``sweep.json`` content."""
     state = _open(out, plan)
-    _prepare_data(plan.configs.values())
+    data = _prepare_data(plan.configs.values())
     runs = {
         p.name: RunInProgress.open(
             plan.configs[p.name],
             out / p.name,
             _wanted(plan.configs[p.name]),
+            data[_data_key(plan.configs[p.name])],
             resume=(out / p.name / CONFIG_FILE).is_file(),
         )
         for p in plan.points
@@ -90,16 +92,21 @@ def _open(out: Path, plan: SweepPlan) -> dict[str, Any]:
     return state
 
 
-def _prepare_data(configs: Iterable[Config]) -> None:
-    """Load each distinct data set once here, so workers never generate one at the same time."""
+def _prepare_data(configs: Iterable[Config]) -> dict[str, DataFingerprint]:
+    """Load each distinct data set once here (so workers never generate one at the same time)
+    and fingerprint it for its run directories."""
     from cmi_core.run import load_data
 
-    seen = set()
+    fingerprints: dict[str, DataFingerprint] = {}
     for cfg in configs:
-        key = (repr(cfg.data), cfg.cv.n_folds, cfg.cv.seed)
-        if key not in seen:
-            seen.add(key)
-            load_data(cfg)
+        key = _data_key(cfg)
+        if key not in fingerprints:
+            fingerprints[key] = DataFingerprint.of(load_data(cfg))
+    return fingerprints
+
+
+def _data_key(cfg: Config) -> str:
+    return repr(cfg.data)
 
 
 def _wanted(cfg: Config) -> list[int]:

@@ -22,8 +22,9 @@ from cmi_core.config import Config, config_to_dict
 from cmi_core.console import say
 from cmi_core.errors import RunError
 from cmi_core.executor import Executor, Trial, TrialOutcome, write_tree
+from cmi_core.fingerprint import DataFingerprint
 from cmi_core.records import FoldRecord
-from cmi_core.rundir import create_run_dir, fold_dir, read_finished, write_results
+from cmi_core.rundir import check_same_data, create_run_dir, fold_dir, read_finished, write_results
 
 
 @attrs.define
@@ -37,13 +38,21 @@ class RunInProgress:
     oof: pl.DataFrame | None
 
     @classmethod
-    def open(cls, cfg: Config, out_dir: Path, wanted: Sequence[int], *, resume: bool) -> Any:
-        """Keep the folds an earlier attempt finished (``resume``), or start the directory."""
-        if resume:
-            records, oof = read_finished(out_dir)
-        else:
+    def open(
+        cls,
+        cfg: Config,
+        out_dir: Path,
+        wanted: Sequence[int],
+        data: DataFingerprint,
+        *,
+        resume: bool,
+    ) -> Any:
+        """Keep the folds an earlier attempt finished on the same data (``resume``), or start
+        the directory."""
+        if not resume:
             create_run_dir(cfg, out_dir)
-            records, oof = {}, None
+        check_same_data(out_dir, data, resume=resume)
+        records, oof = read_finished(out_dir) if resume else ({}, None)
         return cls(cfg, Path(out_dir), sorted(wanted), records, oof)
 
     def pending(self) -> list[int]:
@@ -116,10 +125,16 @@ def paired_order(runs: Sequence[RunInProgress], default_threads: int) -> list[Tr
 
 
 def run_parallel(
-    cfg: Config, out_dir: Path, wanted: Sequence[int], executor: Executor, *, resume: bool
+    cfg: Config,
+    out_dir: Path,
+    wanted: Sequence[int],
+    executor: Executor,
+    data: DataFingerprint,
+    *,
+    resume: bool,
 ) -> dict[str, Any]:
     """``cmi run --jobs N``: the folds of one run directory as trials on ``executor``."""
-    run = RunInProgress.open(cfg, out_dir, wanted, resume=resume)
+    run = RunInProgress.open(cfg, out_dir, wanted, data, resume=resume)
     for k in sorted(run.records):
         say(f"fold {k}: finished earlier (cmi_score {run.records[k].cmi_score:.4f}), kept")
     hint = f"finished folds are kept. Resume: cmi run --resume {out_dir}"

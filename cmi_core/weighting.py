@@ -9,6 +9,7 @@ and the optimizer puts them in their own parameter group.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import attrs
 import torch
@@ -53,7 +54,16 @@ class LossWeighting(nn.Module):
     :meth:`effective_weights` and :meth:`raw_values` so the trainer can log them.
     Logged values are detached 0-d tensors (or floats): the trainer hands them to
     ``self.log`` without a device sync; call ``float()`` on them for a report.
+
+    Three declarations let the contract kit (``cmi_core.testing``) check what a strategy
+    promises rather than guess it from option names: :attr:`learns`,
+    :meth:`parameter_range` and :meth:`reference_total` (docs/weighting.md).
     """
+
+    #: True when the weights change during training, through learnable parameters or state
+    #: kept in buffers (a loss history); the kit then requires that state to change after a step,
+    #: and requires it to stay put when False.
+    learns: ClassVar[bool] = False
 
     def __init__(self, terms: Sequence[str], fixed: FixedWeights) -> None:
         super().__init__()
@@ -76,6 +86,30 @@ class LossWeighting(nn.Module):
 
     def after_optimizer_step(self) -> None:
         """Called by the trainer after each optimizer step (clamping, collapse warnings)."""
+
+    def parameter_range(self) -> tuple[float, float] | None:
+        """The ``(low, high)`` range every learnable parameter is held in; None when unbounded.
+
+        A strategy that clamps returns its range here, whatever its option is called, so the
+        kit can check the forward pass and the projection after a step honour it.
+        """
+        return None
+
+    def reference_total(self, losses: Mapping[str, float]) -> float | None:
+        """The total this strategy should return for ``losses``, at its current state.
+
+        Written independently of :meth:`forward`, in plain Python floats, straight from the
+        strategy's documented formula: the kit compares the two on random losses and random
+        parameter values. None (the default) when the strategy states no reference.
+        """
+        return None
+
+    def before_train_epoch(self) -> None:
+        """Called by the trainer when a training epoch starts (per-epoch statistics).
+
+        At the start rather than the end: a run resumed from an end-of-epoch checkpoint starts
+        the next epoch, so an epoch's statistics are closed exactly once either way.
+        """
 
     def check_losses(self, losses: Mapping[str, Tensor]) -> None:
         """Raise a clear error when the losses do not match the active terms."""

@@ -12,6 +12,8 @@ import pytest
 
 from cmi_core.plugins import reset_plugin_manager
 
+pytest_plugins = ("pytester",)  # the contract kit is run on broken plugins in sessions of its own
+
 
 @pytest.fixture(autouse=True)
 def _fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -55,7 +55,7 @@ THM_TOF_FEATURES: tuple[str, ...] = (
 MIRROR_NEGATED = frozenset(
     {"acc_x", "rot_y", "rot_z", "linear_acc_x", "angular_vel_y", "angular_vel_z"}
 )
-"""Channels whose sign flips under the x-axis mirror (DOMAIN 2.4)."""
+"""Channels whose sign flips under the x-axis mirror (docs/data.md, Features)."""
 MIRROR_SWAPPED = (
     ("thm_3", "thm_5"),
     ("tof_3_mean", "tof_5_mean"),
@@ -255,7 +255,7 @@ DEMOGRAPHIC_RANGES: dict[str, tuple[float, float]] = {
     "shoulder_to_wrist_cm": (35.0, 75.0),
     "elbow_to_wrist_cm": (15.0, 50.0),
 }
-"""Fixed min-max ranges (those of exp024/025, DOMAIN 7.7); values are clipped to [0, 1]."""
+"""Fixed min-max ranges (those of exp024/025, docs/data.md); values are clipped to [0, 1]."""
 DEMOGRAPHIC_DEFAULTS: dict[str, float] = {
     "adult_child": 1.0,
     "age": 22.0,
@@ -285,7 +285,7 @@ def mirror_raw(
     """Mirror the selected rows (bool mask) across the device's x-axis plane, in place.
 
     Left-handed subjects wear the device on the left wrist; mirroring maps them onto the
-    right-handed frame (DOMAIN 2.4): acc_x -> -acc_x, (w, x, y, z) -> (w, x, -y, -z), and
+    right-handed frame (docs/data.md): acc_x -> -acc_x, (w, x, y, z) -> (w, x, -y, -z), and
     sensors 3 <-> 5 in every ``per_sensor`` array (sensor on axis 1: thermopiles (N, 5),
     ToF summaries (N, 5) or raw ToF (N, 5, 64)).
     """

@@ -1,11 +1,11 @@
 """Kaggle CSV files (or the polars frames the Kaggle server hands over) -> per-sequence arrays.
 
-One code path: ``load_train`` / ``load_test`` check the files' headers, parse them and run
-the same ``_prepare`` (checks, casts, ToF summaries; on row batches) and ``_assemble``
-(sequences, features) as ``sequences_from_frames``, which the inference Predictor calls on
-one sequence at a time. Only the columns the feature set needs are parsed. Parsed data is
-cached as one ``.npz`` per file pair, keyed by a fingerprint of the source files and the
-feature configuration.
+One code path: ``load_train`` / ``load_test`` check the files' headers and that every row has
+all its fields (``csv_rows``), parse them and run the same ``_prepare`` (checks, casts, ToF
+summaries; on row batches) and ``_assemble`` (sequences, features) as
+``sequences_from_frames``, which the inference Predictor calls on one sequence at a time.
+Only the columns the feature set needs are parsed. Parsed data is cached as one ``.npz`` per
+file pair, keyed by a fingerprint of the source files and the feature configuration.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -26,6 +27,7 @@ import polars as pl
 
 from cmi_core.config import DataConfig, FeatureConfig
 from cmi_core.data import features as feat
+from cmi_core.data.csv_rows import check_rows
 from cmi_core.data.schema import (
     ACC_COLUMNS,
     DEMOGRAPHIC_FEATURES,
@@ -191,8 +193,14 @@ def _load(
             pass  # unreadable (e.g. a disk filled up while it was written): parse again
     _check_header(csv_path, TRAIN_COLUMNS if kind == "train" else TEST_COLUMNS)
     _check_header(demo_path, DEMOGRAPHICS_COLUMNS)
-    table = _demographics_table(_read_demographics(demo_path), str(demo_path))
-    frame = _read_prepared(csv_path, _needed_columns(kind == "train", features), features)
+    check_rows(demo_path)
+    with ThreadPoolExecutor(1) as pool:  # numpy releases the GIL: the check overlaps the parse
+        rows_checked = pool.submit(check_rows, csv_path)
+        try:
+            table = _demographics_table(_read_demographics(demo_path), str(demo_path))
+            frame = _read_prepared(csv_path, _needed_columns(kind == "train", features), features)
+        finally:
+            rows_checked.result()  # a bad row explains a parse error: its error comes first
     data = _assemble(frame, table, features, str(csv_path))
     if cache is not None:
         _write_cache(cache, data)
@@ -366,6 +374,7 @@ def _assemble(
         if frame[column].null_count():
             raise DataError(f"{source}: column {column!r} has an empty value")
     frame = frame.sort("sequence_id", "sequence_counter")
+    _check_unique_rows(frame, source)
 
     runs = frame["sequence_id"].rle().struct.unnest()
     lengths = runs["len"].to_numpy().astype(np.int64)
@@ -404,6 +413,20 @@ def _assemble(
         orientations=orientations,
         feature_names=feat.feature_names(features),
     )
+
+
+def _check_unique_rows(frame: pl.DataFrame, source: str) -> None:
+    """A (sequence_id, sequence_counter) pair names one row; ``frame`` is sorted by both."""
+    repeated = (pl.col("sequence_id") == pl.col("sequence_id").shift(1)) & (
+        pl.col("sequence_counter") == pl.col("sequence_counter").shift(1)
+    )
+    first = frame.filter(repeated).head(1)
+    if first.height:
+        sequence, counter = first["sequence_id"][0], first["sequence_counter"][0]
+        raise DataError(
+            f"{source}: sequence {sequence!r}: two rows with sequence_counter {counter} "
+            "(a duplicated row)"
+        )
 
 
 def _check_constant(frame: pl.DataFrame, columns: list[str], source: str) -> None:

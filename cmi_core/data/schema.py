@@ -81,7 +81,7 @@ ORIENTATION_GESTURES: dict[str, tuple[str, ...]] = {
     "Write name in air": _NOT_LEAN,
     "Text on phone": ORIENTATIONS,
 }
-"""Orientations each gesture is recorded in (51 valid pairs, DOMAIN 2.5)."""
+"""Orientations each gesture is recorded in (51 valid pairs, docs/data.md)."""
 
 # -- columns ---------------------------------------------------------------------------------
 

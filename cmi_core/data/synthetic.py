@@ -5,7 +5,7 @@ Physical model (per frame, nominal 10 Hz): the device orientation is
 from a rest pose to the gesture's body location (Transition: move, then pause), then performs
 the gesture's motion program (Gesture phase, always at the end). The accelerometer reads
 gravity in the sensor frame plus the second derivative of the hand's displacement, plus noise.
-Left-handed subjects are the x-axis mirror image (DOMAIN 2.4). Thermopiles warm up and ToF
+Left-handed subjects are the x-axis mirror image (docs/data.md). Thermopiles warm up and ToF
 distances shrink as the hand approaches skin.
 
 The class information is mostly in the temporal shape of the gesture phase: the 8 targets
@@ -562,15 +562,28 @@ def _subject_frame(
     return frame.select(columns)
 
 
-def generate(out_dir: Path, subjects: int = 24, seed: int = 0, progress: bool = False) -> Path:
+FILES = ("train.csv", "train_demographics.csv", "test.csv", "test_demographics.csv")
+_PARTIAL = ".partial"
+
+
+def generate(
+    out_dir: Path,
+    subjects: int = 24,
+    seed: int = 0,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> Path:
     """Write ``train.csv``, ``train_demographics.csv``, ``test.csv``, ``test_demographics.csv``.
 
     ``subjects`` train subjects (~102 sequences each) and ``max(2, subjects // 10)`` test
-    subjects, about half of whose sequences are IMU-only. Returns ``out_dir``.
+    subjects, about half of whose sequences are IMU-only. Returns ``out_dir``. A non-empty
+    ``out_dir`` is refused unless ``overwrite``, which replaces only the four files: each is
+    written beside its target and renamed at the end, so an interrupted run loses nothing.
     """
     if subjects < 1:
         raise DataError(f"synthetic data needs at least 1 subject, got {subjects}")
     out_dir = Path(out_dir)
+    _refuse_foreign(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_test = max(2, subjects // 10)
     rng = np.random.default_rng([seed, 0])
@@ -583,17 +596,37 @@ def generate(out_dir: Path, subjects: int = 24, seed: int = 0, progress: bool = 
         ("train", TRAIN_COLUMNS, range(subjects), 0.0),
         ("test", TEST_COLUMNS, range(subjects, subjects + n_test), 0.5),
     )
-    for name, columns, members, imu_only_p in splits:
-        demographics[list(members)].write_csv(out_dir / f"{name}_demographics.csv")
-        with open(out_dir / f"{name}.csv", "wb") as fh:
-            for k in _progress(members, progress, name):
-                demo = demographics.row(k, named=True)
-                subject_rng = np.random.default_rng([seed, 1, k])
-                frame = _subject_frame(
-                    subject_ids[k], plans[k], demo, subject_rng, columns, imu_only_p
-                )
-                frame.write_csv(fh, include_header=fh.tell() == 0)
+    try:
+        for name, columns, members, imu_only_p in splits:
+            demographics[list(members)].write_csv(out_dir / f"{name}_demographics.csv{_PARTIAL}")
+            with open(out_dir / f"{name}.csv{_PARTIAL}", "wb") as fh:
+                for k in _progress(members, progress, name):
+                    demo = demographics.row(k, named=True)
+                    subject_rng = np.random.default_rng([seed, 1, k])
+                    frame = _subject_frame(
+                        subject_ids[k], plans[k], demo, subject_rng, columns, imu_only_p
+                    )
+                    frame.write_csv(fh, include_header=fh.tell() == 0)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM, full disk): leave no partial file
+        for name in FILES:
+            (out_dir / f"{name}{_PARTIAL}").unlink(missing_ok=True)
+        raise
+    for name in FILES:
+        (out_dir / f"{name}{_PARTIAL}").replace(out_dir / name)
     return out_dir
+
+
+def _refuse_foreign(out_dir: Path, overwrite: bool) -> None:
+    """A data set (or anything else) already in ``out_dir`` is only replaced when asked."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"{out_dir}: exists and is not a directory")
+    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
+    if entries and not overwrite:
+        raise DataError(
+            f"{out_dir}: directory is not empty ({', '.join(entries[:3])}"
+            f"{', ...' if len(entries) > 3 else ''}); --overwrite replaces only "
+            f"{', '.join(FILES)} and keeps the rest"
+        )
 
 
 def _progress(items: range, enabled: bool, name: str) -> Iterable[int]:

@@ -59,13 +59,22 @@ class BackboneContract(PluginContract):
 
     def test_output_is_batch_by_out_dim(self, build: Build, in_channels: int) -> None:
         backbone = build().eval()
-        assert isinstance(backbone, Backbone)
-        assert isinstance(backbone.out_dim, int) and backbone.out_dim > 0
+        assert isinstance(backbone, Backbone), (
+            f"the factory returned a {type(backbone).__name__}: a backbone plugin must build a "
+            "cmi_core.Backbone"
+        )
+        assert isinstance(backbone.out_dim, int) and backbone.out_dim > 0, (
+            f"out_dim = {backbone.out_dim!r}: a backbone must declare its embedding size as a "
+            "positive int"
+        )
         x, mask = left_padded([torch.randn(n, in_channels) for n in (20, 11, 5)], 20)
         with torch.no_grad():
             out = backbone(x, mask)
-        assert out.shape == (3, backbone.out_dim)
-        assert torch.isfinite(out).all()
+        assert out.shape == (3, backbone.out_dim), (
+            f"output shape {tuple(out.shape)} for a batch of 3: it must be [B, out_dim] = "
+            f"(3, {backbone.out_dim})"
+        )
+        assert torch.isfinite(out).all(), "the embedding has non-finite values: it must be finite"
 
     @pytest.mark.parametrize("where", ["front", "back"])
     def test_padding_does_not_move_the_embedding(
@@ -83,7 +92,15 @@ class BackboneContract(PluginContract):
         with torch.no_grad():
             plain = backbone(x, torch.ones(2, 16, dtype=torch.bool))
             moved = backbone(padded, mask)
-        torch.testing.assert_close(moved, plain, **TOLERANCE)
+        torch.testing.assert_close(
+            moved,
+            plain,
+            **TOLERANCE,
+            msg=lambda detail: (
+                f"padding ({where}, filled with noise) moved the embedding: masked frames must "
+                f"have no effect on it. {detail}"
+            ),
+        )
 
     def test_variable_lengths_match_each_sequence_alone(
         self, build: Build, in_channels: int
@@ -96,7 +113,16 @@ class BackboneContract(PluginContract):
             alone = torch.cat(
                 [backbone(s[None], torch.ones(1, len(s), dtype=torch.bool)) for s in sequences]
             )
-        torch.testing.assert_close(batched, alone, **TOLERANCE)
+        torch.testing.assert_close(
+            batched,
+            alone,
+            **TOLERANCE,
+            msg=lambda detail: (
+                "a sequence in a left-padded batch of several lengths gives another embedding "
+                "than alone: the backbone must depend only on each sequence's real frames. "
+                f"{detail}"
+            ),
+        )
 
     def test_gradient_reaches_every_parameter_and_no_padded_frame(
         self, build: Build, in_channels: int
@@ -107,10 +133,18 @@ class BackboneContract(PluginContract):
         out = backbone(x, mask)
         (out * torch.randn_like(out)).sum().backward()
         for name, param in backbone.named_parameters():
-            assert param.grad is not None, f"parameter {name} gets no gradient"
-            assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient"
-        assert x.grad[mask].abs().sum() > 0, "real frames get no gradient"
-        assert torch.all(x.grad[~mask] == 0), "padded frames influence the embedding"
+            assert param.grad is not None, (
+                f"parameter {name} gets no gradient: every parameter must take part in the output"
+            )
+            assert torch.isfinite(param.grad).all(), (
+                f"{name}: non-finite gradient; gradients must be finite"
+            )
+        assert x.grad[mask].abs().sum() > 0, (
+            "real frames get no gradient: the embedding must depend on the input"
+        )
+        assert torch.all(x.grad[~mask] == 0), (
+            "padded frames influence the embedding: masked frames must get zero gradient"
+        )
 
     def test_a_sequence_without_real_frames_gives_a_finite_embedding(
         self, build: Build, in_channels: int
@@ -120,7 +154,11 @@ class BackboneContract(PluginContract):
         mask = torch.ones(2, 8, dtype=torch.bool)
         mask[1] = False
         with torch.no_grad():
-            assert torch.isfinite(backbone(x, mask)).all()
+            out = backbone(x, mask)
+        assert torch.isfinite(out).all(), (
+            "a sequence without real frames gives a non-finite embedding: an empty mask must "
+            "still give finite values (no division by a zero count)"
+        )
 
     def test_state_dict_round_trip(self, build: Build, in_channels: int) -> None:
         trained = build().train()
@@ -132,7 +170,14 @@ class BackboneContract(PluginContract):
         restored = build()
         restored.load_state_dict(torch.load(buffer, weights_only=True))
         with torch.no_grad():
-            torch.testing.assert_close(restored.eval()(x, mask), trained.eval()(x, mask))
+            torch.testing.assert_close(
+                restored.eval()(x, mask),
+                trained.eval()(x, mask),
+                msg=lambda detail: (
+                    "a backbone restored from its state_dict gives another embedding: everything "
+                    f"the output depends on must be a parameter or a persistent buffer. {detail}"
+                ),
+            )
 
     def test_deterministic_for_a_seed(self, build: Build, in_channels: int) -> None:
         x, mask = left_padded([torch.randn(n, in_channels) for n in (12, 7)], 12)
@@ -141,4 +186,7 @@ class BackboneContract(PluginContract):
             backbone = build().train()  # build() seeds; dropout draws from the same stream
             return backbone(x, mask).detach()
 
-        assert torch.equal(run(), run())
+        assert torch.equal(run(), run()), (
+            "two builds from the same seed give different outputs: a backbone must be "
+            "deterministic for a seed (draw randomness from torch's generator only)"
+        )

@@ -11,7 +11,7 @@ import pytest
 from cmi_core.builders import build_logger
 from cmi_core.testing.plugin_contract import PluginContract
 
-# What a run logs: flat scalar tags (DESIGN.md 7) and the resolved config as nested tables.
+# What a run logs: flat scalar tags (docs/running.md) and the resolved config as nested tables.
 METRICS = {"loss/total": 1.25, "loss/multiclass": 2.0, "weights/multiclass": 0.5, "lr": 1e-3}
 HYPERPARAMS = {"name": "exp025", "loss": {"alpha": 0.5, "weighting": {"strategy": "none"}}}
 
@@ -44,7 +44,10 @@ class LoggerContract(PluginContract):
     def test_is_a_lightning_logger(self, logger: Any) -> None:
         from pytorch_lightning.loggers import Logger
 
-        assert isinstance(logger, Logger)
+        assert isinstance(logger, Logger), (
+            f"the factory returned a {type(logger).__name__}: a logger plugin must build a "
+            "pytorch_lightning Logger"
+        )
 
     def test_writes_metrics_and_hyperparameters_only_under_save_dir(
         self, logger: Any, save_dir: Path, tmp_path: Path
@@ -56,9 +59,11 @@ class LoggerContract(PluginContract):
         logger.save()
         logger.finalize("success")
         written = [p for p in save_dir.rglob("*") if p.is_file()]
-        assert written, f"nothing written under {save_dir}"
+        assert written, f"nothing written under {save_dir}: a logger must write its files there"
         stray = [p for p in (tmp_path / "cwd").rglob("*")]
-        assert not stray, f"files written outside save_dir: {stray}"
+        assert not stray, f"files written outside save_dir: {stray}; write under save_dir only"
         log_dir = getattr(logger, "log_dir", None)
         if log_dir is not None:
-            assert Path(log_dir).resolve().is_relative_to(save_dir.resolve())
+            assert Path(log_dir).resolve().is_relative_to(save_dir.resolve()), (
+                f"log_dir {log_dir} is outside save_dir {save_dir}: it must lie under save_dir"
+            )

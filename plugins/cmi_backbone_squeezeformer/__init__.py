@@ -25,7 +25,7 @@ def _odd(value: int) -> str | None:
 
 @attrs.frozen
 class SqueezeformerOptions:
-    """Options of ``[model.options]`` for ``backbone = "squeezeformer"``."""
+    """Options of ``[model.squeezeformer]``, used when ``backbone = "squeezeformer"``."""
 
     d_model: int = field(64, at_least(8), "width of the encoder")
     n_layers: int = field(2, at_least(1), "number of conformer blocks")

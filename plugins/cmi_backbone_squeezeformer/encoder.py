@@ -1,4 +1,4 @@
-"""The CMISqueezeformer encoder (DOMAIN.md 7.7), honouring the padding mask everywhere.
+"""The CMISqueezeformer encoder (docs/architecture.md), honouring the padding mask everywhere.
 
 Padded frames (``mask == False``) never reach a real frame's output: attention ignores them as
 keys, they are zeroed before the depthwise convolution (so a real frame next to padding sees
@@ -6,7 +6,7 @@ the same zeros as at the sequence edge), batch-norm statistics skip them, poolin
 and positions count real frames only. Hence an embedding does not move when padding is added.
 
 Dropout is cheap by design: drawing one random number per element was ~18 % of a CPU step
-(DESIGN.md 10; 2.5 ms per [64, 128, 64] mask on 2 cores). Each module's output gets channel
+(docs/benchmarks.md; 2.5 ms per [64, 128, 64] mask on 2 cores). Each module's output gets channel
 dropout instead (one mask per sequence and channel, shared over time, like Keras'
 SpatialDropout1D, common in this competition's public models): 128x fewer random numbers.
 There is none inside the wide feed-forward layer or on the attention weights.

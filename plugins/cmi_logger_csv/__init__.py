@@ -19,7 +19,7 @@ from cmi_core.specs import LoggerSpec
 
 @attrs.frozen
 class CSVOptions:
-    """Options of ``[logging.options.csv]``."""
+    """Options of ``[logging.csv]``."""
 
     flush_logs_every_n_steps: int = 100  # rows buffered in memory between writes
 

@@ -20,7 +20,7 @@ from cmi_core.specs import LoggerSpec
 
 @attrs.frozen
 class TensorBoardOptions:
-    """Options of ``[logging.options.tensorboard]``."""
+    """Options of ``[logging.tensorboard]``."""
 
     flush_secs: int = 30  # how often the event file is flushed to disk
     max_queue: int = 10  # events buffered before a flush

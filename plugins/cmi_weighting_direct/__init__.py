@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class DirectOptions:
-    """Options of ``[loss.weighting]`` for ``strategy = "direct"``."""
+    """Options of ``[loss.weighting.direct]``, used when ``strategy = "direct"``."""
 
     clamp: list[float] = field([-10.0, 10.0], ordered_pair, "range of the raw parameters a, b, c")
     collapse_threshold: float = field(

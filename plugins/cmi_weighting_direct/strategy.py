@@ -31,6 +31,8 @@ class DirectWeighting(LossWeighting):
     projected back after every optimizer step.
     """
 
+    learns = True
+
     def __init__(
         self,
         terms: Sequence[str],
@@ -80,6 +82,21 @@ class DirectWeighting(LossWeighting):
 
     def raw_values(self) -> dict[str, Tensor | float]:
         return {f"{name}_raw": p.detach() for name, p in self.raw.items()}
+
+    def parameter_range(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        """docs/weighting.md: ``alpha = sigmoid(a)``, ``w9 = exp(b)``, ``wkl = exp(c)`` (raw
+        values clamped), ``total = alpha*L18 + (1 - alpha)*Lbin + w9*L9 + wkl*Lkl``."""
+        raw = {name: min(max(p.item(), self.low), self.high) for name, p in self.raw.items()}
+        alpha = 1.0 / (1.0 + math.exp(-raw["alpha"]))
+        weight = {"multiclass": alpha, "binary": 1.0 - alpha}
+        if "w9" in raw:
+            weight["nine_class"] = math.exp(raw["w9"])
+        if "wkl" in raw:
+            weight["kl"] = math.exp(raw["wkl"])
+        return sum(weight[t] * losses[t] for t in self.terms)
 
     def after_optimizer_step(self) -> None:
         self.clamp_parameters_(self.low, self.high)

@@ -18,3 +18,14 @@ class FixedWeighting(LossWeighting):
 
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
         return weighted_sum(losses, self.weights)
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        """docs/weighting.md: ``alpha*L18 + (1 - alpha)*Lbin + w9*L9 + wkl*Lkl``."""
+        fixed = self.fixed
+        weight = {
+            "multiclass": fixed.alpha,
+            "binary": 1.0 - fixed.alpha,
+            "nine_class": fixed.nine_class_loss_weight,
+            "kl": fixed.kl_weight,
+        }
+        return sum(weight[t] * losses[t] for t in self.terms)

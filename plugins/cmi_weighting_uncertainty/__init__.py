@@ -26,7 +26,7 @@ VARIANTS = ("kendall", "liebel")
 
 @attrs.frozen
 class UncertaintyOptions:
-    """Options of ``[loss.weighting]`` for ``strategy = "uncertainty"``."""
+    """Options of ``[loss.weighting.uncertainty]``, used when ``strategy = "uncertainty"``."""
 
     clamp: list[float] = field([-10.0, 10.0], ordered_pair, "range of every s_i")
     init_value: float = field(0.0, None, "initial s_i (clamped into clamp)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -19,6 +20,8 @@ class UncertaintyWeighting(LossWeighting):
     after every optimizer step (a parameter left outside would get no gradient again). The fixed
     weights of ``[loss]`` are not used.
     """
+
+    learns = True
 
     def __init__(
         self,
@@ -57,3 +60,19 @@ class UncertaintyWeighting(LossWeighting):
 
     def after_optimizer_step(self) -> None:
         self.clamp_parameters_(self.low, self.high)
+
+    def parameter_range(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        """docs/weighting.md: kendall ``sum exp(-s)L + s``; liebel
+        ``sum L/(2 sigma^2) + ln(1 + sigma^2)`` with ``sigma^2 = exp(s)``, s clamped."""
+        total = 0.0
+        for term in self.terms:
+            s = min(max(self.s[term].item(), self.low), self.high)
+            if self.variant == "kendall":
+                total += math.exp(-s) * losses[term] + s
+            else:
+                variance = math.exp(s)
+                total += losses[term] / (2.0 * variance) + math.log1p(variance)
+        return total

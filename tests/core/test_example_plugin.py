@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cmi_weighting_dwa"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cmi_weighting_normalized"
 
 
 def _run(*args: str | Path, cwd: Path) -> str:
@@ -28,7 +28,7 @@ def _run(*args: str | Path, cwd: Path) -> str:
 
 
 @pytest.mark.install
-def test_the_dwa_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> None:
+def test_the_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)  # pip and setuptools come from the project below
     python = env_dir / "bin" / "python"
@@ -40,7 +40,9 @@ def test_the_dwa_example_installs_and_passes_the_contract_kit(tmp_path: Path) ->
     project = sysconfig.get_paths()["purelib"]
     (site_packages / "cmi_project.pth").write_text(f"import site; site.addsitedir({project!r})\n")
 
-    package = shutil.copytree(EXAMPLE, tmp_path / "cmi_weighting_dwa")  # build files stay out
+    package = shutil.copytree(
+        EXAMPLE, tmp_path / "cmi_weighting_normalized"
+    )  # build files stay out
     _run(
         python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", ".", cwd=package
     )
@@ -48,12 +50,12 @@ def test_the_dwa_example_installs_and_passes_the_contract_kit(tmp_path: Path) ->
         python,
         "-P",
         "-c",
-        "import cmi_weighting_dwa; print(cmi_weighting_dwa.__file__)",
+        "import cmi_weighting_normalized; print(cmi_weighting_normalized.__file__)",
         cwd=package,
     )
     assert Path(where.strip()).is_relative_to(site_packages)  # the installed copy, not the source
     listing = _run(python, "-P", "-m", "cmi_core.cli", "plugins", cwd=package)
-    assert "dwa" in listing and "cmi-weighting-dwa" in listing
+    assert "normalized" in listing and "cmi-weighting-normalized" in listing
 
     output = _run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
     passed = re.search(r"(\d+) passed", output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
@@ -170,3 +171,25 @@ def test_batch_norm_statistics_are_recomputed_for_the_averaged_weights(
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weight = mask.unsqueeze(1).float()
     return (x * weight).sum(dim=(0, 2)) / weight.sum()
+
+
+def test_eval_before_any_training_batch_keeps_the_batch_norm_statistics(
+    make_model: ModelFactory,
+) -> None:
+    """A validation (or checkpoint) before the switch has seen a batch, e.g. right after a
+    resume, has nothing to recompute the statistics from: they must stay as they are."""
+    model: CMIModel = make_model("none", optimizer=SCHEDULE_FREE)
+    (norm,) = (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    with torch.no_grad():
+        norm.running_mean.uniform_(-1.0, 1.0)
+        norm.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in norm.state_dict().items()}
+    optimizer, _ = build_optimizer(model, SCHEDULE_FREE, [], 1.0, 10)
+    optimizer.train()
+    trainer = SimpleNamespace(optimizers=[optimizer])
+
+    ScheduleFreeModeSwitch().on_validation_start(trainer, model)
+
+    assert optimizer.param_groups[0]["train_mode"] is False  # the switch did run
+    for key, value in norm.state_dict().items():
+        torch.testing.assert_close(value, before[key], msg=f"{key} changed")

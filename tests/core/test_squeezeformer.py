@@ -89,15 +89,15 @@ def test_a_config_naming_an_unknown_backbone_or_option_gets_one_line_each() -> N
         "'squeezeformer'?); available: squeezeformer"
     ]
     raw = {
-        "model": {"options": {"d_modle": 32}},
-        "loss": {"weighting": {"strategy": "direct", "colapse_threshold": 0.1}},
+        "model": {"squeezeformer": {"d_modle": 32}},
+        "loss": {"weighting": {"strategy": "direct", "direct": {"colapse_threshold": 0.1}}},
     }
     with pytest.raises(cmi_core.ConfigError) as error:
         config_from_dict(raw, "my.toml")
     keys = "d_model, n_layers, n_heads, ff_dim, kernel_size, dropout, pooling, pool_layers"
     assert error.value.lines() == [
-        "my.toml: model.options.d_modle: unknown key (did you mean 'd_model'?); "
+        "my.toml: model.squeezeformer.d_modle: unknown key (did you mean 'd_model'?); "
         f"valid keys: {keys}, max_positions",
-        "my.toml: loss.weighting.colapse_threshold: unknown key (did you mean "
+        "my.toml: loss.weighting.direct.colapse_threshold: unknown key (did you mean "
         "'collapse_threshold'?); valid keys: clamp, collapse_threshold",
     ]

@@ -1,4 +1,4 @@
-"""The schema constants against the Kaggle files and the gesture list (DOMAIN 2-3)."""
+"""The schema constants against the Kaggle files and the gesture list (docs/data.md)."""
 
 from __future__ import annotations
 

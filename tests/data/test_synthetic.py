@@ -139,3 +139,48 @@ def test_deterministic_for_a_seed(tmp_path: Path) -> None:
 def test_needs_a_subject(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="at least 1 subject"):
         generate(tmp_path, subjects=0)
+
+
+def test_synth_refuses_a_non_empty_directory(tmp_path: Path, capsys) -> None:
+    from cmi_core.cli import main
+
+    (tmp_path / "train.csv").write_text("my real data\n")
+    assert main(["synth", str(tmp_path), "--subjects", "1"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {tmp_path}: directory is not empty (train.csv); --overwrite")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+    assert (tmp_path / "train.csv").read_text() == "my real data\n"
+
+
+def test_synth_overwrite_replaces_only_its_own_files(tmp_path: Path, capsys) -> None:
+    from cmi_core.cli import main
+
+    (tmp_path / "train.csv").write_text("old\n")
+    (tmp_path / "notes.txt").write_text("keep me\n")
+    assert main(["synth", str(tmp_path), "--subjects", "1", "--overwrite"]) == 0
+    assert (tmp_path / "notes.txt").read_text() == "keep me\n"
+    assert header(tmp_path / "train.csv") == schema.TRAIN_COLUMNS
+    written = {"notes.txt", "train.csv", "train_demographics.csv", "test.csv"}
+    assert {p.name for p in tmp_path.iterdir()} == written | {"test_demographics.csv"}
+
+
+def test_synth_into_an_empty_or_new_directory(tmp_path: Path) -> None:
+    assert (generate(tmp_path, subjects=1) / "test.csv").is_file()
+    assert (generate(tmp_path / "new" / "dir", subjects=1) / "train.csv").is_file()
+
+
+def test_an_interrupted_synth_keeps_the_old_files_and_leaves_no_partial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmi_core.data import synthetic
+
+    (tmp_path / "train.csv").write_text("old\n")
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "_subject_frame", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path, subjects=1, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["train.csv"]
+    assert (tmp_path / "train.csv").read_text() == "old\n"

@@ -4,6 +4,7 @@ calls ``predict`` the way the gateway does, answers as ``cmi predict`` does."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -31,9 +32,21 @@ def batched(tiny_run, tmp_path_factory) -> dict[str, str]:
 
 def test_cli_writes_csv_too(tiny_run, batched, tmp_path):
     run_dir, data_dir = tiny_run
-    out = predict_file(run_dir, data_dir, tmp_path / "sub" / "submission.csv", batch_size=7)
+    out = predict_file([run_dir], data_dir, tmp_path / "sub" / "submission.csv", batch_size=7)
     assert out == tmp_path / "sub" / "submission.csv"
     assert dict(pl.read_csv(out).iter_rows()) == batched
+
+
+def _upload_dir(run_dir: Path, cwd: Path) -> Path:
+    """Run the copy commands of docs/kaggle.md (up to the wheels) on ``run_dir`` in ``cwd``."""
+    (block,) = [
+        b
+        for b in re.findall(r"```bash\n(.*?)```", DOC.read_text(), re.DOTALL)
+        if "kaggle_upload" in b
+    ]
+    copies = block[: block.index("pip wheel")].replace("runs/exp025", str(run_dir))
+    subprocess.run(["bash", "-euc", copies], cwd=cwd, check=True)
+    return cwd / "kaggle_upload" / "run"
 
 
 def _notebook_cell() -> str:
@@ -42,11 +55,15 @@ def _notebook_cell() -> str:
     return cells[0]
 
 
-def test_the_notebook_in_the_docs_submits_the_run(tiny_run, batched, monkeypatch):
+def test_the_notebook_in_the_docs_submits_the_uploaded_run(
+    tiny_run, batched, monkeypatch, tmp_path
+):
     run_dir, data_dir = tiny_run
+    uploaded = _upload_dir(run_dir, tmp_path)
+    assert not list(uploaded.glob("fold_*/last.ckpt"))  # only what inference reads
     code = _notebook_cell()
     for kaggle_path, local in (
-        ("/kaggle/input/my-cmi-run/run", run_dir),
+        ("/kaggle/input/my-cmi-run/run", uploaded),
         ("/kaggle/input/cmi-detect-behavior-with-sensor-data", data_dir),
     ):
         assert kaggle_path in code

@@ -62,3 +62,22 @@ def test_plugins_json_rows_are_flat(capsys):
     assert all(
         set(row) >= {"name", "kind", "summary", "distribution", "version", "status"} for row in rows
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["plugins", "--json"], ["plugins"], ["check", str(ROOT / "configs" / "exp025.toml")]],
+    ids=["plugins-json", "plugins", "check"],
+)
+def test_a_closed_stdout_ends_quietly(argv):
+    """`cmi plugins --json | head`: the reader is gone before the command writes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cmi_core.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""

@@ -1,4 +1,4 @@
-"""The competition metric against the worked cases of DOMAIN.md section 4 and scikit-learn."""
+"""The competition metric against hand-worked cases and scikit-learn."""
 
 from __future__ import annotations
 

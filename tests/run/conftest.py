@@ -4,11 +4,14 @@ finished 2-fold run shared by the run tests."""
 from __future__ import annotations
 
 import functools
+import os
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytorch_lightning import Callback, LightningModule, Trainer
 
 from cmi_core.config import Config, config_from_dict
 
@@ -18,7 +21,13 @@ TINY: dict[str, Any] = {
     "cv": {"n_folds": 2, "seed": 0},
     "model": {
         "backbone": "squeezeformer",
-        "options": {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32, "kernel_size": 5},
+        "squeezeformer": {
+            "d_model": 16,
+            "n_layers": 1,
+            "n_heads": 2,
+            "ff_dim": 32,
+            "kernel_size": 5,
+        },
     },
     "loss": {"weighting": {"strategy": "uncertainty"}},
     "optimizer": {"lr": 0.003},
@@ -70,3 +79,19 @@ def with_callbacks(monkeypatch: pytest.MonkeyPatch, make: Callable[[int], Sequen
         return original(cfg, data, fold_of, k, out_dir, extra_callbacks=make(k), **kwargs)
 
     monkeypatch.setattr(run, "train_fold", train_fold)
+
+
+class SendSignal(Callback):
+    """Sends this process a real ``signum`` once, in the second epoch (the first is
+    checkpointed)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        self.signum = signum
+        self.sent = False
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        if trainer.current_epoch == 1 and i == 0 and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)

@@ -37,12 +37,63 @@ def test_a_nan_loss_stops_the_fold_naming_step_and_terms_and_keeps_the_last_chec
     assert "\n" not in message
     assert message.startswith("fold 0 stopped: non-finite loss at step 4: multiclass=nan, ")
     assert "binary=" in message and "nine_class=" in message and "kl=" in message
-    assert message.endswith(f"its last good checkpoint {run_dir / 'fold_0' / 'last.ckpt'} is kept")
+    kept = f"its last good checkpoint {run_dir / 'fold_0' / 'last.ckpt'} is kept. "
+    assert kept + "Resuming would repeat the same steps: start a new run with a lower " in message
     last = torch.load(run_dir / "fold_0" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0 and last["global_step"] == 3
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
     assert torch.load(run_dir / "fold_0" / "best.pt", weights_only=True)["epoch"] == 0
     assert not (run_dir / "summary.json").exists()  # no fold finished
+
+
+class BlowUpGradient(Callback):
+    """An infinite gradient at the last step of epoch 1, as a too-high learning rate gives."""
+
+    def on_after_backward(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch == 1 and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            pl_module.heads["multiclass"][-1].weight.grad[0, 0] = math.inf
+
+
+def _finite(tree: Any) -> bool:
+    if isinstance(tree, torch.Tensor):
+        return not tree.is_floating_point() or bool(torch.isfinite(tree).all())
+    values = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, list) else []
+    return all(_finite(value) for value in values)
+
+
+def test_a_blow_up_stops_before_any_checkpoint_holds_it_and_resume_will_not_repeat_it(
+    run_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_callbacks(monkeypatch, lambda k: [BlowUpGradient()])
+    cfg, run_dir = tiny_config(run_cache, cv={"folds": [0]}, trainer={"max_epochs": 3}), tmp_path
+    with pytest.raises(RunError, match=r"^fold 0 stopped: non-finite gradient of heads\."):
+        run_experiment(cfg, run_dir, progress=False)
+    last = torch.load(run_dir / "fold_0" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0, "last.ckpt must be the last good epoch"
+    assert _finite(last["state_dict"]) and _finite(last["optimizer_states"])
+    assert _finite(torch.load(run_dir / "fold_0" / "best.pt", weights_only=True)["state_dict"])
+    with pytest.raises(RunError, match=r"fold 0 stopped earlier on a non-finite value .*delete"):
+        run_experiment(cfg, run_dir, resume=True, progress=False)
+
+
+class PoisonOptimizerState(Callback):
+    """A NaN in the optimizer's moments before epoch 1's validation (the weights stay finite)."""
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            state = next(iter(trainer.optimizers[0].state.values()))
+            state["exp_avg"].view(-1)[0] = math.nan
+
+
+def test_last_ckpt_is_never_written_from_a_non_finite_optimizer_state(
+    run_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_callbacks(monkeypatch, lambda k: [PoisonOptimizerState()])
+    cfg = tiny_config(run_cache, cv={"folds": [0]}, trainer={"max_epochs": 3})
+    with pytest.raises(RunError, match=r"non-finite optimizer state \d+\.exp_avg at step 6"):
+        run_experiment(cfg, tmp_path, progress=False)
+    last = torch.load(tmp_path / "fold_0" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0 and _finite(last["optimizer_states"])
 
 
 def test_a_data_directory_without_the_files_is_a_data_error(

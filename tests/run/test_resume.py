@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
 import torch
-from pytorch_lightning import Callback, LightningModule, Trainer
 
 from cmi_core.cli import main
 from cmi_core.errors import RunError
 from cmi_core.run import run_experiment
-from tests.run.conftest import tiny_config, with_callbacks
-
-
-class PressCtrlC(Callback):
-    """Sends this process a real SIGINT once, in the second epoch (the first is checkpointed)."""
-
-    def __init__(self) -> None:
-        self.pressed = False
-
-    def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, i: int
-    ) -> None:
-        if trainer.current_epoch == 1 and i == 0 and not self.pressed:
-            self.pressed = True
-            os.kill(os.getpid(), signal.SIGINT)
+from tests.run.conftest import SendSignal, tiny_config, with_callbacks
 
 
 def test_ctrl_c_keeps_finished_folds_and_resume_trains_only_the_rest(
@@ -40,7 +23,7 @@ def test_ctrl_c_keeps_finished_folds_and_resume_trains_only_the_rest(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cfg, run_dir, ctrl_c = tiny_config(run_cache), tmp_path / "run", PressCtrlC()
+    cfg, run_dir, ctrl_c = tiny_config(run_cache), tmp_path / "run", SendSignal()
     with_callbacks(monkeypatch, lambda k: [ctrl_c] if k == 1 else [])
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):

@@ -1,4 +1,4 @@
-"""The dynamic-weight-averaging strategy (torch is imported here, when a model is built)."""
+"""The dynamic-weight-average strategy (torch is imported here, when a model is built)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ from torch import Tensor
 from cmi_core.weighting import FixedWeights, LossWeighting
 
 
-class DynamicWeightAveraging(LossWeighting):
+class DynamicWeightAverage(LossWeighting):
     """``total = sum_i fixed_i * w_i * L_i`` with ``w = K * softmax(r / T)``.
 
-    The loss history lives in buffers, so checkpoints hold it and DDP broadcasts it.
-    Until two windows are complete every ``w_i`` is 1.
+    ``r_i`` is term i's mean training loss over the last closed window divided by its mean over
+    the window before. A window is ``window`` training steps, or with ``window = 0`` one
+    training epoch (closed when the next one starts). Until two windows are closed every
+    ``w_i`` is 1. The history lives in buffers, so checkpoints hold it and DDP broadcasts
+    rank 0's copy at every forward pass.
     """
+
+    learns = True  # no parameters, but the weights follow the loss history in the buffers
 
     def __init__(
         self, terms: Sequence[str], fixed: FixedWeights, temperature: float, window: int
@@ -31,6 +36,7 @@ class DynamicWeightAveraging(LossWeighting):
         self.register_buffer("windows", torch.zeros((), dtype=torch.long))
 
     def dynamic_weights(self) -> Tensor:
+        """``K * softmax(r / T)`` once two windows are closed, else all ones."""
         rates = self.means[1] / self.means[0].clamp_min(1e-12)
         weights = len(self.terms) * torch.softmax(rates / self.temperature, dim=0)
         return torch.where(self.windows >= 2, weights, torch.ones_like(weights))
@@ -42,15 +48,25 @@ class DynamicWeightAveraging(LossWeighting):
             self._record(values.detach())
         return total
 
+    def before_train_epoch(self) -> None:
+        if self.window == 0:
+            self._close_window(self.window_steps > 0)
+
     @torch.no_grad()
     def _record(self, values: Tensor) -> None:
         self.window_sum += values
         self.window_steps += 1
-        if int(self.window_steps) == self.window:
-            self.means.copy_(torch.stack([self.means[1], self.window_sum / self.window]))
-            self.windows += 1
-            self.window_sum.zero_()
-            self.window_steps.zero_()
+        if self.window:
+            self._close_window(self.window_steps == self.window)
+
+    @torch.no_grad()
+    def _close_window(self, close: Tensor) -> None:
+        """Shift the window means when ``close`` (a 0-d bool tensor: no device sync)."""
+        mean = self.window_sum / self.window_steps.clamp_min(1)
+        self.means.copy_(torch.where(close, torch.stack([self.means[1], mean]), self.means))
+        self.windows += close
+        self.window_sum.mul_(~close)
+        self.window_steps.mul_(~close)
 
     def effective_weights(self) -> dict[str, Tensor | float]:
         weights = (self.fixed_weights * self.dynamic_weights()).detach()

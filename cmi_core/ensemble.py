@@ -1,0 +1,153 @@
+"""What an ensemble of runs is worth, from their out-of-fold predictions alone.
+
+Each run's ``oof_predictions.csv`` holds one row per training sequence with the probability of
+every gesture; averaging those columns (weighted) across runs and scoring the argmax is the
+ensemble's OOF score, no model needed. ``cmi ensemble`` prints it; ``cmi predict`` weights the
+runs' fold ensembles the same way (:func:`normalized_weights`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+import polars as pl
+
+from cmi_core.data.schema import GESTURES
+from cmi_core.errors import RunError
+from cmi_core.metrics import competition_score
+from cmi_core.rundir import OOF_FILE
+
+OOF_KEYS = ("sequence_id", "fold", "gesture")
+"""Columns that must agree row for row between the runs of an ensemble."""
+
+
+def parse_weights(text: str) -> list[float]:
+    """``"2,1,1"`` -> ``[2.0, 1.0, 1.0]`` (the ``--weights`` option)."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise RunError(f"--weights {text}: expected comma-separated numbers, e.g. 2,1,1") from None
+
+
+def normalized_weights(weights: Sequence[float] | None, n_runs: int) -> np.ndarray:
+    """One weight per run, summing to 1 (equal when ``weights`` is ``None``)."""
+    if n_runs == 0:
+        raise RunError("no run directories given")
+    if weights is None:
+        return np.full(n_runs, 1.0 / n_runs)
+    values = np.asarray(weights, dtype=np.float64)
+    if len(values) != n_runs:
+        raise RunError(f"{len(values)} weights given for {n_runs} runs; give one per run")
+    if not np.isfinite(values).all() or (values <= 0).any():
+        raise RunError(f"weights must be positive numbers, got {list(weights)}")
+    return values / values.sum()
+
+
+def gesture_order(columns: Sequence[str], source: Path) -> list[str]:
+    """The gesture columns of an OOF header, which must name the 18 gestures (any order)."""
+    gestures = [c for c in columns if c not in (*OOF_KEYS, "subject", "prediction")]
+    if sorted(gestures) != sorted(GESTURES):
+        extra = sorted(set(gestures) - set(GESTURES))
+        absent = sorted(set(GESTURES) - set(gestures))
+        raise RunError(
+            f"{source}: its gesture list cannot be mixed with this version's 18 gestures "
+            f"(unknown: {extra or 'none'}; missing: {absent or 'none'})"
+        )
+    return gestures
+
+
+def run_gestures(run_dir: Path) -> list[str]:
+    """The order of a run's class probabilities, from its OOF header (``GESTURES`` without one:
+    a run uploaded for inference may carry only its checkpoints)."""
+    path = Path(run_dir) / OOF_FILE
+    if not path.is_file():
+        return list(GESTURES)
+    with path.open(encoding="utf-8") as file:
+        header = file.readline().strip().split(",")
+    return gesture_order(header, path)
+
+
+def read_oof(run_dir: Path) -> pl.DataFrame:
+    """A run's OOF rows: ``sequence_id, fold, gesture`` + the 18 probabilities in ``GESTURES``
+    order, sorted by ``sequence_id``."""
+    path = Path(run_dir) / OOF_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir}: no {OOF_FILE} (not a run directory, or no fold finished)")
+    try:
+        frame = pl.read_csv(path, schema_overrides={"sequence_id": pl.String, "fold": pl.Int64})
+    except pl.exceptions.PolarsError as exc:
+        raise RunError(f"{path}: not a readable OOF file ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in OOF_KEYS if c not in frame.columns]
+    if missing:
+        raise RunError(f"{path}: missing column(s) {', '.join(missing)}")
+    gesture_order(frame.columns, path)
+    return frame.select(*OOF_KEYS, *GESTURES).sort("sequence_id")
+
+
+def check_same_rows(frames: Sequence[pl.DataFrame], run_dirs: Sequence[Path]) -> None:
+    """Runs ensemble only over the same sequences in the same folds (the same CV split)."""
+    first = frames[0].select(OOF_KEYS)
+    for frame, run_dir in zip(frames[1:], run_dirs[1:], strict=True):
+        keys = frame.select(OOF_KEYS)
+        if keys.equals(first):
+            continue
+        detail = (
+            f"{len(keys)} sequences in folds {sorted(set(keys['fold']))} against "
+            f"{len(first)} in folds {sorted(set(first['fold']))}"
+            if len(keys) != len(first) or not keys["sequence_id"].equals(first["sequence_id"])
+            else "the same sequences in different folds"
+        )
+        raise RunError(
+            f"{run_dir}: its OOF predictions do not cover the same sequences and folds as "
+            f"{run_dirs[0]} ({detail}); an OOF ensemble needs runs of the same data and CV split"
+        )
+
+
+def oof_score(gestures: Sequence[str], probs: np.ndarray) -> float:
+    """The competition score of the argmax of ``probs`` (columns in ``GESTURES`` order)."""
+    predictions = [GESTURES[i] for i in probs.argmax(axis=1)]
+    return competition_score(list(gestures), predictions)["cmi_score"]
+
+
+@attrs.frozen
+class EnsembleReport:
+    """Each run's OOF score, its weight, and the weighted ensemble's OOF score."""
+
+    runs: list[str]
+    weights: list[float]
+    scores: list[float]
+    ensemble: float
+    n_sequences: int
+
+    def table(self) -> str:
+        width = max(len("ensemble"), *(len(run) for run in self.runs))
+        lines = [f"{'run':<{width}}  weight  oof cmi_score"]
+        lines += [
+            f"{run:<{width}}  {weight:6.3f}  {score:.4f}"
+            for run, weight, score in zip(self.runs, self.weights, self.scores, strict=True)
+        ]
+        lines.append(f"{'ensemble':<{width}}  {1:6.3f}  {self.ensemble:.4f}")
+        lines.append(f"({self.n_sequences} out-of-fold sequences)")
+        return "\n".join(lines)
+
+
+def ensemble_report(
+    run_dirs: Sequence[Path], weights: Sequence[float] | None = None
+) -> EnsembleReport:
+    """Score every run and the weighted mean of their OOF probabilities."""
+    w = normalized_weights(weights, len(run_dirs))
+    frames = [read_oof(Path(run_dir)) for run_dir in run_dirs]
+    check_same_rows(frames, run_dirs)
+    probs = [frame.select(GESTURES).to_numpy().astype(np.float64) for frame in frames]
+    gestures = frames[0]["gesture"].to_list()
+    mixed = sum(weight * p for weight, p in zip(w, probs, strict=True))
+    return EnsembleReport(
+        runs=[str(run_dir) for run_dir in run_dirs],
+        weights=[float(x) for x in w],
+        scores=[oof_score(gestures, p) for p in probs],
+        ensemble=oof_score(gestures, mixed),
+        n_sequences=len(gestures),
+    )

@@ -1,0 +1,159 @@
+"""Deliberately broken plugins: each passed the contract kit before issue 13.
+
+Registered as a local module (``plugin_modules``); ``test_contract_kit.py`` checks that the
+kit fails each one, on the one check that names its fault. Apart from that fault each weighting
+is a sound Kendall-style strategy (``sum exp(-s_i) L_i + s_i``) or fixed-weight sum, and the
+backbone a sound masked mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+import cmi_core
+from cmi_core import field, ordered_pair
+from cmi_core.backbone import Backbone
+from cmi_core.specs import BackboneSpec, WeightingSpec
+from cmi_core.weighting import FixedWeights, LossWeighting, weighted_sum
+
+
+@attrs.frozen
+class NoOptions:
+    """The broken plugins have no options, except ``unnamed_clamp``."""
+
+
+@attrs.frozen
+class BoundsOptions:
+    """A clamp option that is not called ``clamp``."""
+
+    bounds: list[float] = field([-2.0, 2.0], ordered_pair, "range of every s_i")
+
+
+class ZeroTotal(LossWeighting):
+    """``0 * sum(L)``: finite, with a graph, and trains nothing."""
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        return 0.0 * torch.stack([losses[t] for t in self.terms]).sum()
+
+
+class NanAboveTenMillion(LossWeighting):
+    """The fixed formula, but a loss above 1e7 turns into NaN (an overflow in disguise)."""
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        guarded = {t: torch.where(v > 1e7, torch.nan, v) for t, v in losses.items()}
+        return weighted_sum(guarded, self.fixed.for_terms(self.terms))
+
+
+class Kendall(LossWeighting):
+    """``sum exp(-s_i) L_i + s_i`` with ``s_i`` in ``[low, high]``: the sound base."""
+
+    learns = True
+
+    def __init__(
+        self, terms: Sequence[str], fixed: FixedWeights, low: float = -10.0, high: float = 10.0
+    ) -> None:
+        super().__init__(terms, fixed)
+        self.low, self.high = low, high
+        self.s = nn.Parameter(torch.zeros(len(self.terms)))
+
+    def log_variances(self) -> Tensor:
+        return self.s.clamp(self.low, self.high)
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        s = self.log_variances()
+        values = torch.stack([losses[t] for t in self.terms])
+        return (torch.exp(-s) * values + s).sum()
+
+    def after_optimizer_step(self) -> None:
+        self.clamp_parameters_(self.low, self.high)
+
+    def parameter_range(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        total = 0.0
+        for term, raw in zip(self.terms, self.s.tolist(), strict=True):
+            s = min(max(raw, self.low), self.high)
+            total += math.exp(-s) * losses[term] + s
+        return total
+
+
+class SignError(Kendall):
+    """``exp(-s) L - s``: the regulariser's sign is wrong, so the weights collapse."""
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        s = self.log_variances()
+        values = torch.stack([losses[t] for t in self.terms])
+        return (torch.exp(-s) * values - s).sum()
+
+
+class UnclampedForward(Kendall):
+    """Declares its range (option ``bounds``) but the forward pass never clamps to it."""
+
+    def log_variances(self) -> Tensor:
+        return self.s
+
+
+class BufferLearner(Kendall):
+    """Keeps its ``s_i`` in a buffer: it gets no gradient, so the "learned" weights never move."""
+
+    def __init__(self, terms: Sequence[str], fixed: FixedWeights) -> None:
+        LossWeighting.__init__(self, terms, fixed)
+        self.low, self.high = -10.0, 10.0
+        self.register_buffer("s", torch.zeros(len(self.terms)))
+
+
+class ForgetfulBackbone(Backbone):
+    """A masked mean whose scale adapts in training but is a plain attribute: not saved."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.out_dim = 4
+        self.proj = nn.Linear(in_channels, self.out_dim)
+        self.scale = torch.ones(())
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        weight = mask.unsqueeze(-1).to(x.dtype)
+        mean = (self.proj(x) * weight).sum(1) / weight.sum(1).clamp_min(1.0)
+        if self.training:
+            self.scale = 0.9 * self.scale + 0.1 * mean.detach().abs().mean()
+        return mean * self.scale
+
+
+BROKEN = {
+    "zero_total": lambda terms, fixed, options: ZeroTotal(terms, fixed),
+    "buffer_learner": lambda terms, fixed, options: BufferLearner(terms, fixed),
+    "nan_above_1e7": lambda terms, fixed, options: NanAboveTenMillion(terms, fixed),
+    "unnamed_clamp": lambda terms, fixed, options: UnclampedForward(terms, fixed, *options.bounds),
+    "sign_error": lambda terms, fixed, options: SignError(terms, fixed),
+}
+
+
+@cmi_core.hookimpl
+def cmi_register_weightings() -> list[WeightingSpec]:
+    return [
+        WeightingSpec(
+            name=name,
+            summary=f"broken on purpose: {name}",
+            factory=factory,
+            config_cls=BoundsOptions if name == "unnamed_clamp" else NoOptions,
+        )
+        for name, factory in BROKEN.items()
+    ]
+
+
+@cmi_core.hookimpl
+def cmi_register_backbones() -> list[BackboneSpec]:
+    return [
+        BackboneSpec(
+            name="forgetful",
+            summary="broken on purpose: state outside the state_dict",
+            factory=lambda in_channels, options: ForgetfulBackbone(in_channels),
+            config_cls=NoOptions,
+        )
+    ]

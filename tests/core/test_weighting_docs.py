@@ -1,0 +1,32 @@
+"""docs/weighting.md describes each loss-level strategy, its options and their defaults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+import pytest
+
+from cmi_core.plugins import get_plugin_manager
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "weighting.md"
+
+
+@pytest.mark.parametrize("name", ["dwa", "rlw", "gls", "famo"])
+def test_the_strategy_has_a_catalogue_row_and_a_section_with_every_option(name: str) -> None:
+    doc = DOC.read_text()
+    assert re.search(rf"^\| `{name}` \| loss-level", doc, re.MULTILINE), "no catalogue row"
+    section = re.search(rf"^## `{name}` .*?(?=^## )", doc, re.MULTILINE | re.DOTALL)
+    assert section, f"no '## `{name}`' section"
+    options = get_plugin_manager().get("weighting", name).config_cls
+    for option in attrs.fields(options):
+        default = option.default
+        if isinstance(default, bool):
+            shown = str(default).lower()  # as TOML writes it
+        elif isinstance(default, str):
+            shown = f'"{default}"'
+        else:
+            shown = repr(default).replace("e-0", "e-")
+        row = f"| `{option.name}` | `{shown}` |"
+        assert row in section.group(0), f"option row {row!r} missing from the {name} section"

@@ -1,0 +1,160 @@
+"""Every ``cmi ...`` command in the shell code blocks of README.md and docs/*.md runs.
+
+Commands are found anew on every run, so a command added to the docs is tested without
+touching this file. Each runs as a user would type it (a subprocess of the installed ``cmi``,
+in a temporary directory holding ``configs/``), made small: ``run`` gets the smoke overrides
+below (a later ``-o`` wins over the docs' own), placeholder paths point at a tiny synthetic
+data set in the Kaggle format, and the commands that read a run directory (``runs/...``) get
+it made first, once per module, by its tiny run from ``RUNS`` (the docs' own commands).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cmi_core.data.synthetic import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CMI = Path(sys.executable).with_name("cmi")
+SHELL = {"bash", "sh", "shell", "console", ""}
+SMOKE = {
+    "run": [
+        "-o", "data.synthetic.subjects=4",
+        "-o", "cv.n_folds=2",
+        "-o", "trainer.max_epochs=1",
+        "-o", "trainer.limit_train_batches=2",
+        "-o", "trainer.accelerator=cpu",
+    ],
+}  # fmt: skip
+RUNS = {  # each run directory the docs' commands read, and the docs' command that makes it
+    "runs/exp025": "cmi run configs/exp025.toml --out runs/exp025",
+    "runs/exp024": "cmi run configs/exp024.toml --out runs/exp024",
+    "runs/exp025_thm_tof": "cmi run configs/exp025.toml -o data.features.thm_tof=true "
+    "--out runs/exp025_thm_tof",
+}
+Made = dict[str, subprocess.CompletedProcess[str]]
+KAGGLE_FILES = "/path/to/"  # any such path stands for the Kaggle files: the synthetic set
+NOT_RUN: dict[str, str] = {
+    # "cmi ... exactly as in the docs": "what it needs that a test cannot provide",
+}
+
+
+def shell_blocks(text: str) -> list[str]:
+    """The bodies of the fenced code blocks whose language is a shell (or not given)."""
+    blocks, language, body = [], None, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if language is None:
+                language, body = line[3:].strip(), []
+                continue
+            if language in SHELL:
+                blocks.append("\n".join(body).replace("\\\n", " "))
+            language = None
+        elif language is not None:
+            body.append(line)
+    return blocks
+
+
+def doc_commands() -> dict[str, list[str]]:
+    """``{command: [files it appears in]}``, ``.venv/bin/cmi`` written as ``cmi``."""
+    found: dict[str, list[str]] = {}
+    for doc in DOCS:
+        for block in shell_blocks(doc.read_text(encoding="utf-8")):
+            for line in block.splitlines():
+                for part in re.split(r"&&|;", line.split(" #")[0]):
+                    words = part.strip().removeprefix("$ ").split(maxsplit=1)
+                    if words and (words[0] == "cmi" or words[0].endswith("/cmi")):
+                        command = " ".join(["cmi", *words[1:]])
+                        found.setdefault(command, []).append(doc.name)
+    return found
+
+
+COMMANDS = doc_commands()
+
+
+def argv_of(command: str, data_dir: Path | None) -> list[str]:
+    words = shlex.split(command)
+    words = [str(data_dir) if w.startswith(KAGGLE_FILES) else w for w in words]
+    return [str(CMI), *words[1:], *SMOKE.get(words[1], [])]
+
+
+def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory like a clone's: ``configs/`` is there."""
+    work = tmp_path_factory.mktemp("docs")
+    (work / "configs").symlink_to(ROOT / "configs")
+    return work
+
+
+@pytest.fixture(scope="module")
+def kaggle_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(tmp_path_factory.mktemp("kaggle-files"), subjects=4, seed=0)
+
+
+def run_dirs(command: str) -> list[str]:
+    """The run directories a command reads (not the one ``--out`` names)."""
+    words = shlex.split(command)
+    return [w for k, w in enumerate(words) if w.startswith("runs/") and words[k - 1] != "--out"]
+
+
+@pytest.fixture(scope="module")
+def runs_made() -> Made:
+    """The tiny runs made so far, by directory: each is made once per module, on first need."""
+    return {}
+
+
+def ensure_run(directory: str, workspace: Path, kaggle_files: Path, made: Made) -> None:
+    assert directory in RUNS, f"no recipe for {directory}: add the command that makes it to RUNS"
+    if directory not in made:
+        made[directory] = run(argv_of(RUNS[directory], kaggle_files), workspace)
+    result = made[directory]
+    assert result.returncode == 0, f"`{RUNS[directory]}` failed:\n{result.stderr[-3000:]}"
+
+
+def test_the_docs_have_commands():
+    assert {command.split()[1] for command in COMMANDS} >= {"run", "check", "report", "predict"}
+    stale = sorted(set(NOT_RUN) - set(COMMANDS))
+    assert not stale, f"NOT_RUN names commands that are no longer in the docs: {stale}"
+
+
+def params() -> list[object]:
+    """Commands that train, or read a run that must be trained first, are slow."""
+    return [
+        pytest.param(command, id=command.removeprefix("cmi "), marks=_marks(command))
+        for command in sorted(COMMANDS)
+    ]
+
+
+def _marks(command: str) -> list[pytest.MarkDecorator]:
+    slow = command.split()[1] == "run" or run_dirs(command)
+    return [pytest.mark.slow] if slow else []
+
+
+@pytest.mark.parametrize("command", params())
+def test_doc_command_runs(command: str, workspace: Path, request: pytest.FixtureRequest) -> None:
+    if command in NOT_RUN:
+        pytest.skip(NOT_RUN[command])
+    where = ", ".join(COMMANDS[command])
+    slow = bool(_marks(command))
+    data_dir = request.getfixturevalue("kaggle_files") if slow or KAGGLE_FILES in command else None
+    made = request.getfixturevalue("runs_made") if slow else {}
+    for directory in run_dirs(command):
+        ensure_run(directory, workspace, data_dir, made)
+    recipe = [d for d, c in RUNS.items() if c == command]
+    if recipe:  # the docs' command that makes a run others read: made (and checked) once
+        ensure_run(recipe[0], workspace, data_dir, made)
+        return
+    result = run(argv_of(command, data_dir), workspace)
+    assert result.returncode == 0, f"`{command}` ({where}) failed:\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr
