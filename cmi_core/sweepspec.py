@@ -154,6 +154,8 @@ def _blame(line: str, axes: Sequence[GridAxis], point: Point) -> str:
     value can break another key: a strategy that does not take the config's options)."""
     for axis in axes:
         if f": {axis.key}:" in line or f"-o {axis.key}=" in line:
+            for text in axis.texts:  # the --grid argument names the values: one line for all
+                line = line.replace(f"-o {axis.key}={text}: ", "")
             return f"--grid {axis.argument}: {line}"
     values = ", ".join(f"{key}={value}" for key, value in point.values.items())
     return f"--grid {values}: {line}"

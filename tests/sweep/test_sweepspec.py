@@ -69,8 +69,10 @@ def test_unknown_grid_key_gets_the_config_error_naming_the_grid_argument(
         ["sweep", str(tiny_toml), "--grid", "trainer.max_epoch=1,2", "--out", str(out)], capsys
     )
     assert len(lines) == 1
-    assert lines[0].startswith(f"error: --grid trainer.max_epoch=1,2: {tiny_toml}: ")
-    assert "trainer.max_epoch: unknown key (did you mean 'max_epochs'?)" in lines[0]
+    assert lines[0].startswith(
+        "error: --grid trainer.max_epoch=1,2: trainer.max_epoch: unknown key "
+        "(did you mean 'max_epochs'?)"
+    )
     assert not out.exists()  # nothing written before every point is valid
 
 
@@ -79,8 +81,7 @@ def test_a_grid_value_of_the_wrong_type_names_its_grid_argument(
 ) -> None:
     argv = ["sweep", str(tiny_toml), "--grid", "trainer.max_epochs=two", "--out", str(tmp_path)]
     assert _error_lines(argv, capsys) == [
-        f"error: --grid trainer.max_epochs=two: {tiny_toml}: trainer.max_epochs: "
-        "expected an integer, got 'two'"
+        "error: --grid trainer.max_epochs=two: trainer.max_epochs: expected an integer, got 'two'"
     ]
 
 
