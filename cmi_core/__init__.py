@@ -25,6 +25,11 @@ _LAZY = {
     "FixedWeights": "cmi_core.weighting",
     "TERMS": "cmi_core.weighting",
     "weighted_sum": "cmi_core.weighting",
+    "GradientWeighting": "cmi_core.weighting",
+    "AggregatorWeighting": "cmi_core.weighting",
+    "GradientUpdate": "cmi_core.weighting",
+    "GradientOptions": "cmi_core.gradient_options",
+    "require_modules": "cmi_core.gradient_options",
     "Backbone": "cmi_core.backbone",
     "build_weighting": "cmi_core.builders",
     "build_backbone": "cmi_core.builders",
@@ -36,6 +41,7 @@ _LAZY = {
     "at_least": "cmi_core.config",
     "in_range": "cmi_core.config",
     "one_of": "cmi_core.config",
+    "odd_at_least": "cmi_core.config",
     "ordered_pair": "cmi_core.config",
 }
 

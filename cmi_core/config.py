@@ -64,6 +64,15 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+def odd_at_least(low: int) -> Check:
+    """For kernel sizes: odd keeps 'same' padding symmetric."""
+    return lambda value: (
+        None
+        if value >= low and value % 2 == 1
+        else f"must be an odd number >= {low}, got {value!r}"
+    )
+
+
 def ordered_pair(value: Sequence[float]) -> str | None:
     if len(value) != 2:
         return f"must be [low, high], got {list(value)!r}"
@@ -144,6 +153,9 @@ class ModelConfig:
 class WeightingConfig:
     strategy: str = field("none", None, "weighting plugin name")
     lr_scale: float = field(0.1, positive, "learning-rate factor of the learnable weights")
+    monitor_gradients: bool = field(
+        False, None, "log grad/norm and grad/cosine of the task gradients (loss-level strategies)"
+    )
     options: Any = field({}, None, "options of the chosen strategy", plugin=True)
     tables: dict[str, Any] = field({}, None, "[loss.weighting.<name>] tables", plugin=True)
 

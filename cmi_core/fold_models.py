@@ -9,7 +9,6 @@ Kaggle notebook need not have installed.
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from collections.abc import Mapping, Sequence
@@ -25,8 +24,7 @@ from cmi_core.config import Config, apply_overrides, config_from_dict, read_toml
 from cmi_core.data.features import feature_names
 from cmi_core.errors import RunError
 from cmi_core.model import CMIModel
-from cmi_core.report import load_summary
-from cmi_core.rundir import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
+from cmi_core.rundir import BEST_FILE, CONFIG_FILE, SUMMARY_FILE, read_json
 from cmi_core.weighting import FixedWeights, LossWeighting, active_terms, weighted_sum
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})
@@ -51,7 +49,10 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run directory not found")
     summary = _summary(run_dir)
-    finished = sorted(int(record["fold"]) for record in summary.get("folds", []))
+    try:
+        finished = sorted(int(record["fold"]) for record in summary.get("folds", []))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise RunError(f"{run_dir / SUMMARY_FILE}: not a run summary (no fold records)") from None
     if folds is None:
         unfinished = [k for k in summary.get("folds_requested", finished) if k not in finished]
         if not summary.get("complete", False) or unfinished:
@@ -84,10 +85,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
             f"{run_dir}: no {SUMMARY_FILE}, so no fold is known to be finished "
             "(not a run directory, or the run stopped in its first fold)"
         )
-    try:
-        return load_summary(run_dir)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run_dir / SUMMARY_FILE}: not readable JSON ({exc})") from None
+    return read_json(run_dir / SUMMARY_FILE)
 
 
 def run_config(run_dir: Path) -> Config:

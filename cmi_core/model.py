@@ -3,9 +3,11 @@
 The module receives built backbone and weighting modules and never looks a plugin name up.
 Logged tags (flat, named in :mod:`cmi_core.tags`), every training step: ``loss/<term>``
 (raw), ``loss/total``, ``weights/<term>`` (effective weight), ``weighting/<param>`` (raw
-learnable value), ``lr``; per training epoch (mean): ``train/loss/<term>``, ``train/loss/total``;
-per validation epoch: ``val/loss/<term>``, ``val/loss/total``, ``val/cmi_score``,
-``val/binary_f1``, ``val/macro_f1``.
+learnable value), ``lr``; ``grad/norm/<term>`` and ``grad/cosine/<a>__<b>`` (task gradients on
+the shared part) on logging steps, for gradient-level strategies and when
+``monitor_gradients`` is on; per training epoch (mean): ``train/loss/<term>``,
+``train/loss/total``; per validation epoch: ``val/loss/<term>``, ``val/loss/total``,
+``val/cmi_score``, ``val/binary_f1``, ``val/macro_f1``.
 Validation keeps the epoch's probabilities, labels and confusion matrix on the module
 (``last_val_probs``, ``last_val_targets``, ``last_val_confusion``) for callbacks and reports.
 """
@@ -24,6 +26,13 @@ from cmi_core.backbone import Backbone
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURES, NINE_CLASSES
 from cmi_core.errors import NonFiniteError
+from cmi_core.jacobian import (
+    PendingBackward,
+    SharedPart,
+    gradient_stats,
+    gradient_step,
+    representation_jacobian,
+)
 from cmi_core.losses import compute_losses
 from cmi_core.metrics import competition_score
 from cmi_core.optim import ScheduleFreeModeSwitch, build_optimizer
@@ -100,6 +109,7 @@ class CMIModel(pl.LightningModule):
         )
         if loss.nine_class_head_enabled:
             self.heads["nine_class"] = head(features, 128, len(NINE_CLASSES), head_dropout)
+        self._pending_backward: PendingBackward | None = None
         self._val_probs: list[Tensor] = []
         self._val_targets: list[Tensor] = []
         self.last_val_probs: np.ndarray | None = None
@@ -112,15 +122,31 @@ class CMIModel(pl.LightningModule):
         self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
     ) -> dict[str, Tensor]:
         """Logits by head: ``multiclass [B, 18]``, ``binary [B]``, ``nine_class [B, 9]``."""
+        return self.heads_forward(self.shared_representation(x, mask, demographics))
+
+    def shared_representation(
+        self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
+    ) -> Tensor:
+        """The heads' input ``[B, D]``: backbone embedding + demographics embedding."""
         features = self.backbone(x, mask)
         if self.demographics is not None:
             if demographics is None:  # as exp024: missing demographics count as zeros
                 in_features = self.demographics[0].in_features
                 demographics = features.new_zeros(features.shape[0], in_features)
             features = torch.cat([features, self.demographics(demographics)], dim=-1)
+        return features
+
+    def heads_forward(self, features: Tensor) -> dict[str, Tensor]:
         outputs = {name: layer(features) for name, layer in self.heads.items()}
         outputs["binary"] = outputs["binary"].squeeze(-1)
         return outputs
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The parameters every task shares: the backbone and the demographics MLP."""
+        shared = list(self.backbone.parameters())
+        if self.demographics is not None:
+            shared += list(self.demographics.parameters())
+        return [p for p in shared if p.requires_grad]
 
     def _forward_batch(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return self(batch["x"], batch["mask"], batch.get("demographics"))
@@ -128,17 +154,23 @@ class CMIModel(pl.LightningModule):
     # -- training ----------------------------------------------------------------------------
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        features = self.shared_representation(batch["x"], batch["mask"], batch.get("demographics"))
+        by_gradient = self.weighting.kind == "gradient"
+        head_input = features.detach().requires_grad_() if by_gradient else features
         losses = compute_losses(
-            self._forward_batch(batch), batch, self.loss_cfg, self.weighting.terms
+            self.heads_forward(head_input), batch, self.loss_cfg, self.weighting.terms
         )
         total = self.weighting(losses)
         if not torch.isfinite(total):
             raise NonFiniteError(_non_finite_message(self.global_step, losses, total))
+        jacobian = self._task_jacobian(losses, features, head_input)
         size = batch["x"].shape[0]
         step_values = {loss_tag(t): v.detach() for t, v in losses.items()}
         step_values[LOSS_TOTAL] = total.detach()
         step_values |= {weight_tag(t): w for t, w in self.weighting.effective_weights().items()}
         step_values |= {weighting_tag(n): v for n, v in self.weighting.raw_values().items()}
+        if jacobian is not None and self._logs_this_step():
+            step_values |= gradient_stats(self.weighting.terms, jacobian)
         if self._trainer is not None:
             step_values[LR] = _current_lr(self.trainer.optimizers[0])
         self.log_dict(step_values, on_step=True, on_epoch=False, batch_size=size)
@@ -147,6 +179,44 @@ class CMIModel(pl.LightningModule):
         }
         self.log_dict(epoch_values, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return total
+
+    def _task_jacobian(
+        self, losses: Mapping[str, Tensor], features: Tensor, head_input: Tensor
+    ) -> Tensor | None:
+        """Gradient-level: run the strategy, keep its backward pass for :meth:`backward`, and
+        return the Jacobian it saw. Loss-level with ``monitor_gradients``: the Jacobian at the
+        representation, on logged steps only (the loss-level step keeps its speed)."""
+        if self.weighting.kind == "gradient":
+            shared = SharedPart(features, head_input, self.shared_parameters())
+            self._pending_backward, jacobian = gradient_step(
+                self.weighting, losses, shared, self._gradient_scale()
+            )
+            return jacobian
+        if self.loss_cfg.weighting.monitor_gradients and self._logs_this_step():
+            terms = self.weighting.terms
+            return representation_jacobian([losses[t] for t in terms], features)
+        return None
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        """Loss-level: the usual backward of the total. Gradient-level: the pass
+        ``training_step`` prepared (its gradients already carry the scaler's factor)."""
+        pending, self._pending_backward = self._pending_backward, None
+        if pending is None:
+            super().backward(loss, *args, **kwargs)
+        else:
+            pending.run()
+
+    def _gradient_scale(self) -> float:
+        """The mixed-precision gradient scaler's factor, 1 without one."""
+        precision = self.trainer.precision_plugin if self._trainer is not None else None
+        scaler = getattr(precision, "scaler", None)
+        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+
+    def _logs_this_step(self) -> bool:
+        """Whether Lightning writes this step's logged values (every ``log_every_n_steps``)."""
+        if self._trainer is None:
+            return True
+        return bool(self.trainer._logger_connector.should_update_logs)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)

@@ -18,7 +18,14 @@ import numpy as np
 
 from cmi_core.errors import RunError
 from cmi_core.rundir import OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
-from cmi_core.tags import LOSS_PREFIX, VAL_SCORE, WEIGHTING_PREFIX, WEIGHTS_PREFIX
+from cmi_core.tags import (
+    GRAD_COSINE_PREFIX,
+    GRAD_NORM_PREFIX,
+    LOSS_PREFIX,
+    VAL_SCORE,
+    WEIGHTING_PREFIX,
+    WEIGHTS_PREFIX,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -244,7 +251,8 @@ def oof_confusion_figure(run_dir: Path) -> Figure | None:
 
 
 def write_report(run_dir: Path) -> list[Path]:
-    """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``val_score.png`` and
+    """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``grad_norms.png`` and
+    ``grad_cosines.png`` (when gradient statistics were logged), ``val_score.png`` and
     ``confusion.png`` (``rundir.REPORT_FILES``, in that order) into the run directory; returns
     the files written."""
     run_dir = Path(run_dir)
@@ -256,6 +264,18 @@ def write_report(run_dir: Path) -> list[Path]:
             scalars, WEIGHTING_PREFIX, "Raw learnable weighting parameters (weighting/*)", "value"
         ),
         tag_family_figure(scalars, LOSS_PREFIX, "Raw per-task training losses (loss/*)", "loss"),
+        tag_family_figure(
+            scalars,
+            GRAD_NORM_PREFIX,
+            "Task gradient norms on the shared part (grad/norm/*)",
+            "norm",
+        ),
+        tag_family_figure(
+            scalars,
+            GRAD_COSINE_PREFIX,
+            "Pairwise task gradient cosines (grad/cosine/*)",
+            "cosine",
+        ),
         score_figure(scalars),
         oof_confusion_figure(run_dir),
     )

@@ -44,7 +44,15 @@ OOF_FILE = "oof_predictions.csv"
 BEST_FILE = "best.pt"
 LAST_FILE = "last.ckpt"
 DATA_FILE = "data_fingerprint.json"
-REPORT_FILES = ("weights.png", "weighting.png", "losses.png", "val_score.png", "confusion.png")
+REPORT_FILES = (
+    "weights.png",
+    "weighting.png",
+    "losses.png",
+    "grad_norms.png",
+    "grad_cosines.png",
+    "val_score.png",
+    "confusion.png",
+)
 """What ``cmi report`` writes into a run directory."""
 RUN_FILES = frozenset({CONFIG_FILE, SUMMARY_FILE, OOF_FILE, DATA_FILE, *REPORT_FILES})
 FOLD_DIR = re.compile(r"fold_\d+")

@@ -4,7 +4,8 @@ The tags are flat strings (never dict-valued), listed for users in docs/running.
 ``loss/<term>`` (raw), ``loss/total``, ``weights/<term>`` (effective weight),
 ``weighting/<param>`` (raw learnable value), ``lr``; per training epoch ``train/<tag>``; per
 validation epoch ``val/loss/<term>``, ``val/loss/total``, ``val/cmi_score``, ``val/binary_f1``,
-``val/macro_f1``; ``hparams/cmi_score`` once per fold.
+``val/macro_f1``; ``hparams/cmi_score`` once per fold; on logging steps of gradient-level
+strategies (or with ``monitor_gradients``) ``grad/norm/<term>`` and ``grad/cosine/<a>__<b>``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ WEIGHTS_PREFIX = "weights/"
 WEIGHTING_PREFIX = "weighting/"
 TRAIN_PREFIX = "train/"
 VAL_PREFIX = "val/"
+GRAD_NORM_PREFIX = "grad/norm/"
+GRAD_COSINE_PREFIX = "grad/cosine/"
 
 LOSS_TOTAL = LOSS_PREFIX + "total"
 LR = "lr"
@@ -48,3 +51,13 @@ def train_tag(tag: str) -> str:
 def val_tag(name: str) -> str:
     """``val/<name>``: a validation-epoch value (a score or ``loss/<term>``)."""
     return VAL_PREFIX + name
+
+
+def grad_norm_tag(term: str) -> str:
+    """``grad/norm/<term>``: the norm of a task's gradient on the shared part."""
+    return GRAD_NORM_PREFIX + term
+
+
+def grad_cosine_tag(a: str, b: str) -> str:
+    """``grad/cosine/<a>__<b>``: the cosine between two tasks' gradients on the shared part."""
+    return f"{GRAD_COSINE_PREFIX}{a}__{b}"

@@ -1,14 +1,15 @@
 """The loss-weighting interface every weighting plugin implements.
 
-A weighting turns the named task losses (``multiclass``, ``binary``, ``nine_class``, ``kl``)
-into the one scalar the optimizer minimises. It is an ``nn.Module`` and a child of the
-LightningModule, so its learnable parameters are saved in checkpoints and synchronised by DDP,
-and the optimizer puts them in their own parameter group.
+A loss-level weighting turns the named task losses (``multiclass``, ``binary``, ``nine_class``,
+``kl``) into the one scalar the optimizer minimises; a gradient-level one (``GradientWeighting``)
+turns their per-task gradients on the shared part of the model into its update. Either is an
+``nn.Module`` and a child of the LightningModule, so its learnable parameters are saved in
+checkpoints and synchronised by DDP, and the optimizer puts them in their own parameter group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import attrs
@@ -65,6 +66,10 @@ class LossWeighting(nn.Module):
     #: and requires it to stay put when False.
     learns: ClassVar[bool] = False
 
+    kind: ClassVar[str] = "loss"
+    """``"loss"``: ``forward(losses) -> total`` and one backward; ``"gradient"``: see
+    :class:`GradientWeighting`. The model picks its training path from this."""
+
     def __init__(self, terms: Sequence[str], fixed: FixedWeights) -> None:
         super().__init__()
         unknown = set(terms) - set(TERMS)
@@ -111,11 +116,6 @@ class LossWeighting(nn.Module):
         the next epoch, so an epoch's statistics are closed exactly once either way.
         """
 
-    def check_losses(self, losses: Mapping[str, Tensor]) -> None:
-        """Raise a clear error when the losses do not match the active terms."""
-        if set(losses) != set(self.terms):
-            raise KeyError(f"expected loss terms {list(self.terms)}, got {sorted(losses)}")
-
     @torch.no_grad()
     def clamp_parameters_(self, low: float, high: float) -> None:
         """Project every learnable parameter back into ``[low, high]``.
@@ -138,3 +138,91 @@ def weighted_sum(losses: Mapping[str, Tensor], weights: Mapping[str, Tensor | fl
     for term in terms:
         total = total + losses[term] * weights[term]
     return total
+
+
+# -- gradient level ----------------------------------------------------------------------------
+
+WHERE = ("representation", "parameters")  # see cmi_core.gradient_options.GradientOptions
+
+
+@attrs.frozen
+class GradientUpdate:
+    """What a gradient-level strategy makes of one Jacobian.
+
+    ``direction [N]`` replaces the shared part's gradient; ``weights [T]`` (optional) are logged
+    as ``weights/<term>``; ``auxiliary`` (optional) is a scalar whose gradient trains the
+    strategy's own parameters (GradNorm's balance loss), added to the same backward pass.
+    """
+
+    direction: Tensor
+    weights: Tensor | None = None
+    auxiliary: Tensor | None = None
+
+
+class GradientWeighting(LossWeighting):
+    """Base class of gradient-level strategies: per-task gradients in, one update out.
+
+    The model computes the Jacobian of the task losses (one row per term, in ``terms`` order)
+    with respect to the shared part chosen by ``where``: ``"representation"``, the heads' input
+    (backbone embedding + demographics embedding, flattened over the batch), or
+    ``"parameters"``, the backbone and demographics parameters. :meth:`combine` turns it into
+    the shared part's update; head parameters keep their own task gradients. ``forward`` only
+    reports the monitored total (the plain sum of the losses) and is never differentiated.
+    """
+
+    kind: ClassVar[str] = "gradient"
+
+    def __init__(self, terms: Sequence[str], fixed: FixedWeights, where: str) -> None:
+        super().__init__(terms, fixed)
+        if where not in WHERE:
+            raise ValueError(f"where must be one of {list(WHERE)}, got {where!r}")
+        self.where = where
+        self._last_weights: Tensor | None = None
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        return torch.stack([losses[t] for t in self.terms]).sum()
+
+    def combine(self, jacobian: Tensor, losses: Tensor) -> GradientUpdate:
+        """``jacobian [T, N]`` (float32, unscaled) and ``losses [T]`` (detached) -> the update."""
+        raise NotImplementedError
+
+    def update(self, jacobian: Tensor, losses: Tensor) -> GradientUpdate:
+        """:meth:`combine`, remembering the weights for :meth:`effective_weights`."""
+        result = self.combine(jacobian, losses)
+        if result.weights is not None:
+            self._last_weights = result.weights.detach()
+        return result
+
+    def effective_weights(self) -> dict[str, Tensor | float]:
+        """The last step's aggregation weights; empty before the first step or without any."""
+        if self._last_weights is None:
+            return {}
+        return dict(zip(self.terms, self._last_weights.unbind(), strict=True))
+
+
+class AggregatorWeighting(GradientWeighting):
+    """A gradient-level strategy around a Jacobian aggregator (e.g. a ``torchjd.aggregation``
+    ``Aggregator``): any callable ``[T, N] -> [N]``.
+
+    An aggregator with a ``weighting`` attribute (torchjd's ``WeightedAggregator``) is split into
+    its weights and ``weights @ jacobian``, so its weights are logged without running it twice.
+    """
+
+    def __init__(
+        self,
+        terms: Sequence[str],
+        fixed: FixedWeights,
+        where: str,
+        aggregator: Callable[[Tensor], Tensor],
+    ) -> None:
+        super().__init__(terms, fixed, where)
+        self.aggregator = aggregator
+
+    def combine(self, jacobian: Tensor, losses: Tensor) -> GradientUpdate:
+        if not jacobian.any():  # nothing to combine; some solvers (Nash-MTL) fail on it
+            return GradientUpdate(torch.zeros_like(jacobian[0]))
+        weighting = getattr(self.aggregator, "weighting", None)
+        if weighting is None:
+            return GradientUpdate(self.aggregator(jacobian))
+        weights = weighting(jacobian)
+        return GradientUpdate(weights @ jacobian, weights)

@@ -23,6 +23,7 @@ from typing import Any
 
 _LAZY = {
     "WeightingContract": "cmi_core.testing.weighting_contract",
+    "GradientWeightingContract": "cmi_core.testing.gradient_contract",
     "BackboneContract": "cmi_core.testing.backbone_contract",
     "LoggerContract": "cmi_core.testing.logger_contract",
     "PluginContract": "cmi_core.testing.plugin_contract",

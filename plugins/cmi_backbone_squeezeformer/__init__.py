@@ -13,14 +13,12 @@ from typing import Any
 import attrs
 
 import cmi_core
-from cmi_core import at_least, field, in_range, one_of
+from cmi_core import at_least, field, in_range, odd_at_least, one_of
 from cmi_core.specs import BackboneSpec
 
 POOLINGS = ("mean", "cls", "attention")
-
-
-def _odd(value: int) -> str | None:
-    return None if value >= 1 and value % 2 == 1 else f"must be an odd number >= 1, got {value}"
+DROPOUT_KINDS = ("channel", "element")
+POSITIONS = ("start", "end", "none")
 
 
 @attrs.frozen
@@ -31,11 +29,20 @@ class SqueezeformerOptions:
     n_layers: int = field(2, at_least(1), "number of conformer blocks")
     n_heads: int = field(4, at_least(1), "attention heads (must divide d_model)")
     ff_dim: int = field(128, at_least(1), "hidden width of the feed-forward modules")
-    kernel_size: int = field(31, _odd, "depthwise convolution kernel (odd, 'same' padding)")
+    kernel_size: int = field(
+        31, odd_at_least(1), "depthwise convolution kernel (odd, 'same' padding)"
+    )
     dropout: float = field(0.1, in_range(0, 0.9), "dropout on each module's output")
+    dropout_kind: str = field(
+        "channel", one_of(*DROPOUT_KINDS), "channel (one mask per sequence and channel) | element"
+    )
     pooling: str = field("mean", one_of(*POOLINGS), "masked mean | cls | attention")
     pool_layers: int = field(1, at_least(1), "transformer layers over [CLS] + frames (cls)")
+    positions: str = field(
+        "start", one_of(*POSITIONS), "sinusoidal positions from the first real frame | end | none"
+    )
     max_positions: int = field(5000, at_least(1), "longest sequence the positional table holds")
+    input_norm: bool = field(False, None, "standardise each input channel over real frames")
 
     def __attrs_post_init__(self) -> None:
         if self.d_model % self.n_heads:

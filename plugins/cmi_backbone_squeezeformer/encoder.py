@@ -1,15 +1,14 @@
-"""The CMISqueezeformer encoder (docs/architecture.md), honouring the padding mask everywhere.
+"""The CMISqueezeformer encoder (docs/backbones.md), honouring the padding mask everywhere.
 
 Padded frames (``mask == False``) never reach a real frame's output: attention ignores them as
 keys, they are zeroed before the depthwise convolution (so a real frame next to padding sees
 the same zeros as at the sequence edge), batch-norm statistics skip them, pooling skips them,
 and positions count real frames only. Hence an embedding does not move when padding is added.
 
-Dropout is cheap by design: drawing one random number per element was ~18 % of a CPU step
-(docs/benchmarks.md; 2.5 ms per [64, 128, 64] mask on 2 cores). Each module's output gets channel
-dropout instead (one mask per sequence and channel, shared over time, like Keras'
-SpatialDropout1D, common in this competition's public models): 128x fewer random numbers.
-There is none inside the wide feed-forward layer or on the attention weights.
+Dropout is cheap by design: each module's output gets channel dropout (``cmi_core.layers``;
+one mask per sequence and channel, shared over time, like Keras' SpatialDropout1D, common in
+this competition's public models). There is none inside the wide feed-forward layer or on the
+attention weights.
 """
 
 from __future__ import annotations
@@ -22,24 +21,20 @@ from torch import Tensor, nn
 
 from cmi_backbone_squeezeformer import SqueezeformerOptions
 from cmi_core.backbone import Backbone
+from cmi_core.layers import (
+    AttentionPool,
+    ChannelDropout,
+    InputNorm,
+    MaskedBatchNorm1d,
+    MeanPool,
+    real_frames,
+)
 
 
-class ChannelDropout(nn.Module):
-    """Zero whole channels of ``[B, T, C]`` per sequence (the same frames-wide mask)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, h: Tensor) -> Tensor:
-        if not self.training:
-            return h
-        keep = torch.empty(h.shape[0], 1, h.shape[2], device=h.device, dtype=h.dtype)
-        return h * keep.bernoulli_(1.0 - self.p).div_(1.0 - self.p)
-
-
-def _dropout(p: float) -> nn.Module:
-    return ChannelDropout(p) if p > 0 else nn.Identity()
+def _dropout(o: SqueezeformerOptions) -> nn.Module:
+    if o.dropout == 0:
+        return nn.Identity()
+    return ChannelDropout(o.dropout) if o.dropout_kind == "channel" else nn.Dropout(o.dropout)
 
 
 def sinusoidal_table(positions: int, d_model: int) -> Tensor:
@@ -52,32 +47,14 @@ def sinusoidal_table(positions: int, d_model: int) -> Tensor:
     return table
 
 
-class MaskedBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm over ``[B, C, T]`` whose training statistics use real frames only.
+def frame_positions(mask: Tensor, origin: str, limit: int) -> Tensor:
+    """Each frame's index among the real frames, from the first (``start``) or last (``end``).
 
-    Plain BatchNorm would count padded frames, so its statistics would depend on how much
-    padding a batch has. Evaluation uses the running statistics, frame by frame.
+    Counting real frames only makes positions independent of padding; counting from the end
+    gives the gesture, which ends every sequence, the same positions whatever came before.
     """
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
-        if not self.training:
-            return super().forward(x)
-        weight = mask.unsqueeze(1).to(x.dtype)  # [B, 1, T]
-        count = weight.sum().clamp(min=1.0)
-        mean = (x * weight).sum(dim=(0, 2)) / count
-        centred = x - mean[:, None]
-        var = (centred.square() * weight).sum(dim=(0, 2)) / count
-        self._update_running_stats(mean, var, count)
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        return centred * scale[:, None] + self.bias[:, None]
-
-    @torch.no_grad()
-    def _update_running_stats(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
-        self.num_batches_tracked += 1
-        momentum = self.momentum or 1.0 / float(self.num_batches_tracked)  # None: cumulative
-        unbiased = var * count / (count - 1).clamp(min=1.0)
-        self.running_mean.lerp_(mean, momentum)
-        self.running_var.lerp_(unbiased, momentum)
+    counted = mask.cumsum(dim=1) if origin == "start" else mask.flip(1).cumsum(dim=1).flip(1)
+    return (counted - 1).clamp(0, limit - 1)
 
 
 class FeedForward(nn.Module):
@@ -137,39 +114,19 @@ class ConvModule(nn.Module):
 class ConformerBlock(nn.Module):
     """FFN -> MHSA -> conv -> FFN, each with a full residual (as in the original)."""
 
-    def __init__(self, d_model: int, n_heads: int, ff_dim: int, kernel: int, p: float) -> None:
+    def __init__(self, o: SqueezeformerOptions) -> None:
         super().__init__()
-        self.ff1 = FeedForward(d_model, ff_dim)
-        self.attention = SelfAttention(d_model, n_heads)
-        self.conv = ConvModule(d_model, kernel)
-        self.ff2 = FeedForward(d_model, ff_dim)
-        self.dropout = _dropout(p)
+        self.ff1 = FeedForward(o.d_model, o.ff_dim)
+        self.attention = SelfAttention(o.d_model, o.n_heads)
+        self.conv = ConvModule(o.d_model, o.kernel_size)
+        self.ff2 = FeedForward(o.d_model, o.ff_dim)
+        self.dropout = _dropout(o)
 
     def forward(self, h: Tensor, mask: Tensor, attn_mask: Tensor) -> Tensor:
         h = h + self.dropout(self.ff1(h))
         h = h + self.dropout(self.attention(h, attn_mask))
         h = h + self.dropout(self.conv(h, mask))
         return h + self.dropout(self.ff2(h))
-
-
-class MeanPool(nn.Module):
-    """Mean over real frames."""
-
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        weight = mask.unsqueeze(-1).to(h.dtype)
-        return (h * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1.0)
-
-
-class AttentionPool(nn.Module):
-    """A learned score per frame, softmax over real frames, weighted sum."""
-
-    def __init__(self, d_model: int) -> None:
-        super().__init__()
-        self.score = nn.Linear(d_model, 1)
-
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))
-        return torch.einsum("bt,btd->bd", scores.softmax(dim=1), h)
 
 
 class ClsPool(nn.Module):
@@ -179,13 +136,14 @@ class ClsPool(nn.Module):
     never used); the encoder has already added positions, so none are added here.
     """
 
-    def __init__(self, d_model: int, n_heads: int, ff_dim: int, layers: int, p: float) -> None:
+    def __init__(self, o: SqueezeformerOptions) -> None:
         super().__init__()
-        self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
-        self.attention = nn.ModuleList(SelfAttention(d_model, n_heads) for _ in range(layers))
-        self.feed_forward = nn.ModuleList(FeedForward(d_model, ff_dim) for _ in range(layers))
-        self.dropout = _dropout(p)
-        self.norm = nn.LayerNorm(d_model)
+        layers = range(o.pool_layers)
+        self.cls = nn.Parameter(torch.randn(1, 1, o.d_model) * 0.02)
+        self.attention = nn.ModuleList(SelfAttention(o.d_model, o.n_heads) for _ in layers)
+        self.feed_forward = nn.ModuleList(FeedForward(o.d_model, o.ff_dim) for _ in layers)
+        self.dropout = _dropout(o)
+        self.norm = nn.LayerNorm(o.d_model)
 
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
         h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
@@ -203,24 +161,26 @@ class SqueezeformerEncoder(Backbone):
     def __init__(self, in_channels: int, o: SqueezeformerOptions) -> None:
         super().__init__()
         self.out_dim = o.d_model
+        self.input_norm = InputNorm(in_channels) if o.input_norm else None
         self.projection = nn.Linear(in_channels, o.d_model)
         self.register_buffer(
             "positional", sinusoidal_table(o.max_positions, o.d_model), persistent=False
         )
-        self.input_dropout = _dropout(o.dropout)
-        self.blocks = nn.ModuleList(
-            ConformerBlock(o.d_model, o.n_heads, o.ff_dim, o.kernel_size, o.dropout)
-            for _ in range(o.n_layers)
-        )
+        self.positions, self.limit = o.positions, o.max_positions
+        self.input_dropout = _dropout(o)
+        self.blocks = nn.ModuleList(ConformerBlock(o) for _ in range(o.n_layers))
         self.norm = nn.LayerNorm(o.d_model)
         self.pool = _pooling(o)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        mask = mask.bool()
-        mask = mask | ~mask.any(dim=1, keepdim=True)  # no real frame: use all, avoid NaN
+        mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
-        positions = (mask.cumsum(dim=1) - 1).clamp(0, self.positional.shape[0] - 1)
-        h = self.input_dropout(self.projection(x) + F.embedding(positions, self.positional))
+        if self.input_norm is not None:
+            x = self.input_norm(x, mask)
+        h = self.projection(x)
+        if self.positions != "none":
+            h = h + F.embedding(frame_positions(mask, self.positions, self.limit), self.positional)
+        h = self.input_dropout(h)
         attn_mask = mask[:, None, None, :]
         for block in self.blocks:
             h = block(h, mask, attn_mask)
@@ -229,7 +189,7 @@ class SqueezeformerEncoder(Backbone):
 
 def _pooling(o: SqueezeformerOptions) -> nn.Module:
     if o.pooling == "cls":
-        return ClsPool(o.d_model, o.n_heads, o.ff_dim, o.pool_layers, o.dropout)
+        return ClsPool(o)
     if o.pooling == "attention":
         return AttentionPool(o.d_model)
     return MeanPool()

@@ -10,13 +10,23 @@ from typing import Any
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from cmi_core.tags import HPARAMS_SCORE, LOSS_PREFIX, VAL_PREFIX, WEIGHTING_PREFIX, WEIGHTS_PREFIX
+from cmi_core.tags import (
+    GRAD_COSINE_PREFIX,
+    GRAD_NORM_PREFIX,
+    HPARAMS_SCORE,
+    LOSS_PREFIX,
+    VAL_PREFIX,
+    WEIGHTING_PREFIX,
+    WEIGHTS_PREFIX,
+)
 
 LAYOUT = {
     "cmi": {
         "learned weights (effective)": ["Multiline", [f"^{WEIGHTS_PREFIX}"]],
         "raw weighting parameters": ["Multiline", [f"^{WEIGHTING_PREFIX}"]],
         "losses (raw, unweighted)": ["Multiline", [f"^{LOSS_PREFIX}"]],
+        "task gradient norms (shared part)": ["Multiline", [f"^{GRAD_NORM_PREFIX}"]],
+        "task gradient cosines (shared part)": ["Multiline", [f"^{GRAD_COSINE_PREFIX}"]],
         "validation scores": ["Multiline", [f"^{VAL_PREFIX}(cmi_score|binary_f1|macro_f1)$"]],
     }
 }

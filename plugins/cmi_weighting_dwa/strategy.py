@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -67,6 +68,18 @@ class DynamicWeightAverage(LossWeighting):
         self.windows += close
         self.window_sum.mul_(~close)
         self.window_steps.mul_(~close)
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        """docs/weighting.md: ``sum_i fixed_i * K softmax_i(r / T) * L_i`` (w = 1 before two
+        windows are closed), ``r_i`` the ratio of the last two closed windows' means."""
+        fixed = self.fixed.for_terms(self.terms)
+        if int(self.windows) < 2:
+            return sum(fixed[t] * losses[t] for t in self.terms)
+        before, last = self.means.tolist()
+        rates = [b / max(a, 1e-12) for a, b in zip(before, last, strict=True)]
+        exps = [math.exp((r - max(rates)) / self.temperature) for r in rates]  # no overflow
+        weights = [len(self.terms) * e / sum(exps) for e in exps]
+        return sum(fixed[t] * w * losses[t] for t, w in zip(self.terms, weights, strict=True))
 
     def effective_weights(self) -> dict[str, Tensor | float]:
         weights = (self.fixed_weights * self.dynamic_weights()).detach()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -25,6 +26,8 @@ class FAMOWeighting(LossWeighting):
     of term i is ``c * z_i / (L_i + eps)``, the factor of ``grad L_i`` in the total's gradient.
     """
 
+    learns = True  # its logits follow the loss history (their own update, in buffers)
+
     def __init__(
         self,
         terms: Sequence[str],
@@ -44,7 +47,8 @@ class FAMOWeighting(LossWeighting):
         self.register_buffer("pending", torch.zeros((), dtype=torch.bool))
         self.register_buffer("adam_moments", torch.zeros(2, n))
         self.register_buffer("adam_steps", torch.zeros((), dtype=torch.long))
-        self.register_buffer("gradient_weights", torch.full((n,), 1.0 / n), persistent=False)
+        # derived from the last losses, not state: a plain attribute, outside the state_dict
+        self.gradient_weights = torch.full((n,), 1.0 / n)
 
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
         shifted = torch.stack([losses[t] for t in self.balanced]).clamp_min(0.0) + EPS
@@ -53,9 +57,20 @@ class FAMOWeighting(LossWeighting):
             self._update_logits(log_losses.detach())
         z = torch.softmax(self.logits, dim=0)
         c = 1.0 / (z / shifted.detach()).sum()
-        self.gradient_weights.copy_((c * z / shifted).detach())
+        self.gradient_weights = (c * z / shifted).detach()
         total = c * (z * log_losses).sum()
         return total + weighted_sum(losses, self.held) if self.held else total
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        """docs/weighting.md: ``c * sum_i z_i ln(L_i + eps)`` with ``z = softmax(xi)`` and
+        ``c = 1 / sum_i z_i / (L_i + eps)``, plus the held terms at their fixed weights (at the
+        current logits: a pending logit update is not applied)."""
+        exps = [math.exp(x) for x in self.logits.tolist()]
+        z = [e / sum(exps) for e in exps]
+        shifted = [max(losses[t], 0.0) + EPS for t in self.balanced]
+        c = 1 / sum(zi / li for zi, li in zip(z, shifted, strict=True))
+        total = c * sum(zi * math.log(li) for zi, li in zip(z, shifted, strict=True))
+        return total + sum(w * losses[t] for t, w in self.held.items())
 
     def after_optimizer_step(self) -> None:
         self.pending.fill_(True)

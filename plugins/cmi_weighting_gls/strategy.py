@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -19,6 +20,8 @@ class GeometricLoss(LossWeighting):
     the last forward pass (``1/n`` before the first), so ``sum_i w_i L_i`` is the total again.
     """
 
+    learns = False  # a fixed formula: its gradient weights are derived from the losses, not state
+
     def __init__(
         self, terms: Sequence[str], fixed: FixedWeights, eps: float, kl_fixed: bool
     ) -> None:
@@ -27,13 +30,21 @@ class GeometricLoss(LossWeighting):
         self.balanced = tuple(t for t in self.terms if not (kl_fixed and t == "kl"))
         self.held = {t: w for t, w in fixed.for_terms(self.terms).items() if t not in self.balanced}
         n = len(self.balanced)
-        self.register_buffer("gradient_weights", torch.full((n,), 1.0 / n), persistent=False)
+        # derived from the last losses, not state: a plain attribute, outside the state_dict
+        self.gradient_weights = torch.full((n,), 1.0 / n)
 
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
         shifted = torch.stack([losses[t] for t in self.balanced]).clamp_min(0.0) + self.eps
         total = shifted.log().mean().exp()
-        self.gradient_weights.copy_((total / (len(self.balanced) * shifted)).detach())
+        self.gradient_weights = (total / (len(self.balanced) * shifted)).detach()
         return total + weighted_sum(losses, self.held) if self.held else total
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        """docs/weighting.md: ``(prod_i (L_i + eps))^(1/n)`` over the balanced terms, plus the
+        held terms at their fixed weights."""
+        product = math.prod(max(losses[t], 0.0) + self.eps for t in self.balanced)
+        held = sum(w * losses[t] for t, w in self.held.items())
+        return product ** (1 / len(self.balanced)) + held
 
     def effective_weights(self) -> dict[str, Tensor | float]:
         weights = dict(zip(self.balanced, self.gradient_weights.unbind(), strict=True))

@@ -19,6 +19,8 @@ class RandomLossWeighting(LossWeighting):
     buffer's device with torch's generator for that device (no host synchronisation).
     """
 
+    learns = True  # no gradient, but the weights in its buffer change every step (redrawn)
+
     def __init__(
         self,
         terms: Sequence[str],
@@ -49,6 +51,13 @@ class RandomLossWeighting(LossWeighting):
 
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
         return weighted_sum(losses, dict(zip(self.terms, self._weights().unbind(), strict=True)))
+
+    def reference_total(self, losses: Mapping[str, float]) -> float:
+        """docs/weighting.md: ``sum_i w_i L_i`` with this step's draw (``1/K`` in validation)."""
+        weights = (
+            self.weights.tolist() if self.training else [1 / len(self.terms)] * len(self.terms)
+        )
+        return sum(w * losses[t] for t, w in zip(self.terms, weights, strict=True))
 
     def after_optimizer_step(self) -> None:
         self.draw_()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cmi_core.testing import BackboneContract, WeightingContract
+from cmi_core.testing import BackboneContract, GradientWeightingContract, WeightingContract
 
 TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32}
 
@@ -39,6 +39,35 @@ class TestDirectWeighting(WeightingContract):
         return "direct"
 
 
+GRADIENT_STRATEGIES = (
+    "upgrad",
+    "mgda",
+    "pcgrad",
+    "cagrad",
+    "imtl_g",
+    "nash_mtl",
+    "aligned_mtl",
+    "dualproj",
+    "graddrop",
+    "gradnorm",
+)
+
+
+@pytest.mark.parametrize("plugin_name", GRADIENT_STRATEGIES)
+class TestGradientWeightings(GradientWeightingContract):
+    pass
+
+
+class TestGradNormOnParameters(GradientWeightingContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "gradnorm"
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        return {"where": "parameters", "asymmetry": 0.5}
+
+
 class TestSqueezeformerBackbone(BackboneContract):
     @pytest.fixture
     def plugin_name(self) -> str:
@@ -54,3 +83,50 @@ class TestSqueezeformerPoolings(BackboneContract):
     @pytest.fixture
     def plugin_options(self, pooling: str) -> dict[str, Any]:
         return {**TINY, "pooling": pooling}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"positions": "end", "dropout_kind": "element"},
+        {"positions": "none", "input_norm": True},
+    ],
+)
+class TestSqueezeformerOptions(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "squeezeformer"
+
+    @pytest.fixture
+    def plugin_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**TINY, **options}
+
+
+class TestResSEGRUBackbone(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "resse_gru"
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        return {"channels": 16, "n_blocks": 2, "gru_hidden": 8, "gru_layers": 2, "input_norm": True}
+
+
+@pytest.mark.parametrize(
+    ("pooling", "depth", "input_norm"), [("mean", 6, True), ("attention", 4, False)]
+)
+class TestInceptionBackbone(BackboneContract):
+    @pytest.fixture
+    def plugin_name(self) -> str:
+        return "inception"
+
+    @pytest.fixture
+    def plugin_options(self, pooling: str, depth: int, input_norm: bool) -> dict[str, Any]:
+        return {
+            "n_filters": 4,
+            "bottleneck": 4,
+            "kernel_size": 9,
+            "depth": depth,
+            "pooling": pooling,
+            "input_norm": input_norm,
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -193,3 +194,38 @@ def test_eval_before_any_training_batch_keeps_the_batch_norm_statistics(
     assert optimizer.param_groups[0]["train_mode"] is False  # the switch did run
     for key, value in norm.state_dict().items():
         torch.testing.assert_close(value, before[key], msg=f"{key} changed")
+
+
+def test_the_built_schedule_follows_warmup_and_cosine_to_min_lr(make_model: ModelFactory) -> None:
+    model = make_model("none")
+    cfg = OptimizerConfig(lr=0.01, min_lr=1e-4, warmup_steps=2)
+    optimizer, scheduler = build_optimizer(model, cfg, [], 0.1, 10)
+    for step in range(12):
+        expected = 0.01 * lr_factor(step, warmup=2, total=10, floor=0.01, cosine=True)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected), f"step {step}"
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize(
+    "hook", ["on_train_epoch_end", "on_validation_start", "on_test_start", "on_predict_start"]
+)
+def test_each_evaluation_boundary_switches_to_the_averaged_weights(
+    make_model: ModelFactory, hook: str
+) -> None:
+    model = make_model("uncertainty", optimizer=SCHEDULE_FREE)
+    optimizer, _ = build_optimizer(model, SCHEDULE_FREE, model.weighting.parameters(), 0.1, 10)
+    optimizer.train()
+    for seed in range(3):
+        with warnings.catch_warnings():  # self.log outside a Trainer warns
+            warnings.simplefilter("ignore")
+            model.training_step(make_batch(seed=seed), seed).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    trained = _weights(model)
+
+    getattr(ScheduleFreeModeSwitch(), hook)(SimpleNamespace(optimizers=[optimizer]), model)
+
+    assert optimizer.param_groups[0]["train_mode"] is False
+    assert not _params_equal(_weights(model), trained)  # x, not the y weights it trained

@@ -75,7 +75,8 @@ def test_plugin_modules_do_not_import_torch() -> None:
     """``cmi plugins`` imports every plugin's top-level module: it must stay light."""
     code = (
         "import sys, cmi_weighting_none, cmi_weighting_uncertainty, cmi_weighting_direct, "
-        "cmi_backbone_squeezeformer, cmi_core.testing.pytest_plugin\n"
+        "cmi_backbone_squeezeformer, cmi_backbone_resse_gru, cmi_backbone_inception, "
+        "cmi_core.testing.pytest_plugin\n"
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -86,7 +87,7 @@ def test_a_config_naming_an_unknown_backbone_or_option_gets_one_line_each() -> N
         config_from_dict({"model": {"backbone": "squeezformer"}}, "my.toml")
     assert error.value.lines() == [
         "my.toml: model.backbone: unknown backbone 'squeezformer' (did you mean "
-        "'squeezeformer'?); available: squeezeformer"
+        "'squeezeformer'?); available: inception, resse_gru, squeezeformer"
     ]
     raw = {
         "model": {"squeezeformer": {"d_modle": 32}},
@@ -94,10 +95,13 @@ def test_a_config_naming_an_unknown_backbone_or_option_gets_one_line_each() -> N
     }
     with pytest.raises(cmi_core.ConfigError) as error:
         config_from_dict(raw, "my.toml")
-    keys = "d_model, n_layers, n_heads, ff_dim, kernel_size, dropout, pooling, pool_layers"
+    keys = (
+        "d_model, n_layers, n_heads, ff_dim, kernel_size, dropout, dropout_kind, pooling, "
+        "pool_layers, positions"
+    )
     assert error.value.lines() == [
         "my.toml: model.squeezeformer.d_modle: unknown key (did you mean 'd_model'?); "
-        f"valid keys: {keys}, max_positions",
+        f"valid keys: {keys}, max_positions, input_norm",
         "my.toml: loss.weighting.direct.colapse_threshold: unknown key (did you mean "
         "'collapse_threshold'?); valid keys: clamp, collapse_threshold",
     ]

@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import attrs
 import numpy as np
 import polars as pl
 import pytest
@@ -17,9 +18,12 @@ import tomli_w
 import torch
 
 from cmi_core.cli import main
+from cmi_core.config import Config, config_to_dict, config_to_toml
+from cmi_core.data.features import feature_names
 from cmi_core.data.schema import GESTURES
 from cmi_core.ensemble import ensemble_report
 from cmi_core.errors import RunError
+from cmi_core.fold_models import inference_model, run_config
 from cmi_core.inference import Predictor
 from cmi_core.metrics import competition_score
 from tests.inference.gateway import gateway_calls
@@ -87,6 +91,41 @@ def test_runs_of_different_features_and_lengths_mix(tiny_run, tiny_thm_tof_run, 
         atol=1e-6,
     )
     assert np.abs(singles[0] - singles[2]).max() > 1e-6  # max_len 12 saw fewer frames
+
+
+def _untrained_run(cfg: Config, out: Path) -> Path:
+    """A complete one-fold run of ``cfg``'s model with random weights: a stand-in for a run of
+    another architecture, without training one."""
+    names = feature_names(cfg.data.features)
+    (out / "fold_0").mkdir(parents=True)
+    (out / "config.toml").write_text(config_to_toml(cfg))
+    torch.manual_seed(0)
+    ckpt = {
+        "state_dict": inference_model(cfg, len(names)).state_dict(),
+        "config": config_to_dict(cfg),
+        "feature_names": list(names),
+        "in_channels": len(names),
+        "fold": 0,
+    }
+    torch.save(ckpt, out / "fold_0" / "best.pt")
+    summary = {"complete": True, "folds_requested": [0], "folds": [{"fold": 0, "cmi_score": 0}]}
+    (out / "summary.json").write_text(json.dumps(summary))
+    return out
+
+
+def test_runs_of_different_models_mix(tiny_run, sequence, tmp_path):
+    cfg = run_config(tiny_run[0])
+    other = attrs.evolve(
+        cfg,
+        model=attrs.evolve(cfg.model, demographics=False),  # no demographics branch at all
+        data=attrs.evolve(cfg.data, max_len=24),
+    )
+    runs = [tiny_run[0], _untrained_run(other, tmp_path / "other")]
+    singles = [Predictor.from_run(run).predict_proba(*sequence) for run in runs]
+    np.testing.assert_allclose(
+        Predictor.from_runs(runs).predict_proba(*sequence), (singles[0] + singles[1]) / 2, atol=1e-6
+    )
+    assert np.abs(singles[0] - singles[1]).max() > 1e-3
 
 
 def test_a_run_with_its_gestures_in_another_order_is_reordered(tiny_run, sequence, tmp_path):
@@ -161,7 +200,7 @@ def test_cli_ensemble_errors(tiny_run, tmp_path, capsys, extra, message):
 # -- cmi ensemble: the OOF score of an ensemble ------------------------------------------------
 
 
-def _other_run(run_dir: Path, out: Path) -> Path:
+def disagreeing_run(run_dir: Path, out: Path) -> Path:
     """A run over the same sequences and folds whose probabilities disagree with ``run_dir``."""
     shutil.copytree(run_dir, out)
     oof = pl.read_csv(out / "oof_predictions.csv")
@@ -182,7 +221,7 @@ def _score(frame: pl.DataFrame, probs: np.ndarray) -> float:
 
 def test_cmi_ensemble_scores_each_run_and_the_weighted_mean(tiny_run, tmp_path, capsys):
     run_dir = tiny_run[0]
-    other = _other_run(run_dir, tmp_path / "other")
+    other = disagreeing_run(run_dir, tmp_path / "other")
     a, b = (pl.read_csv(r / "oof_predictions.csv").sort("sequence_id") for r in (run_dir, other))
     pa, pb = (f.select(GESTURES).to_numpy().astype(np.float64) for f in (a, b))
     expected = _score(a, 0.25 * pa + 0.75 * pb)

@@ -68,7 +68,16 @@ def test_run_directory_without_summary(tiny_run, tmp_path):
 def test_truncated_summary(run_copy):
     path = run_copy / "summary.json"
     path.write_text(path.read_text()[:40])
-    with one_line_error(RunError, "summary.json: not readable JSON"):
+    with one_line_error(
+        RunError, r"summary.json: not readable as JSON \(.*\); the file is damaged"
+    ):
+        Predictor.from_run(run_copy)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"folds": [{"score": 1}]}', '{"folds": 3}'])
+def test_summary_that_is_not_a_run_summary(run_copy, content):
+    (run_copy / "summary.json").write_text(content)
+    with one_line_error(RunError, r"summary.json: not a run summary \(no fold records\)"):
         Predictor.from_run(run_copy)
 
 

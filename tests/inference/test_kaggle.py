@@ -4,6 +4,8 @@ calls ``predict`` the way the gateway does, answers as ``cmi predict`` does."""
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import types
@@ -15,6 +17,7 @@ import pytest
 from cmi_core.cli import main
 from cmi_core.inference import predict_file
 from tests.inference.gateway import FakeInferenceServer
+from tests.inference.test_ensemble import disagreeing_run
 
 DOC = Path(__file__).parents[2] / "docs" / "kaggle.md"
 
@@ -85,3 +88,28 @@ def test_the_notebook_in_the_docs_submits_the_uploaded_run(
     assert set(server.answers) == test_ids
     assert 0 < server.imu_only < len(test_ids)  # both kinds of hidden-test sequence were served
     assert server.answers == batched
+
+
+def _doc_commands() -> list[str]:
+    """The ``cmi predict`` and ``cmi ensemble`` lines of the page's shell blocks."""
+    blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [line.strip() for line in lines if line.startswith(("cmi predict", "cmi ensemble"))]
+
+
+def test_the_docs_predict_and_ensemble_commands_run(tiny_run, tmp_path, monkeypatch, capsys):
+    run_dir, data_dir = tiny_run
+    runs = {
+        "runs/exp025": run_dir,
+        "runs/exp024": disagreeing_run(run_dir, tmp_path / "exp024"),
+        "runs/exp025_thm_tof": shutil.copytree(run_dir, tmp_path / "exp025_thm_tof"),
+    }
+    monkeypatch.chdir(tmp_path)
+    commands = _doc_commands()
+    assert len(commands) == 3
+    for command in commands:
+        command = re.sub(r"runs/exp\w+", lambda m: str(runs[m.group()]), command)
+        command = command.replace("/path/to/cmi-detect-behavior-with-sensor-data", str(data_dir))
+        assert main(shlex.split(command)[1:]) == 0, command
+    assert re.search(r"^ensemble +1\.000 +\d\.\d{4}$", capsys.readouterr().out, flags=re.MULTILINE)
+    assert (tmp_path / "submission.csv").is_file()

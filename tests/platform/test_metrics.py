@@ -62,3 +62,17 @@ def test_matches_scikit_learn_on_random_predictions(seed):
     assert result["binary_f1"] == pytest.approx(binary, abs=1e-12)
     assert result["macro_f1"] == pytest.approx(macro, abs=1e-12)
     assert result["cmi_score"] == pytest.approx(0.5 * binary + 0.5 * macro, abs=1e-12)
+
+
+def test_no_target_anywhere_gives_a_binary_f1_of_zero():
+    # no true and no predicted target: the binary F1 is 0/0, which is 0 (zero_division=0)
+    truth = ["Text on phone", "Wave hello"]
+    result = competition_score(truth, truth)
+    assert result["binary_f1"] == f1_score([False, False], [False, False], zero_division=0) == 0
+    assert result["macro_f1"] == 1.0  # non_target alone, all right
+    assert result["cmi_score"] == 0.5
+
+
+def test_a_length_mismatch_is_rejected_with_both_lengths():
+    with pytest.raises(ValueError, match="2 true labels but 1 predictions"):
+        competition_score(["Wave hello", "Text on phone"], ["Wave hello"])

@@ -152,8 +152,9 @@ def test_old_shapes_get_one_line_per_key_saying_where_it_lives_now(tmp_path):
     assert errors_of(path) == [
         f"{path}: model.options.d_model: moved: write it as model.squeezeformer.d_model "
         "(option tables are now [model.<backbone name>])",
-        f"{path}: loss.weighting.clamp: unknown key; valid keys: strategy, lr_scale; weighting "
-        "options now live in [loss.weighting.uncertainty]: write loss.weighting.uncertainty.clamp",
+        f"{path}: loss.weighting.clamp: unknown key; valid keys: strategy, lr_scale, "
+        "monitor_gradients; weighting options now live in [loss.weighting.uncertainty]: write "
+        "loss.weighting.uncertainty.clamp",
         f"{path}: logging.options.tensorboard.flush_secs: moved: write it as "
         "logging.tensorboard.flush_secs (option tables are now [logging.<logger name>])",
     ]

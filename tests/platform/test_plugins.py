@@ -51,6 +51,8 @@ def test_builtin_plugins_are_discovered_through_entry_points(capsys):
         ("weighting", "uncertainty"),
         ("weighting", "direct"),
         ("backbone", "squeezeformer"),
+        ("backbone", "resse_gru"),
+        ("backbone", "inception"),
         ("logger", "tensorboard"),
         ("logger", "csv"),
     }

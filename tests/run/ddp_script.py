@@ -27,7 +27,13 @@ class DumpWeights(Callback):
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         weighting = {n: p.tolist() for n, p in pl_module.weighting.named_parameters()}
         checksum = sum(float(p.double().sum()) for p in pl_module.parameters())
-        dump = {"world_size": trainer.world_size, "weighting": weighting, "checksum": checksum}
+        effective = {t: float(w) for t, w in pl_module.weighting.effective_weights().items()}
+        dump = {
+            "world_size": trainer.world_size,
+            "weighting": weighting,
+            "effective_weights": effective,
+            "checksum": checksum,
+        }
         (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(dump))
 
 

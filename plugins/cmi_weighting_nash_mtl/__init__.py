@@ -1,0 +1,60 @@
+"""The ``nash_mtl`` gradient-level weighting, through torchjd.
+
+Nash-MTL (Navon et al. 2022, Multi-Task Learning as a Bargaining Game): weights ``alpha`` with
+``alpha_i (G alpha)_i = 1`` (the Nash bargaining solution), solved with cvxpy. Its solver state
+(last weights, step counter) is not checkpointed: a resumed run starts it afresh.
+This module only declares the plugin; torch and torchjd are imported when a strategy is built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+import cmi_core
+from cmi_core import GradientOptions, at_least, field, non_negative, require_modules
+from cmi_core.specs import WeightingSpec
+
+if TYPE_CHECKING:
+    from cmi_core.weighting import FixedWeights, LossWeighting
+
+
+@attrs.frozen
+class NashMtlOptions(GradientOptions):
+    """Options of ``strategy = "nash_mtl"`` (needs ``pip install 'cmi-trainer[mtl]'``)."""
+
+    max_norm: float = field(1.0, non_negative, "the update's norm is clipped to this; 0 disables")
+    update_weights_every: int = field(
+        1, at_least(1), "steps between two solutions of the bargaining problem"
+    )
+    optim_niter: int = field(20, at_least(1), "solver iterations per solution")
+
+    def __attrs_post_init__(self) -> None:
+        require_modules("nash_mtl", "torchjd", "cvxpy", "ecos")
+
+
+def make_weighting(
+    terms: tuple[str, ...], fixed: FixedWeights, options: NashMtlOptions
+) -> LossWeighting:
+    from torchjd.aggregation import NashMTL
+
+    aggregator = NashMTL(
+        n_tasks=len(terms),
+        max_norm=options.max_norm,
+        update_weights_every=options.update_weights_every,
+        optim_niter=options.optim_niter,
+    )
+    return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
+
+
+@cmi_core.hookimpl
+def cmi_register_weightings() -> list[WeightingSpec]:
+    return [
+        WeightingSpec(
+            name="nash_mtl",
+            summary="Nash-MTL: Nash bargaining over the task gradients (Navon et al. 2022)",
+            factory=make_weighting,
+            config_cls=NashMtlOptions,
+        )
+    ]

@@ -1,0 +1,31 @@
+"""cmi_core.layers: the mask-aware pieces backbone plugins share."""
+
+from __future__ import annotations
+
+import torch
+
+from cmi_core.layers import AttentionPool, InputNorm, MeanPool, real_frames
+
+
+def test_input_norm_standardises_each_channel_over_real_frames_only() -> None:
+    x = torch.randn(4, 10, 3) * torch.tensor([0.07, 0.5, 5.0]) + torch.tensor([0.0, 1.0, -2.0])
+    mask = torch.ones(4, 10, dtype=torch.bool)
+    mask[:, :4] = False
+    x[~mask] = 1000.0  # padding that would dominate the statistics if it were counted
+    out = InputNorm(3).train()(x, mask)[mask]
+    torch.testing.assert_close(out.mean(dim=0), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.std(dim=0, unbiased=False), torch.ones(3), atol=1e-3, rtol=0)
+
+
+def test_pools_ignore_masked_frames() -> None:
+    h = torch.randn(2, 6, 4)
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1], [0, 1, 1, 0, 1, 1]], dtype=torch.bool)
+    noisy = h.masked_fill(~mask.unsqueeze(-1), 1e3)
+    attention = AttentionPool(4)
+    for pool in (MeanPool(), attention):
+        torch.testing.assert_close(pool(noisy, mask), pool(h, mask))
+
+
+def test_a_sequence_without_real_frames_counts_as_all_real() -> None:
+    mask = torch.tensor([[False, True], [False, False]])
+    assert real_frames(mask).tolist() == [[False, True], [True, True]]
