@@ -46,6 +46,14 @@ def _parse_folds(text: str) -> list[int]:
         ) from None
 
 
+def _add_jobs_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="trials at once (default: [trainer] jobs, else cores // trainer.threads on a CPU)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmi",
@@ -68,7 +76,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in --out (or CONFIG = a run dir)"
     )
     mode.add_argument("--overwrite", action="store_true", help="replace a run in --out")
+    _add_jobs_arg(run)
     run.set_defaults(handler=_cmd_run)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="train a grid of configs x seeds, each point a run directory",
+        epilog="Re-run the same command to resume. Then: cmi compare DIR --baseline NAME",
+    )
+    _add_config_args(sweep)
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a config key and its values, e.g. loss.weighting.strategy=none,direct (repeatable)",
+    )
+    seeds = sweep.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, help="train every point with seeds 0..N-1")
+    seeds.add_argument("--seed-list", type=_parse_folds, help="these seeds, e.g. 0,1,2")
+    sweep.add_argument("--out", type=Path, required=True, help="sweep directory")
+    _add_jobs_arg(sweep)
+    sweep.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run trials on a Ray cluster: auto, HOST:PORT, ray://HOST:PORT, or local",
+    )
+    sweep.set_defaults(handler=_cmd_sweep)
+
+    compare = sub.add_parser("compare", help="compare runs and sweeps over seeds and folds")
+    compare.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="run or sweep dirs")
+    compare.add_argument("--baseline", help="config to compare against (default: the first)")
+    compare.add_argument("--csv", type=Path, help="also write the table as CSV")
+    compare.add_argument("--json", type=Path, help="also write the table as JSON")
+    compare.add_argument("--plot", type=Path, help="also plot scores and differences (PNG)")
+    compare.set_defaults(handler=_cmd_compare)
 
     check = sub.add_parser("check", help="validate a config and its plugins")
     _add_config_args(check)
@@ -160,13 +202,52 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume and config.is_dir():  # `cmi run --resume RUN_DIR`
         config, out = config / "config.toml", out or config
     cfg = load_config(config, args.override)
+    from cmi_core.executor import LocalExecutor, resolve_jobs
     from cmi_core.run import default_run_dir, run_experiment
 
     out = out or default_run_dir(cfg)
+    jobs = resolve_jobs(cfg, args.jobs)
     summary = run_experiment(
-        cfg, out, folds=args.folds, resume=args.resume, overwrite=args.overwrite
+        cfg,
+        out,
+        folds=args.folds,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        executor=LocalExecutor(jobs) if jobs > 1 else None,
     )
     print(f"out-of-fold cmi_score {summary['cmi_score']:.4f}; run directory: {out}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from cmi_core.sweepspec import plan_sweep
+
+    plan = plan_sweep(args.config, args.override, args.grid, args.seeds, args.seed_list)
+    from cmi_core.executor import LocalExecutor, RayExecutor, resolve_jobs
+
+    base = next(iter(plan.configs.values()))
+    executor = RayExecutor(args.ray) if args.ray else LocalExecutor(resolve_jobs(base, args.jobs))
+    from cmi_core.sweep import run_sweep
+
+    try:
+        state = run_sweep(plan, args.out, executor)
+    finally:
+        executor.close()
+    done = sum(p["status"] == "done" for p in state["points"])
+    print(f"{done}/{len(state['points'])} runs finished; sweep directory: {args.out}")
+    print(f"compare them: cmi compare {args.out}")
+    return 0 if done == len(state["points"]) else 1
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from cmi_core.compare import compare, format_table, write_csv, write_json, write_plot
+
+    comparison = compare(args.dirs, args.baseline)
+    print(format_table(comparison))
+    for path, write in ((args.csv, write_csv), (args.json, write_json), (args.plot, write_plot)):
+        if path is not None:
+            write(comparison, path)
+            print(f"wrote {path}")
     return 0
 
 

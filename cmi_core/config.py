@@ -200,6 +200,7 @@ class TrainerConfig:
     seed: int = field(42, None, "global seed")
     num_workers: int = field(0, non_negative, "DataLoader worker processes")
     threads: int = field(0, non_negative, "torch CPU threads; 0 keeps torch's default")
+    jobs: int = field(0, non_negative, "folds trained at once (cmi run); 0: cores // threads")
     limit_train_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
     limit_val_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
     deterministic: Any = field(

@@ -26,6 +26,7 @@ from cmi_core.console import say
 from cmi_core.data.folds import assign_folds
 from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
 from cmi_core.errors import RunError
+from cmi_core.executor import Executor
 from cmi_core.fingerprint import DataFingerprint
 from cmi_core.fold import train_fold
 from cmi_core.records import FoldRecord
@@ -37,6 +38,7 @@ from cmi_core.rundir import (
     read_finished,
     write_results,
 )
+from cmi_core.trials import run_parallel
 
 RUN_DIR_ENV = "CMI_RUN_DIR"
 """Set by the run for the DDP worker processes Lightning launches: they re-run the same command
@@ -62,11 +64,13 @@ def run_experiment(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Train the requested folds (default ``cfg.cv.folds``, else all) into ``out_dir``.
 
     Returns the summary (also written to ``summary.json``). With ``resume``, folds finished
-    in ``out_dir`` are kept and an unfinished fold continues from its ``last.ckpt``.
+    in ``out_dir`` are kept and an unfinished fold continues from its ``last.ckpt``. With an
+    ``executor`` (``cmi run --jobs N``), the folds are trials run on it, here only landed.
     """
     out_dir = Path(out_dir)
     launcher = rank_zero_only.rank == 0  # DDP workers re-run this command: they write nothing
@@ -74,6 +78,9 @@ def run_experiment(
         check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
     wanted = _wanted_folds(cfg, folds)
     quiet_lightning()
+    if executor is not None:  # data loaded (generated, cached) once, before the workers read it
+        data = DataFingerprint.of(load_data(cfg))
+        return run_parallel(cfg, out_dir, wanted, executor, data, resume=resume)
     with _torch_threads(cfg.trainer.threads):
         return _run(cfg, out_dir, wanted, resume=resume, progress=progress, launcher=launcher)
 

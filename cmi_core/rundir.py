@@ -69,6 +69,7 @@ RESUMABLE_KEYS = frozenset(
         "trainer.strategy",
         "trainer.num_workers",
         "trainer.threads",
+        "trainer.jobs",
     }
 )
 """Config keys that may change on --resume: where things are and what runs them, not what is

@@ -21,5 +21,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     "${pip[@]}" ${CMI_TORCH_INDEX_URL:+--index-url "$CMI_TORCH_INDEX_URL"} "torch==2.13.0"
   fi
 fi
-"${pip[@]}" -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+"${pip[@]}" -e '.[dev,ray]' 2>&1 | grep -v "is ignored: it is neither" || true
 .venv/bin/python -c "import cmi_core, torch; print(f'bootstrap: cmi-trainer {cmi_core.__version__}, torch {torch.__version__}')" >&2

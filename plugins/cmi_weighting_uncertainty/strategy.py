@@ -29,13 +29,14 @@ class UncertaintyWeighting(LossWeighting):
         fixed: FixedWeights,
         low: float,
         high: float,
-        init_value: float,
+        initial: Mapping[str, float],
         variant: str,
     ) -> None:
         super().__init__(terms, fixed)
         self.low, self.high, self.variant = low, high, variant
-        start = min(max(init_value, low), high)
-        self.s = nn.ParameterDict({t: nn.Parameter(torch.tensor(float(start))) for t in terms})
+        self.s = nn.ParameterDict(
+            {t: nn.Parameter(torch.tensor(min(max(float(initial[t]), low), high))) for t in terms}
+        )
 
     def _log_variances(self) -> Tensor:
         return torch.stack([self.s[t] for t in self.terms]).clamp(self.low, self.high)

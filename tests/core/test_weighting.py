@@ -93,6 +93,31 @@ def test_uncertainty_init_value_is_clamped_into_the_range() -> None:
     assert all(float(v) == 2.0 for v in weighting.raw_values().values())
 
 
+@pytest.mark.parametrize("variant", ["kendall", "liebel"])
+def test_uncertainty_init_from_fixed_starts_at_the_fixed_weights(variant: str) -> None:
+    weighting = cmi_core.build_weighting(
+        "uncertainty",
+        alpha=0.5,
+        nine_class_loss_weight=0.2,
+        kl_weight=0.1,
+        variant=variant,
+        init_from_fixed=True,
+        init_value=3.0,  # ignored when starting from the fixed weights
+    )
+    weights = {t: float(w) for t, w in weighting.effective_weights().items()}
+    expected = {"multiclass": 0.5, "binary": 0.5, "nine_class": 0.2, "kl": 0.1}
+    assert weights == pytest.approx(expected)
+    if variant == "kendall":  # s_i = -ln w_i, by hand
+        assert float(weighting.raw_values()["s_kl"]) == pytest.approx(-math.log(0.1))
+
+
+def test_uncertainty_init_from_fixed_starts_a_zero_weight_at_the_top_of_the_clamp() -> None:
+    weighting = cmi_core.build_weighting(
+        "uncertainty", alpha=1.0, init_from_fixed=True, clamp=[-4.0, 4.0]
+    )
+    assert float(weighting.raw_values()["s_binary"]) == 4.0
+
+
 def test_direct_starts_at_the_fixed_weights_and_follows_the_formula() -> None:
     weighting = cmi_core.build_weighting(
         "direct", alpha=0.3, nine_class_loss_weight=0.2, kl_weight=0.05

@@ -33,16 +33,27 @@ SMOKE = {
         "-o", "trainer.accelerator=cpu",
     ],
 }  # fmt: skip
+SMOKE["sweep"] = SMOKE["run"]
 RUNS = {  # each run directory the docs' commands read, and the docs' command that makes it
     "runs/exp025": "cmi run configs/exp025.toml --out runs/exp025",
     "runs/exp024": "cmi run configs/exp024.toml --out runs/exp024",
     "runs/exp025_thm_tof": "cmi run configs/exp025.toml -o data.features.thm_tof=true "
     "--out runs/exp025_thm_tof",
+    "runs/weighting": "cmi sweep configs/exp025.toml "
+    "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 --out runs/weighting",
+    "runs/weighting-exp024": "cmi sweep configs/exp024.toml "
+    "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 "
+    "--out runs/weighting-exp024 --jobs 2",
+    "runs/uncertainty-init": "cmi sweep configs/exp025.toml "
+    "--grid loss.weighting.uncertainty.init_from_fixed=false,true "
+    "--grid loss.weighting.lr_scale=0.1,1.0 --seeds 3 --out runs/uncertainty-init --jobs 2",
 }
 Made = dict[str, subprocess.CompletedProcess[str]]
 KAGGLE_FILES = "/path/to/"  # any such path stands for the Kaggle files: the synthetic set
 NOT_RUN: dict[str, str] = {
     # "cmi ... exactly as in the docs": "what it needs that a test cannot provide",
+    "cmi sweep configs/exp025.toml --grid loss.weighting.strategy=none,direct --out runs/ray "
+    "--ray auto": "a running Ray cluster (tests/sweep/test_parallel.py uses a local runtime)",
 }
 
 
@@ -137,7 +148,7 @@ def params() -> list[object]:
 
 
 def _marks(command: str) -> list[pytest.MarkDecorator]:
-    slow = command.split()[1] == "run" or run_dirs(command)
+    slow = command.split()[1] in ("run", "sweep") or run_dirs(command)
     return [pytest.mark.slow] if slow else []
 
 

@@ -1,0 +1,351 @@
+"""``cmi compare``: configs side by side over seeds and folds, and each against a baseline.
+
+Reads run directories and sweep directories (``sweep.json`` + one run directory per point)
+through the run-directory contract only: ``config.toml``, ``summary.json`` and
+``oof_predictions.csv``. Runs whose configs differ only in ``trainer.seed`` (and where they
+ran) form one config. Against the baseline, scores are paired over (fold, seed): the same
+validation subjects, the same seed; see :mod:`cmi_core.stats` for the interval and the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import polars as pl
+
+from cmi_core.errors import CmiError
+from cmi_core.metrics import competition_score
+from cmi_core.rundir import CONFIG_FILE, OOF_FILE, RESUMABLE_KEYS, SUMMARY_FILE, flatten
+from cmi_core.stats import PairedResult, compare_paired, subject_confusions
+from cmi_core.sweepspec import SWEEP_FILE, read_sweep
+
+SAME_DATA_KEYS = ("data.source", "data.dir", "data.synthetic.", "cv.n_folds", "cv.seed")
+"""Config keys that must agree for scores to be comparable (key prefixes end with a dot)."""
+KEY_COLUMNS = ("sequence_id", "subject", "fold", "gesture", "prediction")
+
+
+class CompareError(CmiError):
+    """Nothing to compare, or runs that cannot be compared."""
+
+
+@attrs.frozen
+class Run:
+    """One finished (or partly finished) run directory, as ``cmi compare`` sees it."""
+
+    path: Path
+    label: str
+    seed: int
+    config: dict[str, Any]
+    oof: pl.DataFrame
+    complete: bool
+
+
+@attrs.frozen
+class ConfigStats:
+    """One config's runs: OOF score over seeds, fold scores, and the paired result."""
+
+    name: str
+    runs: list[str]
+    seeds: list[int]
+    oof_scores: list[float]
+    fold_means: dict[int, float]
+    vs_baseline: PairedResult | None
+
+    @property
+    def oof_mean(self) -> float:
+        return float(np.mean(self.oof_scores)) if self.oof_scores else math.nan
+
+    @property
+    def oof_sd(self) -> float:
+        return float(np.std(self.oof_scores, ddof=1)) if len(self.oof_scores) > 1 else math.nan
+
+
+@attrs.frozen
+class Comparison:
+    baseline: str
+    configs: list[ConfigStats]
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def collect_runs(paths: Sequence[Path]) -> list[Run]:
+    """Every run under the given run or sweep directories (a sweep's unstarted points skipped)."""
+    runs = []
+    for path in map(Path, paths):
+        sweep = read_sweep(path)
+        if sweep is not None:
+            runs += [
+                _read_run(path / p["name"], p["label"], p["seed"])
+                for p in sweep["points"]
+                if (path / p["name"] / SUMMARY_FILE).is_file()
+            ]
+        elif (path / SUMMARY_FILE).is_file():
+            runs.append(_read_run(path, path.name, None))
+        else:
+            raise CompareError(
+                f"{path}: neither a run directory with results ({SUMMARY_FILE}) nor a sweep "
+                f"({SWEEP_FILE})"
+            )
+    if not runs:
+        raise CompareError("no finished runs to compare (no fold has finished yet)")
+    return runs
+
+
+def _read_run(path: Path, label: str, seed: int | None) -> Run:
+    config = flatten(tomllib.loads((path / CONFIG_FILE).read_text(encoding="utf-8")))
+    summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
+    oof = pl.read_csv(path / OOF_FILE, columns=list(KEY_COLUMNS), infer_schema_length=0)
+    return Run(
+        path=path,
+        label=label,
+        seed=int(config.get("trainer.seed", 0)) if seed is None else seed,
+        config=config,
+        oof=oof.with_columns(pl.col("fold").cast(pl.Int64)),
+        complete=bool(summary.get("complete", False)),
+    )
+
+
+def check_comparable(runs: Sequence[Run]) -> None:
+    """All runs must share data and folds: the same config keys and the same sequence->fold."""
+    first = runs[0]
+    for run in runs[1:]:
+        differing = sorted(
+            key
+            for key in first.config.keys() | run.config.keys()
+            if key.startswith(SAME_DATA_KEYS) and first.config.get(key) != run.config.get(key)
+        )
+        if differing:
+            raise CompareError(
+                f"{first.path} and {run.path} use different data or folds "
+                f"({', '.join(differing)} differ); compare runs of the same data and cv settings"
+            )
+    reference = pl.concat([run.oof.select(KEY_COLUMNS[:4]) for run in runs]).unique()
+    clash = reference.group_by("sequence_id").len().filter(pl.col("len") > 1)
+    if len(clash):
+        raise CompareError(
+            f"the runs assign sequence {clash['sequence_id'][0]} to different folds, subjects "
+            "or gestures: they were trained on different data or folds"
+        )
+
+
+def group_configs(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs that differ only in seed (and where they ran) under one name, in input order."""
+    groups: dict[tuple[Any, ...], list[Run]] = {}
+    for run in runs:
+        groups.setdefault(_fingerprint(run.config), []).append(run)
+    named: dict[str, list[Run]] = {}
+    for members in groups.values():
+        name = members[0].label
+        if name in named:  # two sweeps with the same grid labels, or runs named alike
+            name = f"{members[0].path.parent.name}/{name}"
+        named[name] = members
+    return named
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+def compare(paths: Sequence[Path], baseline: str | None = None, *, seed: int = 0) -> Comparison:
+    """Read, check and compare; ``baseline`` defaults to the first config."""
+    runs = collect_runs(paths)
+    check_comparable(runs)
+    groups = group_configs(runs)
+    baseline = baseline or next(iter(groups))
+    if baseline not in groups:
+        raise CompareError(
+            f"--baseline {baseline}: no such config; the configs are: {', '.join(groups)}"
+        )
+    subjects = _fold_of_subject(runs)
+    stats = [
+        _config_stats(name, members, groups[baseline] if name != baseline else None, subjects, seed)
+        for name, members in groups.items()
+    ]
+    return Comparison(baseline, stats)
+
+
+def _config_stats(
+    name: str,
+    runs: Sequence[Run],
+    baseline: Sequence[Run] | None,
+    fold_of_subject: Mapping[str, int],
+    seed: int,
+) -> ConfigStats:
+    per_fold: dict[int, list[float]] = {}
+    for run in runs:
+        for k, rows in _by_fold(run).items():
+            per_fold.setdefault(k, []).append(_score(rows))
+    return ConfigStats(
+        name=name,
+        runs=[str(run.path) for run in runs],
+        seeds=[run.seed for run in runs],
+        oof_scores=[_score(run.oof) for run in runs if run.complete],
+        fold_means={k: float(np.mean(v)) for k, v in sorted(per_fold.items())},
+        vs_baseline=None if baseline is None else _paired(runs, baseline, fold_of_subject, seed),
+    )
+
+
+def _paired(
+    runs: Sequence[Run], baseline: Sequence[Run], fold_of_subject: Mapping[str, int], seed: int
+) -> PairedResult | None:
+    """Pairs (fold, seed) finished by both configs -> per-subject confusions -> statistics."""
+    base = {(k, run.seed): rows for run in baseline for k, rows in _by_fold(run).items()}
+    mine = {(k, run.seed): rows for run in runs for k, rows in _by_fold(run).items()}
+    pairs = sorted(base.keys() & mine.keys())
+    if not pairs:
+        return None
+    order = sorted(fold_of_subject)
+
+    def confusions(table: Mapping[tuple[int, int], pl.DataFrame]) -> np.ndarray:
+        return np.stack(
+            [
+                subject_confusions(r["subject"], r["gesture"], r["prediction"], order)
+                for r in (table[pair] for pair in pairs)
+            ]
+        )
+
+    folds = np.array([fold_of_subject[s] for s in order])
+    return compare_paired(confusions(mine), confusions(base), folds, seed=seed)
+
+
+def _fold_of_subject(runs: Iterable[Run]) -> dict[str, int]:
+    rows = pl.concat([run.oof.select("subject", "fold") for run in runs]).unique()
+    return dict(zip(rows["subject"], rows["fold"], strict=True))
+
+
+def _by_fold(run: Run) -> dict[int, pl.DataFrame]:
+    return {k[0]: rows for k, rows in run.oof.partition_by("fold", as_dict=True).items()}
+
+
+def _score(rows: pl.DataFrame) -> float:
+    return competition_score(list(rows["gesture"]), list(rows["prediction"]))["cmi_score"]
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """One flat record per config (the ``--csv`` rows and the ``--json`` configs)."""
+    rows = []
+    for c in comparison.configs:
+        row: dict[str, Any] = {
+            "config": c.name,
+            "baseline": c.name == comparison.baseline,
+            "n_runs": len(c.runs),
+            "seeds": c.seeds,
+            "n_complete": len(c.oof_scores),
+            "oof_mean": c.oof_mean,
+            "oof_sd": c.oof_sd,
+            "oof_scores": c.oof_scores,
+            **{f"fold_{k}": v for k, v in c.fold_means.items()},
+        }
+        if c.vs_baseline is not None:
+            p = c.vs_baseline
+            row.update(
+                n_pairs=p.n,
+                diff_mean=p.mean_diff,
+                diff_ci_low=p.ci_low,
+                diff_ci_high=p.ci_high,
+                p_value=p.p_value,
+                wins=p.wins,
+                ties=p.ties,
+                losses=p.losses,
+            )
+        row["runs"] = c.runs
+        rows.append(row)
+    return rows
+
+
+def format_table(comparison: Comparison) -> str:
+    """The printed table: OOF mean ± sd over seeds, fold means, and the paired result."""
+    folds = sorted({k for c in comparison.configs for k in c.fold_means})
+    width = max(len("config"), *(len(c.name) for c in comparison.configs)) + 2
+    head = f"{'config':<{width}}{'runs':>4}  {'OOF mean ± sd':<17}"
+    head += "".join(f"{'fold ' + str(k):>8}" for k in folds)
+    head += f"  diff vs {comparison.baseline} [95% CI]       p   W/T/L"
+    lines = [head, "-" * len(head)]
+    for c in comparison.configs:
+        line = f"{c.name:<{width}}{len(c.runs):>4}  {_num(c.oof_mean)} ± {_num(c.oof_sd)}  "
+        line += "".join(f"{_num(c.fold_means.get(k, math.nan)):>8}" for k in folds)
+        p = c.vs_baseline
+        if c.name == comparison.baseline:
+            line += "  (baseline)"
+        elif p is None:
+            line += "  no (fold, seed) pair in common with the baseline"
+        else:
+            line += (
+                f"  {p.mean_diff:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}]  {p.p_value:6.3f}"
+                f"  {p.wins}/{p.ties}/{p.losses}"
+            )
+        lines.append(line)
+    lines.append(
+        "OOF: out-of-fold score of each complete run, mean ± sd over seeds; diff: mean paired "
+        "difference over (fold, seed) pairs; CI: paired bootstrap over validation subjects; "
+        "p: Wilcoxon signed-rank; W/T/L: pairs won/tied/lost against the baseline"
+    )
+    return "\n".join(lines)
+
+
+def write_csv(comparison: Comparison, path: Path) -> None:
+    rows = as_rows(comparison)
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+
+
+def write_json(comparison: Comparison, path: Path) -> None:
+    payload = {"baseline": comparison.baseline, "configs": as_rows(comparison)}
+    Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def write_plot(comparison: Comparison, path: Path) -> None:
+    """Left: each run's OOF score and the mean ± sd per config; right: the paired difference
+    against the baseline with its 95 % interval."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 0.6 * len(comparison.configs) + 2), layout="constrained")
+    scores, diffs = figure.subplots(1, 2, sharey=True)
+    for y, c in enumerate(comparison.configs):
+        scores.plot(c.oof_scores, [y] * len(c.oof_scores), "o", color="0.6")
+        if c.oof_scores:
+            scores.errorbar(c.oof_mean, y, xerr=np.nan_to_num(c.oof_sd), fmt="D", color="C0")
+        if c.vs_baseline is not None:
+            p = c.vs_baseline
+            err = [[p.mean_diff - p.ci_low], [p.ci_high - p.mean_diff]]
+            diffs.errorbar(p.mean_diff, y, xerr=err, fmt="D", color="C1", capsize=4)
+    diffs.axvline(0.0, color="0.3", linewidth=0.8)
+    scores.set_yticks(range(len(comparison.configs)), [c.name for c in comparison.configs])
+    scores.invert_yaxis()
+    scores.set_xlabel("OOF cmi_score (runs; mean ± sd over seeds)")
+    diffs.set_xlabel(f"paired difference vs {comparison.baseline} (95% bootstrap CI)")
+    figure.savefig(path, dpi=100)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _fingerprint(config: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes a config: everything but the seed and what may change on resume (where and
+    how it ran, which folds)."""
+    ignored = RESUMABLE_KEYS | {"trainer.seed"}
+    kept = {k: v for k, v in config.items() if k not in ignored}
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in kept.items()))
+
+
+def _num(value: float) -> str:
+    return "   nan" if math.isnan(value) else f"{value:.4f}"
+
+
+def _csv_value(value: Any) -> Any:
+    return ";".join(map(str, value)) if isinstance(value, list) else value

@@ -1,0 +1,158 @@
+"""``cmi compare`` on hand-made run and sweep directories (the run-directory contract only)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import tomli_w
+
+from cmi_core.cli import main
+from cmi_core.compare import compare
+from cmi_core.data.schema import GESTURES, NON_TARGET_GESTURES, TARGET_GESTURES
+from cmi_core.sweepspec import write_sweep
+
+T1 = TARGET_GESTURES[0]
+N1 = NON_TARGET_GESTURES[0]
+# 4 subjects, 2 per fold, 2 sequences each, all of gesture T1
+ROWS = [(f"seq{i}", f"subj{i // 2}", (i // 2) % 2, T1) for i in range(8)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_run(path: Path, predictions: list[str], *, seed: int, strategy: str, **cv: int) -> Path:
+    """A run directory as ``cmi run`` leaves it, with the given predictions."""
+    path.mkdir(parents=True)
+    config = {
+        "name": "exp",
+        "cv": {"n_folds": 2, "seed": 0, **cv},
+        "data": {"source": "synthetic", "cache_dir": str(path)},  # where: not part of a config
+        "loss": {"weighting": {"strategy": strategy}},
+        "trainer": {"seed": seed},
+    }
+    (path / "config.toml").write_text(tomli_w.dumps(config))
+    (path / "summary.json").write_text(json.dumps({"complete": True, "folds": []}))
+    frame = pl.DataFrame(
+        {
+            "sequence_id": [r[0] for r in ROWS],
+            "subject": [r[1] for r in ROWS],
+            "fold": [r[2] for r in ROWS],
+            "gesture": [r[3] for r in ROWS],
+            "prediction": predictions,
+            **{g: [0.0] * len(ROWS) for g in GESTURES},
+        }
+    )
+    frame.write_csv(path / "oof_predictions.csv")
+    return path
+
+
+RIGHT = [T1] * 8
+# folds: sequences 0,1,4,5 are fold 0; 2,3,6,7 fold 1. Wrong on one sequence of fold 0.
+ONE_WRONG = [N1, *[T1] * 7]
+
+
+def test_runs_differing_only_in_seed_are_one_config_and_pair_with_the_baseline(
+    tmp_path: Path,
+) -> None:
+    for seed in (0, 1):
+        write_run(tmp_path / f"none{seed}", ONE_WRONG, seed=seed, strategy="none")
+        write_run(tmp_path / f"unc{seed}", RIGHT, seed=seed, strategy="uncertainty")
+    dirs = sorted(tmp_path.iterdir())
+    result = compare(dirs, baseline="none0")
+    assert [c.name for c in result.configs] == ["none0", "unc0"]
+    none, unc = result.configs
+    # fold 0 with one of 4 target sequences predicted non-target: binary F1 2*3/(6+1) = 6/7,
+    # macro over {T1: 6/7, non_target: 0} = 3/7 -> 0.5*6/7 + 0.5*3/7 = 9/14; fold 1 perfect
+    assert none.fold_means == pytest.approx({0: 9 / 14, 1: 1.0})
+    assert unc.fold_means == {0: 1.0, 1: 1.0}
+    assert unc.seeds == [0, 1] and unc.oof_scores == [1.0, 1.0] and unc.oof_sd == 0.0
+    paired = unc.vs_baseline
+    assert (paired.n, paired.wins, paired.ties, paired.losses) == (4, 2, 2, 0)
+    assert paired.mean_diff == pytest.approx((1 - 9 / 14) / 2)
+    assert paired.ci_low <= paired.mean_diff <= paired.ci_high
+    assert none.vs_baseline is None
+
+
+def test_a_sweep_directory_names_its_configs_by_grid_value(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    points = []
+    for label, predictions in (("none", ONE_WRONG), ("direct", RIGHT)):
+        for seed in (0, 1, 2):
+            name = f"{label}-seed{seed}"
+            write_run(sweep / name, predictions, seed=seed, strategy=label)
+            points.append({"name": name, "label": label, "seed": seed})
+    points.append({"name": "never-started", "label": "x", "seed": 0})
+    write_sweep(sweep, {"points": points})
+    result = compare([sweep], baseline="none")
+    assert [c.name for c in result.configs] == ["none", "direct"]
+    assert result.configs[1].vs_baseline.n == 6
+
+
+def test_cli_table_csv_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write_run(tmp_path / "a", ONE_WRONG, seed=0, strategy="none")
+    b = write_run(tmp_path / "b", RIGHT, seed=0, strategy="direct")
+    out = {ext: tmp_path / f"cmp.{ext}" for ext in ("csv", "json", "png")}
+    argv = ["compare", str(a), str(b), "--baseline", "a"]
+    argv += ["--csv", str(out["csv"]), "--json", str(out["json"]), "--plot", str(out["png"])]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "diff vs a [95% CI]" in table
+    assert table.splitlines()[0].startswith("config  runs  OOF mean ± sd")  # short names
+    assert "(baseline)" in table
+    rows = json.loads(out["json"].read_text())["configs"]
+    assert rows[1]["config"] == "b" and rows[1]["wins"] == 1 and rows[1]["ties"] == 1
+    assert rows[1]["diff_mean"] == pytest.approx((1 - 9 / 14) / 2)
+    assert pl.read_csv(out["csv"])["config"].to_list() == ["a", "b"]
+    assert out["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_runs_of_different_folds_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_run(tmp_path / "a", RIGHT, seed=0, strategy="none")
+    b = write_run(tmp_path / "b", RIGHT, seed=0, strategy="direct", n_folds=3)
+    line = _error(["compare", str(a), str(b)], capsys)
+    assert "use different data or folds (cv.n_folds differ)" in line
+
+
+def test_runs_assigning_a_sequence_to_another_fold_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_run(tmp_path / "a", RIGHT, seed=0, strategy="none")
+    b = write_run(tmp_path / "b", RIGHT, seed=0, strategy="direct")
+    oof = pl.read_csv(b / "oof_predictions.csv")
+    oof.with_columns(fold=pl.Series([1, 1, 0, 0, 0, 0, 1, 1])).write_csv(b / "oof_predictions.csv")
+    assert "different data or folds" in _error(["compare", str(a), str(b)], capsys)
+
+
+def test_unknown_baseline_and_a_directory_without_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_run(tmp_path / "a", RIGHT, seed=0, strategy="none")
+    line = _error(["compare", str(a), "--baseline", "nonee"], capsys)
+    assert line == "error: --baseline nonee: no such config; the configs are: a"
+    line = _error(["compare", str(tmp_path)], capsys)
+    assert line.startswith(f"error: {tmp_path}: neither a run directory")
+
+
+def test_compare_does_not_import_lightning(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", RIGHT, seed=0, strategy="none")
+    code = (
+        "import sys\nfrom cmi_core.cli import main\n"
+        f"main(['compare', {str(a)!r}])\n"
+        "print('HEAVY=' + ','.join(m for m in ('pytorch_lightning', 'torch') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY="
