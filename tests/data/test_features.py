@@ -190,3 +190,16 @@ def test_demographic_scaling(column: str, raw: float, scaled: float) -> None:
     index = list(feat.DEMOGRAPHIC_RANGES).index(column)
     values[0, index] = raw
     assert feat.demographic_features(values)[0, index] == pytest.approx(scaled)
+
+
+def test_feature_mirror_swaps_sensors_3_and_5_and_keeps_the_others() -> None:
+    names = feat.IMU_FEATURES + feat.THM_TOF_FEATURES
+    x = np.arange(4 * len(names), dtype=np.float32).reshape(4, len(names))
+    out = feat.mirror_features(x, names)
+    col = {name: i for i, name in enumerate(names)}
+    for a, b in feat.MIRROR_SWAPPED:
+        np.testing.assert_array_equal(out[:, col[a]], x[:, col[b]])
+        np.testing.assert_array_equal(out[:, col[b]], x[:, col[a]])
+    for name in ("thm_1", "thm_4", "tof_2_mean", "thm_tof_present", "acc_y"):
+        np.testing.assert_array_equal(out[:, col[name]], x[:, col[name]])
+    np.testing.assert_array_equal(out[:, col["acc_x"]], -x[:, col["acc_x"]])
