@@ -49,14 +49,16 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
         if not self.training:
             return super().forward(x)
-        weight = mask.unsqueeze(1).to(x.dtype)  # [B, 1, T]
+        # statistics in float32 whatever the autocast dtype (bf16 sums lose digits, and the
+        # running buffers are float32)
+        x32, weight = x.float(), mask.unsqueeze(1).float()  # weight: [B, 1, T]
         count = weight.sum().clamp(min=1.0)
-        mean = (x * weight).sum(dim=(0, 2)) / count
-        centred = x - mean[:, None]
+        mean = (x32 * weight).sum(dim=(0, 2)) / count
+        centred = x32 - mean[:, None]
         var = (centred.square() * weight).sum(dim=(0, 2)) / count
         self._update_running_stats(mean, var, count)
         scale = self.weight * torch.rsqrt(var + self.eps)
-        return centred * scale[:, None] + self.bias[:, None]
+        return (centred * scale[:, None] + self.bias[:, None]).to(x.dtype)
 
     @torch.no_grad()
     def _update_running_stats(self, mean: Tensor, var: Tensor, count: Tensor) -> None:

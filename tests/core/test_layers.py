@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from cmi_core.layers import AttentionPool, InputNorm, MeanPool, real_frames
+from cmi_core.layers import AttentionPool, InputNorm, MaskedBatchNorm1d, MeanPool, real_frames
 
 
 def test_input_norm_standardises_each_channel_over_real_frames_only() -> None:
@@ -29,3 +29,18 @@ def test_pools_ignore_masked_frames() -> None:
 def test_a_sequence_without_real_frames_counts_as_all_real() -> None:
     mask = torch.tensor([[False, True], [False, False]])
     assert real_frames(mask).tolist() == [[False, True], [True, True]]
+
+
+def test_masked_batch_norm_trains_under_bf16_autocast_with_float32_statistics() -> None:
+    torch.manual_seed(0)
+    norm = MaskedBatchNorm1d(3).train()
+    x = torch.randn(4, 3, 10) * 5 + 2
+    mask = torch.ones(4, 10, dtype=torch.bool)
+    mask[:, :3] = False
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = norm(x.bfloat16(), mask)
+    assert out.dtype == torch.bfloat16
+    assert norm.running_mean.dtype == torch.float32
+    real = x[:, :, 3:]
+    expected_mean = 0.1 * real.mean(dim=(0, 2))  # momentum 0.1 from zeros
+    torch.testing.assert_close(norm.running_mean, expected_mean, atol=2e-2, rtol=2e-2)
