@@ -41,6 +41,9 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "--out runs/exp025_thm_tof",
     "runs/weighting": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 --out runs/weighting",
+    "runs/weighting-1seed": "cmi sweep configs/exp025.toml "
+    "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 1 --out runs/weighting-1seed "
+    "--jobs 2",
     "runs/weighting-exp024": "cmi sweep configs/exp024.toml "
     "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 "
     "--out runs/weighting-exp024 --jobs 2",
