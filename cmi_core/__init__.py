@@ -29,6 +29,7 @@ _LAZY = {
     "AggregatorWeighting": "cmi_core.weighting",
     "GradientUpdate": "cmi_core.weighting",
     "GradientOptions": "cmi_core.gradient_options",
+    "ProjectorOptions": "cmi_core.gradient_options",
     "require_modules": "cmi_core.gradient_options",
     "Backbone": "cmi_core.backbone",
     "build_weighting": "cmi_core.builders",

@@ -11,7 +11,7 @@ import importlib.util
 
 import attrs
 
-from cmi_core.config import field, one_of
+from cmi_core.config import field, one_of, positive
 
 
 @attrs.frozen
@@ -22,6 +22,16 @@ class GradientOptions:
         "representation",
         one_of("representation", "parameters"),
         "representation: the heads' input (cheap); parameters: backbone + demographics MLP",
+    )
+
+
+@attrs.frozen
+class ProjectorOptions(GradientOptions):
+    """The quadratic-program options of the dual-cone projection (``upgrad``, ``dualproj``)."""
+
+    norm_eps: float = field(0.0001, positive, "added to the gradients' norms before normalising")
+    reg_eps: float = field(
+        0.0001, positive, "added to the Gramian's diagonal so the QP stays solvable"
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from torch import Tensor
 
 from cmi_core.backbone import Backbone
 from cmi_core.builders import build_backbone
-from cmi_core.testing.plugin_contract import PluginContract
+from cmi_core.testing.plugin_contract import PluginContract, reloaded
 
 Build = Callable[[], Backbone]
 TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
@@ -164,11 +163,7 @@ class BackboneContract(PluginContract):
         trained = build().train()
         x, mask = left_padded([torch.randn(n, in_channels) for n in (12, 7)], 12)
         trained(x, mask)  # updates normalisation statistics, if any
-        buffer = io.BytesIO()
-        torch.save(trained.state_dict(), buffer)
-        buffer.seek(0)
-        restored = build()
-        restored.load_state_dict(torch.load(buffer, weights_only=True))
+        restored = reloaded(trained, build())
         with torch.no_grad():
             torch.testing.assert_close(
                 restored.eval()(x, mask),

@@ -13,7 +13,6 @@ third-party author subclasses the class and overrides ``plugin_name``::
 from __future__ import annotations
 
 import importlib.util
-import io
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,7 +25,7 @@ from cmi_core.builders import build_backbone, build_weighting
 from cmi_core.config import LossConfig, OptimizerConfig, structure_options
 from cmi_core.errors import ConfigError
 from cmi_core.specs import PluginSpec
-from cmi_core.testing.plugin_contract import PluginContract
+from cmi_core.testing.plugin_contract import PluginContract, reloaded
 from cmi_core.testing.weighting_contract import TERM_SETS, WeightingContract
 from cmi_core.weighting import TERMS, WHERE, GradientWeighting, LossWeighting
 
@@ -141,11 +140,7 @@ def check_state_dict_round_trip(build: Build) -> None:
                 for param in trained.parameters():
                     param -= 0.1 * param.grad
         trained.after_optimizer_step()
-    buffer = io.BytesIO()
-    torch.save(trained.state_dict(), buffer)
-    buffer.seek(0)
-    restored = _gradient(build)
-    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    restored = reloaded(trained, _gradient(build))
     directions = []
     for strategy in (trained, restored):
         torch.manual_seed(0)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from cmi_core.plugins import get_plugin_manager
 from cmi_core.specs import PluginSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @pytest.mark.cmi_contract
@@ -35,3 +38,17 @@ class PluginContract:
     @pytest.fixture
     def spec(self, plugin_name: str, plugin_modules: Sequence[str]) -> PluginSpec:
         return get_plugin_manager(plugin_modules).get(self.kind, plugin_name)
+
+
+def reloaded(trained: nn.Module, fresh: nn.Module) -> nn.Module:
+    """``fresh`` after loading ``trained``'s state_dict through ``torch.save`` and
+    ``torch.load(weights_only=True)``, as a checkpoint would carry it."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(trained.state_dict(), buffer)
+    buffer.seek(0)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    return fresh

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import tomllib
@@ -18,7 +17,7 @@ from torch import Tensor
 from cmi_core.builders import build_weighting
 from cmi_core.config import CONVERTER, WeightingConfig, config_from_dict, structure_options
 from cmi_core.specs import PluginSpec
-from cmi_core.testing.plugin_contract import PluginContract
+from cmi_core.testing.plugin_contract import PluginContract, reloaded
 from cmi_core.weighting import TERMS, LossWeighting
 
 # Losses far from 1 and from each other, so learnable weights get non-zero gradients
@@ -257,11 +256,7 @@ class WeightingContract(PluginContract):
                 for param in trained.parameters():
                     param -= 0.1 * param.grad
             trained.after_optimizer_step()
-        buffer = io.BytesIO()
-        torch.save(trained.state_dict(), buffer)
-        buffer.seek(0)
-        restored = build()
-        restored.load_state_dict(torch.load(buffer, weights_only=True))
+        restored = reloaded(trained, build())
         losses = make_losses(TERMS)
         assert torch.equal(restored(losses), trained(losses)), (
             "a strategy restored from its state_dict gives another total: everything forward "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 import cmi_core
-from cmi_core import GradientOptions, field, positive, require_modules
+from cmi_core import ProjectorOptions, require_modules
 from cmi_core.specs import WeightingSpec
 
 if TYPE_CHECKING:
@@ -20,13 +20,8 @@ if TYPE_CHECKING:
 
 
 @attrs.frozen
-class DualprojOptions(GradientOptions):
+class DualprojOptions(ProjectorOptions):
     """Options of ``strategy = "dualproj"`` (needs ``pip install 'cmi-trainer[mtl]'``)."""
-
-    norm_eps: float = field(0.0001, positive, "added to the gradients' norms before normalising")
-    reg_eps: float = field(
-        0.0001, positive, "added to the Gramian's diagonal so the QP stays solvable"
-    )
 
     def __attrs_post_init__(self) -> None:
         require_modules("dualproj", "torchjd", "quadprog", "qpsolvers")
