@@ -40,13 +40,8 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "runs/exp025_thm_tof": "cmi run configs/exp025.toml -o data.features.thm_tof=true "
     "--out runs/exp025_thm_tof",
     "runs/weighting": "cmi sweep configs/exp025.toml "
-    "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 --out runs/weighting",
-    "runs/weighting-1seed": "cmi sweep configs/exp025.toml "
-    "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 1 --out runs/weighting-1seed "
+    "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 --out runs/weighting "
     "--jobs 2",
-    "runs/weighting-exp024": "cmi sweep configs/exp024.toml "
-    "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 "
-    "--out runs/weighting-exp024 --jobs 2",
     "runs/uncertainty-init": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=false,true "
     "--grid loss.weighting.lr_scale=0.1,1.0 --seeds 3 --out runs/uncertainty-init --jobs 2",
