@@ -43,8 +43,11 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "--grid loss.weighting.strategy=none,uncertainty,direct --seeds 3 --out runs/weighting "
     "--jobs 2",
     "runs/uncertainty-init": "cmi sweep configs/exp025.toml "
-    "--grid loss.weighting.uncertainty.init_from_fixed=false,true "
+    "--grid loss.weighting.uncertainty.init_from_fixed=true "
     "--grid loss.weighting.lr_scale=0.1,1.0 --seeds 3 --out runs/uncertainty-init --jobs 2",
+    "runs/uncertainty-lr": "cmi sweep configs/exp025.toml "
+    "--grid loss.weighting.uncertainty.init_from_fixed=false "
+    "--grid loss.weighting.lr_scale=1.0 --seeds 3 --out runs/uncertainty-lr --jobs 2",
 }
 Made = dict[str, subprocess.CompletedProcess[str]]
 KAGGLE_FILES = "/path/to/"  # any such path stands for the Kaggle files: the synthetic set
