@@ -58,32 +58,30 @@ def main() -> None:
     overrides = [item for o in args.override for item in ("-o", o)]
     print(f"{platform.processor() or platform.machine()}, {usable_cores()} cores; {args.config}")
     print(f"overrides: {' '.join(args.override) or 'none'}; load average {os.getloadavg()}")
+    print(f"{'what':<44} {'wall':>8} {'ratio':>7}  target", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         out = Path(tmp)
-        rows = []
         if not args.skip_run:
             run = ["run", args.config, *overrides]
             serial = timed([*run, "--out", str(out / "jobs1"), "--jobs", "1"])
+            report("cmi run --jobs 1 (baseline)", serial, 1.0, "")
             parallel = timed([*run, "--out", str(out / "jobs-default")])
+            report("cmi run, default jobs", parallel, parallel / serial, "<= 0.6x")
             same = fold_scores(out / "jobs1") == fold_scores(out / "jobs-default")
-            rows += [
-                ("cmi run --jobs 1 (baseline)", serial, 1.0, ""),
-                ("cmi run, default jobs", parallel, parallel / serial, "<= 0.6x"),
-            ]
             print(f"per-fold scores identical: {same} {fold_scores(out / 'jobs1')}")
         sweep = ["sweep", args.config, *overrides, "-o", "cv.folds=[0,1]"]
         sweep += ["--grid", "trainer.seed=0,1"]
         one = timed([*sweep, "--out", str(out / "sweep1"), "--jobs", "1"])
+        report("sweep of 4 trials, --jobs 1 (baseline)", one, 1.0, "")
         two = timed([*sweep, "--out", str(out / "sweep2"), "--jobs", "2"])
+        report("sweep of 4 trials, --jobs 2", two, two / one, "<= 0.6x")
         ray = timed([*sweep, "--out", str(out / "sweep-ray"), "--ray", "local"])
-        rows += [
-            ("sweep of 4 trials, --jobs 1 (baseline)", one, 1.0, ""),
-            ("sweep of 4 trials, --jobs 2", two, two / one, "<= 0.6x"),
-            ("sweep of 4 trials, --ray local vs --jobs 2", ray, ray / two, "<= 1.15x"),
-        ]
-    print(f"{'what':<44} {'wall':>8} {'ratio':>7}  target")
-    for name, seconds, ratio, target in rows:
-        print(f"{name:<44} {seconds:>7.1f}s {ratio:>6.2f}x  {target}")
+        report("sweep of 4 trials, --ray local vs --jobs 2", ray, ray / two, "<= 1.15x")
+
+
+def report(name: str, seconds: float, ratio: float, target: str) -> None:
+    """One row, printed as soon as it is measured: a later failure keeps the earlier rows."""
+    print(f"{name:<44} {seconds:>7.1f}s {ratio:>6.2f}x  {target}", flush=True)
 
 
 if __name__ == "__main__":
