@@ -8,10 +8,8 @@ the run directory (Ray) have their fold directory's files written here too.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from cmi_core.executor import Executor, Trial, TrialOutcome, write_tree
 from cmi_core.fingerprint import DataFingerprint
 from cmi_core.records import FoldRecord
 from cmi_core.rundir import check_same_data, create_run_dir, fold_dir, read_finished, write_results
+from cmi_core.stop import stop_signals
 
 
 @attrs.define
@@ -96,13 +95,14 @@ def drive(
 ) -> list[TrialOutcome]:
     """Run every pending trial of ``runs`` on ``executor``; return the failed ones.
 
-    SIGTERM is handled like Ctrl-C: the executor stops its workers, finished trials are kept.
+    SIGTERM is handled like Ctrl-C (``Stopped`` keeps which one it was, for the exit code):
+    the executor stops its workers, finished trials are kept.
     """
     trials = paired_order(runs, executor.default_threads)
     by_dir = {str(run.out_dir): run for run in runs}
     progress = Progress(len(trials) + sum(len(run.records) for run in runs), len(trials))
     failures = []
-    with sigterm_as_interrupt():
+    with stop_signals():
         for outcome in executor.run(trials):
             if outcome.error is None:
                 by_dir[outcome.trial.run_dir].land(outcome)
@@ -179,21 +179,3 @@ def format_duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into ``KeyboardInterrupt`` so the same clean-up runs for both."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
