@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from cmi_core.errors import CmiError
+from cmi_core.stop import ignoring_stop_signals
 
 if TYPE_CHECKING:
     import numpy as np
@@ -231,7 +232,8 @@ def _outcome(future: Future[TrialOutcome], trial: Trial) -> TrialOutcome:
 
 
 def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
-    """Shut the pool down; after an interrupt, terminate the workers still training.
+    """Shut the pool down; after an interrupt, terminate the workers still training (deaf to
+    further stop signals until every worker is gone).
 
     ``ProcessPoolExecutor`` has no public way to stop running tasks before Python 3.14
     (``terminate_workers``), so this reaches for its process table.
@@ -240,13 +242,14 @@ def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
         pool.shutdown(wait=True)
         return
     processes = list(getattr(pool, "_processes", {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
+    with ignoring_stop_signals():
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
 
 
 # -- Ray -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-Handler = Callable[[int, FrameType | None], None]
+Handler = Callable[[int, FrameType | None], None] | signal.Handlers
 
 
 class Stopped(KeyboardInterrupt):
@@ -52,3 +52,9 @@ def stop_signals(handler: Handler = raise_stopped) -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+def ignoring_stop_signals() -> contextlib.AbstractContextManager[None]:
+    """Clean-up after a stop (terminating worker processes) runs to its end: a second Ctrl-C
+    or SIGTERM inside it would cut it short and leave workers training without a driver."""
+    return stop_signals(signal.SIG_IGN)

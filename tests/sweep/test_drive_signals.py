@@ -1,16 +1,20 @@
-"""A stop signal while trials run keeps its identity: SIGTERM exits 143 and says SIGTERM, as a
-sequential run does (docs/running.md, exit codes), for ``cmi run --jobs N`` and ``cmi sweep``."""
+"""Stop signals while trials run: SIGTERM keeps its identity (exit 143, as a sequential run;
+docs/running.md, exit codes) for ``cmi run --jobs N`` and ``cmi sweep``, and a second signal
+during the clean-up cannot leave workers running."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from cmi_core.executor import Trial, TrialOutcome
-from cmi_core.stop import Stopped
+from cmi_core.executor import Trial, TrialOutcome, _stop
+from cmi_core.stop import Stopped, stop_signals
 from cmi_core.trials import drive
 
 
@@ -38,3 +42,28 @@ def test_a_signal_during_trials_stops_with_its_own_exit_code(signum: int) -> Non
     assert stopped.value.signum == signum
     assert stopped.value.exit_code == 128 + signum
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_a_second_signal_during_clean_up_still_stops_every_worker() -> None:
+    """A scheduler (or an impatient user) may signal again while the driver terminates its
+    workers: the clean-up must finish, or workers train on without a driver."""
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(2):
+        pool.submit(time.sleep, 120)
+    deadline = time.monotonic() + 60
+    while len(pool._processes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    processes = list(pool._processes.values())
+    assert len(processes) == 2, "the pool did not start its two workers"
+    for process in processes:
+        terminate = process.terminate
+        process.terminate = lambda terminate=terminate: (
+            os.kill(os.getpid(), signal.SIGTERM),
+            terminate(),
+        )  # type: ignore[method-assign]
+    with stop_signals():
+        try:
+            _stop(pool, finished=False)
+        except Stopped:
+            pytest.fail("a second signal cut the clean-up short")
+    assert not [p.pid for p in processes if p.is_alive()], "workers outlived the clean-up"
