@@ -287,7 +287,8 @@ def format_table(comparison: Comparison) -> str:
             )
         lines.append(line)
     lines.append(
-        "OOF: out-of-fold score of each complete run, mean ± sd over seeds; diff: mean paired "
+        "OOF: out-of-fold score of each complete run, mean ± sd over seeds (-: too few complete "
+        "runs); diff: mean paired "
         "difference over (fold, seed) pairs; CI: paired bootstrap over validation subjects; "
         "p: Wilcoxon signed-rank; W/T/L: pairs won/tied/lost against the baseline"
     )
@@ -344,7 +345,8 @@ def _fingerprint(config: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _num(value: float) -> str:
-    return "   nan" if math.isnan(value) else f"{value:.4f}"
+    """A score, or ``-`` where there is none (an sd needs two complete runs, a mean one)."""
+    return f"{'-':>6}" if math.isnan(value) else f"{value:.4f}"
 
 
 def _csv_value(value: Any) -> Any:

@@ -102,6 +102,7 @@ def test_cli_table_csv_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "diff vs a [95% CI]" in table
     assert table.splitlines()[0].startswith("config  runs  OOF mean ± sd")  # short names
     assert "(baseline)" in table
+    assert "1.0000 ±      -" in table and "nan" not in table  # one run per config: no sd
     rows = json.loads(out["json"].read_text())["configs"]
     assert rows[1]["config"] == "b" and rows[1]["wins"] == 1 and rows[1]["ties"] == 1
     assert rows[1]["diff_mean"] == pytest.approx((1 - 9 / 14) / 2)
