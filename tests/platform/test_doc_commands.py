@@ -45,6 +45,9 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "runs/uncertainty-init": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=true "
     "--grid loss.weighting.lr_scale=0.1,1.0 --seeds 3 --out runs/uncertainty-init --jobs 2",
+    "runs/strategies": "cmi sweep configs/exp025.toml --grid loss.weighting.strategy="
+    "dwa,rlw,gls,famo,upgrad,mgda,pcgrad,cagrad,imtl_g,nash_mtl,aligned_mtl,dualproj,graddrop,"
+    "gradnorm --seeds 3 --out runs/strategies --jobs 2",
     "runs/uncertainty-lr": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=false "
     "--grid loss.weighting.lr_scale=1.0 --seeds 3 --out runs/uncertainty-lr --jobs 2",
@@ -94,9 +97,9 @@ def doc_commands() -> dict[str, list[str]]:
         for block in shell_blocks(doc.read_text(encoding="utf-8")):
             for line in block.splitlines():
                 for part in re.split(r"&&|;", line.split(" #")[0]):
-                    words = part.strip().removeprefix("$ ").split(maxsplit=1)
+                    words = part.strip().removeprefix("$ ").split()
                     if words and (words[0] == "cmi" or words[0].endswith("/cmi")):
-                        command = " ".join(["cmi", *words[1:]])
+                        command = " ".join(["cmi", *words[1:]])  # one space between words
                         found.setdefault(command, []).append(doc.name)
     return found
 
