@@ -45,6 +45,18 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "runs/uncertainty-init": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=true "
     "--grid loss.weighting.lr_scale=0.1,1.0 --seeds 3 --out runs/uncertainty-init --jobs 2",
+    **{  # the ablations in docs/benchmarks.md: one changed key, one sweep directory each
+        f"runs/abl/{name}": f"cmi sweep configs/{config}.toml --grid {grid} --seed-list {seeds} "
+        f"--out runs/abl/{name} --jobs 2"
+        for name, config, grid, seeds in [
+            ("epochs", "exp025", "trainer.max_epochs=30", "0"),
+            ("epochs-seeds", "exp025", "trainer.max_epochs=30", "1,2"),
+            ("lr", "exp025", "optimizer.lr=0.0025,0.01", "0"),
+            ("kernel", "exp025", "model.squeezeformer.kernel_size=7,31", "0"),
+            ("best-epochs", "best", "trainer.max_epochs=12,20", "0"),
+            ("best-epochs-seeds", "best", "trainer.max_epochs=12,20", "1,2"),
+        ]
+    },
     "runs/strategies": "cmi sweep configs/exp025.toml --grid loss.weighting.strategy="
     "dwa,rlw,gls,famo,upgrad,mgda,pcgrad,cagrad,imtl_g,nash_mtl,aligned_mtl,dualproj,graddrop,"
     "gradnorm --seeds 3 --out runs/strategies --jobs 2",
