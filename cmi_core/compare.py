@@ -288,9 +288,9 @@ def format_table(comparison: Comparison) -> str:
         lines.append(line)
     lines.append(
         "OOF: out-of-fold score of each complete run, mean ± sd over seeds (-: too few complete "
-        "runs); diff: mean paired "
-        "difference over (fold, seed) pairs; CI: paired bootstrap over validation subjects; "
-        "p: Wilcoxon signed-rank; W/T/L: pairs won/tied/lost against the baseline"
+        "runs); diff: mean paired difference over (fold, seed) pairs; CI: paired bootstrap "
+        "over validation subjects; p: Wilcoxon signed-rank; W/T/L: pairs won/tied/lost against "
+        "the baseline"
     )
     return "\n".join(lines)
 
