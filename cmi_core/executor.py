@@ -250,6 +250,7 @@ def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
+                process.join(timeout=5)
 
 
 # -- Ray -------------------------------------------------------------------------------------
