@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -125,7 +126,7 @@ GPU = [("upgrad", "adamw", "16-mixed"), ("gradnorm", "adamw", "16-mixed")]
         ("upgrad", "adamw", "bf16-mixed"),
         ("gradnorm", "schedulefree_adamw", "bf16-mixed"),
         ("pcgrad", "schedulefree_sgd", "32-true"),
-        *(GPU if torch.cuda.is_available() else []),  # the gradient scaler needs a GPU
+        *(GPU if torch.cuda.is_available() else []),  # the CPU runs the scaler further down
     ],
 )
 def test_trains_under_lightning_with_clipping_precision_and_optimizers(
@@ -191,3 +192,73 @@ def test_resume_keeps_gradnorm_state(make_model: ModelFactory, tmp_path: Path) -
     fresh = make_model("gradnorm")
     trainer(1).fit(fresh, batches)
     assert not torch.equal(resumed.weighting.w, fresh.weighting.w)
+
+
+def _with_mean_pool(model: CMIModel) -> CMIModel:
+    model.backbone = MeanPool()
+    return model
+
+
+class _SeenGradients(pl.Callback):
+    """The gradients the optimizer steps with: Lightning calls this after the scaler unscales."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Tensor]] = []
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, module: pl.LightningModule, _) -> None:
+        grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+        self.steps.append(grads)
+
+
+def _fit_float16(model: CMIModel, scaler: torch.amp.GradScaler, tmp_path: Path) -> _SeenGradients:
+    """Three steps of 16-mixed with a real gradient scaler; CPU autocast takes float16 too, so
+    the scaler's unscale, inf check and step skipping run here without a GPU."""
+    seen = _SeenGradients()
+    pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        plugins=[MixedPrecision("16-mixed", "cpu", scaler)],
+        callbacks=[seen],
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    ).fit(model, DataLoader([make_batch(seed=s) for s in range(3)], batch_size=None))
+    return seen
+
+
+@pytest.mark.parametrize("strategy", ["upgrad", "gradnorm", "pcgrad"])
+def test_a_real_gradient_scaler_unscales_to_the_true_gradients(
+    make_model: ModelFactory, strategy: str, tmp_path: Path
+) -> None:
+    """With the scaler at 2^12 the optimizer sees the gradients of the unscaled run."""
+    sgd = OptimizerConfig(name="schedulefree_sgd", lr=1e-2)
+    unscaled = _fit_float16(
+        _with_mean_pool(make_model(strategy, optimizer=sgd)),
+        torch.amp.GradScaler("cpu", enabled=False),
+        tmp_path,
+    )
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    scaled = _fit_float16(_with_mean_pool(make_model(strategy, optimizer=sgd)), scaler, tmp_path)
+    assert scaler.get_scale() == 2.0**12  # no overflow, no step skipped
+    assert len(scaled.steps) == len(unscaled.steps) == 3
+    for step, (got, expected) in enumerate(zip(scaled.steps, unscaled.steps, strict=True)):
+        assert set(got) == set(expected)
+        for name, grad in expected.items():  # float16 rounding: ~4e-4 of each tensor's largest
+            error = float((got[name] - grad).abs().max() / grad.abs().max().clamp_min(1e-8))
+            assert error < 2e-3, f"step {step}, {name}: {error:.2e}"
+
+
+def test_a_float16_overflow_skips_the_step(make_model: ModelFactory, tmp_path: Path) -> None:
+    """A scale too large for float16 makes the gradient-level pass overflow; the scaler must see
+    it, skip every step and back off, and leave the parameters as they were."""
+    model = _with_mean_pool(make_model("upgrad"))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**40)
+    _fit_float16(model, scaler, tmp_path)
+    assert scaler.get_scale() == 2.0**37
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(parameter.detach(), before[name], msg=name)
