@@ -9,7 +9,7 @@ the run directory (Ray) have their fold directory's files written here too.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,14 @@ from cmi_core.errors import RunError
 from cmi_core.executor import Executor, Trial, TrialOutcome, write_tree
 from cmi_core.fingerprint import DataFingerprint
 from cmi_core.records import FoldRecord
-from cmi_core.rundir import check_same_data, create_run_dir, fold_dir, read_finished, write_results
+from cmi_core.rundir import (
+    LAST_FILE,
+    check_same_data,
+    create_run_dir,
+    fold_dir,
+    read_finished,
+    write_results,
+)
 from cmi_core.stop import stop_signals
 
 
@@ -100,7 +107,8 @@ def drive(
     """
     trials = paired_order(runs, executor.default_threads)
     by_dir = {str(run.out_dir): run for run in runs}
-    progress = Progress(len(trials) + sum(len(run.records) for run in runs), len(trials))
+    resumed = {t.name for t in trials if (fold_dir(Path(t.run_dir), t.fold) / LAST_FILE).is_file()}
+    progress = Progress(len(trials) + sum(len(run.records) for run in runs), len(trials), resumed)
     failures = []
     with stop_signals():
         for outcome in executor.run(trials):
@@ -149,15 +157,22 @@ def run_parallel(
 
 
 class Progress:
-    """``[done/total] <trial>: <score> | ETA`` lines: one display for all workers."""
+    """``[done/total] <trial>: <score> | ETA`` lines: one display for all workers.
 
-    def __init__(self, total: int, to_run: int) -> None:
+    The ETA is the time per trial so far times the trials left, counting only trials that
+    started from scratch: one resumed from its ``last.ckpt`` near its end says nothing about a
+    trial's length (it made the first ETA of a resumed sweep 10x too short).
+    """
+
+    def __init__(self, total: int, to_run: int, resumed: Collection[str] = ()) -> None:
         self.total, self.done, self.failed = total, total - to_run, 0
-        self.to_run, self.ran = to_run, 0
+        self.to_run, self.ran, self.fresh = to_run, 0, 0
+        self.resumed = frozenset(resumed)
         self.start = time.monotonic()
 
     def report(self, outcome: TrialOutcome) -> None:
         self.ran += 1
+        self.fresh += outcome.trial.name not in self.resumed
         if outcome.error is None and outcome.result is not None:
             self.done += 1
             what = f"cmi_score {outcome.result.record.cmi_score:.4f}"
@@ -169,9 +184,9 @@ class Progress:
 
     def eta(self) -> str:
         left = self.to_run - self.ran
-        if not left:
+        if not left or not self.fresh:
             return ""
-        seconds = (time.monotonic() - self.start) / self.ran * left
+        seconds = (time.monotonic() - self.start) / self.fresh * left
         return f" | ETA {format_duration(seconds)}"
 
 
