@@ -1,0 +1,95 @@
+"""What a run trained on thermopile/ToF features scores when they are missing.
+
+About half of the Kaggle test sequences come from IMU-only devices (every ``thm_*`` and
+``tof_*`` value empty), while nearly every training sequence has them, so a run's OOF score
+says little about that half. Here each fold model predicts its own validation subjects twice,
+through the trainer's own loading and feature code: from the rows as they are, and from the
+same rows with every ``thm_*`` / ``tof_*`` value emptied. The first must reproduce the run's
+``oof_predictions.csv`` score (checked); the second is the IMU-only score; a seeded half/half
+draw of the two gives the score to expect on a test set like Kaggle's.
+
+    .venv/bin/python bench/bench_imu_only.py RUN [RUN ...]
+
+Prints per run: the OOF cmi_score with all sensors, IMU-only and half/half, and the
+differences to the first, all measured in this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
+from cmi_core.data.schema import GESTURE_INDEX, GESTURES
+from cmi_core.fold_models import run_config
+from cmi_core.inference import Predictor
+from cmi_core.metrics import score_indices
+
+
+def imu_only_copy(data_dir: Path, out_dir: Path) -> Path:
+    """``train.csv`` with every thermopile/ToF value emptied, next to the same demographics."""
+    rows = pl.read_csv(data_dir / "train.csv", infer_schema_length=10_000)
+    sensors = [c for c in rows.columns if c.startswith(("thm_", "tof_"))]
+    rows.with_columns(pl.lit(None, dtype=rows.schema[c]).alias(c) for c in sensors).write_csv(
+        out_dir / "train.csv"
+    )
+    shutil.copy(data_dir / "train_demographics.csv", out_dir / "train_demographics.csv")
+    return out_dir
+
+
+def fold_predictions(run_dir: Path, data: SequenceSet, folds: np.ndarray) -> np.ndarray:
+    """Each sequence's predicted gesture index from the model of the fold that held it out."""
+    probs = np.empty((len(data), len(GESTURES)), dtype=np.float32)
+    for k in np.unique(folds):
+        held_out = np.flatnonzero(folds == k)
+        predictor = Predictor.from_run(run_dir, folds=[int(k)])
+        probs[held_out] = predictor.predict_batch({predictor.features: data.subset(held_out)})
+    return probs.argmax(axis=1)
+
+
+def evaluate(run_dir: Path, seed: int) -> dict[str, float]:
+    """OOF cmi_score of the run's finished folds: all sensors, IMU-only and half/half."""
+    cfg = run_config(run_dir)
+    data_dir = resolve_data_dir(cfg.data)
+    full = load_train(data_dir, cfg.data.features)
+    with tempfile.TemporaryDirectory() as tmp:
+        imu = load_train(imu_only_copy(data_dir, Path(tmp)), cfg.data.features)
+    oof = pl.read_csv(run_dir / "oof_predictions.csv")
+    position = {sequence: i for i, sequence in enumerate(full.sequence_ids)}
+    rows = np.array([position[sequence] for sequence in oof["sequence_id"]])
+    folds, truth = oof["fold"].to_numpy(), full.labels[rows]
+    predictions = {
+        name: fold_predictions(run_dir, data.subset(rows), folds)
+        for name, data in (("all sensors", full), ("IMU-only", imu))
+    }
+    recorded = np.array([GESTURE_INDEX[g] for g in oof["prediction"]])
+    agreement = float(np.mean(predictions["all sensors"] == recorded))
+    if agreement < 0.99:  # batches differ from validation's, so a near tie may flip; no more
+        raise SystemExit(f"{run_dir}: only {agreement:.1%} of its OOF predictions reproduced")
+    hidden = np.random.default_rng(seed).random(len(rows)) < 0.5
+    predictions["half/half"] = np.where(hidden, predictions["IMU-only"], predictions["all sensors"])
+    return {name: score_indices(truth, p)["cmi_score"] for name, p in predictions.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+", help="complete run directories")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the half/half draw")
+    args = parser.parse_args()
+    print(f"{'run':<40} {'all sensors':>11} {'IMU-only':>16} {'half/half':>16}")
+    for run_dir in args.runs:
+        s = evaluate(run_dir, args.seed)
+        full = s["all sensors"]
+        print(
+            f"{run_dir!s:<40} {full:11.4f} "
+            + " ".join(f"{s[n]:7.4f} ({s[n] - full:+.4f})" for n in ("IMU-only", "half/half"))
+        )
+
+
+if __name__ == "__main__":
+    main()
