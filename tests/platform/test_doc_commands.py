@@ -53,8 +53,33 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
             ("epochs-seeds", "exp025", "trainer.max_epochs=30", "1,2"),
             ("lr", "exp025", "optimizer.lr=0.0025,0.01", "0"),
             ("kernel", "exp025", "model.squeezeformer.kernel_size=7,31", "0"),
-            ("best-epochs", "best", "trainer.max_epochs=12,20", "0"),
-            ("best-epochs-seeds", "best", "trainer.max_epochs=12,20", "1,2"),
+            ("pooling", "exp025", "model.squeezeformer.pooling=mean", "0"),
+            ("width", "exp025", "model.squeezeformer.d_model=96", "0"),
+            ("max-len", "exp025", "data.max_len=96", "0"),
+            ("best-epochs", "resse_gru", "trainer.max_epochs=12,20", "0"),
+            ("best-epochs-seeds", "resse_gru", "trainer.max_epochs=12,20", "1,2"),
+            ("best-e30", "resse_gru", "trainer.max_epochs=30", "0"),
+            ("best-mixup", "resse_gru", "data.augment.mixup_alpha=0.2", "0"),
+            ("best-ch96", "resse_gru", "model.resse_gru.channels=96", "0"),
+            ("best-gru2", "resse_gru", "model.resse_gru.gru_layers=2", "0"),
+            ("best-len96", "resse_gru", "data.max_len=96", "0"),
+            ("best-lr", "resse_gru", "optimizer.lr=0.01", "0"),
+            ("best-thm-tof", "resse_gru", "data.features.thm_tof=true", "0"),
+            ("best-thm-tof-seeds", "resse_gru", "data.features.thm_tof=true", "1,2"),
+        ]
+    },
+    **{  # ablations on top of a changed key: `-o KEY=VALUE` before the grid
+        f"runs/abl/{name}": f"cmi sweep configs/resse_gru.toml -o {fixed} --grid {grid} "
+        f"--seed-list {seeds} --out runs/abl/{name} --jobs 2"
+        for name, fixed, grid, seeds in [
+            ("best-combo", "model.resse_gru.gru_layers=2", "optimizer.lr=0.01", "0"),
+            ("best-drop", "data.features.thm_tof=true", "data.augment.drop_thm_tof_p=0.5", "0"),
+            (
+                "best-drop-seeds",
+                "data.features.thm_tof=true",
+                "data.augment.drop_thm_tof_p=0.5",
+                "1,2",
+            ),
         ]
     },
     "runs/strategies": "cmi sweep configs/exp025.toml --grid loss.weighting.strategy="
@@ -73,13 +98,11 @@ HAPT = (
 NOT_RUN: dict[str, str] = {
     "cmi run configs/exp025.toml -o data.source=kaggle -o data.dir=data/hapt "
     "--out runs/hapt-exp025": HAPT,
-    "cmi run configs/best.toml -o data.source=kaggle -o data.dir=data/hapt --out runs/hapt-best": (
-        HAPT
-    ),
-    "cmi ensemble runs/hapt-exp025 runs/hapt-best": HAPT,
-    "cmi predict runs/hapt-exp025 runs/hapt-best --data data/hapt --out hapt-submission.csv": (
-        HAPT
-    ),
+    "cmi run configs/resse_gru.toml -o data.source=kaggle -o data.dir=data/hapt "
+    "--out runs/hapt-resse_gru": HAPT,
+    "cmi ensemble runs/hapt-exp025 runs/hapt-resse_gru": HAPT,
+    "cmi predict runs/hapt-exp025 runs/hapt-resse_gru --data data/hapt "
+    "--out hapt-submission.csv": HAPT,
     # "cmi ... exactly as in the docs": "what it needs that a test cannot provide",
     "cmi sweep configs/exp025.toml --grid loss.weighting.strategy=none,direct --out runs/ray "
     "--ray auto": "a running Ray cluster (tests/sweep/test_parallel.py uses a local runtime)",
