@@ -6,12 +6,14 @@ says little about that half. Here each fold model predicts its own validation su
 through the trainer's own loading and feature code: from the rows as they are, and from the
 same rows with every ``thm_*`` / ``tof_*`` value emptied. The first must reproduce the run's
 ``oof_predictions.csv`` score (checked); the second is the IMU-only score; a seeded half/half
-draw of the two gives the score to expect on a test set like Kaggle's.
+draw of the two gives the score to expect on a test set like Kaggle's. With ``--imu-run``
+(an IMU-only run of the same folds) the hidden half is also given that run's OOF predictions
+instead: the estimate for ``cmi predict RUN IMU_RUN --by-sensors``.
 
-    .venv/bin/python bench/bench_imu_only.py RUN [RUN ...]
+    .venv/bin/python bench/bench_imu_only.py RUN [RUN ...] [--imu-run IMU_RUN]
 
-Prints per run: the OOF cmi_score with all sensors, IMU-only and half/half, and the
-differences to the first, all measured in this script.
+Prints per run: the OOF cmi_score with all sensors, IMU-only, half/half (and routed), and
+the differences to the first, all measured in this script.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def fold_predictions(run_dir: Path, data: SequenceSet, folds: np.ndarray) -> np.
     return probs.argmax(axis=1)
 
 
-def evaluate(run_dir: Path, seed: int) -> dict[str, float]:
-    """OOF cmi_score of the run's finished folds: all sensors, IMU-only and half/half."""
+def evaluate(run_dir: Path, seed: int, imu_run: Path | None = None) -> dict[str, float]:
+    """OOF cmi_score of the run's finished folds: all sensors, IMU-only and half/half, and
+    routed (the IMU-only half predicted by ``imu_run``) when it is given."""
     cfg = run_config(run_dir)
     data_dir = resolve_data_dir(cfg.data)
     full = load_train(data_dir, cfg.data.features)
@@ -73,22 +76,36 @@ def evaluate(run_dir: Path, seed: int) -> dict[str, float]:
         raise SystemExit(f"{run_dir}: only {agreement:.1%} of its OOF predictions reproduced")
     hidden = np.random.default_rng(seed).random(len(rows)) < 0.5
     predictions["half/half"] = np.where(hidden, predictions["IMU-only"], predictions["all sensors"])
+    if imu_run is not None:
+        imu_oof = recorded_oof(imu_run, oof)
+        predictions["routed"] = np.where(hidden, imu_oof, predictions["all sensors"])
     return {name: score_indices(truth, p)["cmi_score"] for name, p in predictions.items()}
+
+
+def recorded_oof(run_dir: Path, reference: pl.DataFrame) -> np.ndarray:
+    """The run's recorded OOF predictions in ``reference``'s order; its folds must be the same."""
+    oof = pl.read_csv(
+        run_dir / "oof_predictions.csv", columns=["sequence_id", "fold", "prediction"]
+    )
+    aligned = reference.select("sequence_id", "fold").join(oof, on="sequence_id", how="left")
+    if not aligned["fold"].equals(aligned["fold_right"], null_equal=False):
+        raise SystemExit(f"{run_dir}: its sequences or folds differ from the run's")
+    return np.array([GESTURE_INDEX[g] for g in aligned["prediction"]])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="complete run directories")
     parser.add_argument("--seed", type=int, default=0, help="seed of the half/half draw")
+    parser.add_argument("--imu-run", type=Path, help="an IMU-only run of the same folds")
     args = parser.parse_args()
-    print(f"{'run':<40} {'all sensors':>11} {'IMU-only':>16} {'half/half':>16}")
+    columns = ["IMU-only", "half/half", *(["routed"] if args.imu_run else [])]
+    print(f"{'run':<40} {'all sensors':>11} " + " ".join(f"{c:>16}" for c in columns))
     for run_dir in args.runs:
-        s = evaluate(run_dir, args.seed)
+        s = evaluate(run_dir, args.seed, args.imu_run)
         full = s["all sensors"]
-        print(
-            f"{run_dir!s:<40} {full:11.4f} "
-            + " ".join(f"{s[n]:7.4f} ({s[n] - full:+.4f})" for n in ("IMU-only", "half/half"))
-        )
+        cells = " ".join(f"{s[c]:7.4f} ({s[c] - full:+.4f})" for c in columns)
+        print(f"{run_dir!s:<40} {full:11.4f} {cells}")
 
 
 if __name__ == "__main__":

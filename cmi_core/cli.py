@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
     predict.add_argument("--folds", type=_parse_folds, help="only these finished folds (one run)")
     predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument(
+        "--by-sensors",
+        action="store_true",
+        help="IMU-only sequences to the IMU-only runs, the others to the thm/ToF runs",
+    )
     predict.set_defaults(handler=_cmd_predict)
 
     ensemble = sub.add_parser("ensemble", help="OOF score of each run and of their ensemble")
@@ -263,6 +268,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         weights=weights,
         folds=args.folds,
         batch_size=args.batch_size,
+        by_sensors=args.by_sensors,
     )
     print(f"wrote {written}")
     return 0

@@ -103,14 +103,30 @@ class Predictor:
 
     The runs may differ in features, ``max_len`` and model: each run gets its own inputs, made
     from the same raw rows by the training pipeline of its feature set.
+
+    ``by_sensors`` routes each sequence to the runs made for its sensors: one with thermopile/ToF
+    readings to the thm/ToF runs, an IMU-only one (about half the Kaggle test set) to the
+    IMU-only runs, each group with its own weights renormalised. A thm/ToF run is weaker on
+    IMU-only input than a run trained on the IMU alone (docs/kaggle.md).
     """
 
     def __init__(
-        self, ensembles: Sequence[FoldEnsemble], weights: Sequence[float] | None = None
+        self,
+        ensembles: Sequence[FoldEnsemble],
+        weights: Sequence[float] | None = None,
+        *,
+        by_sensors: bool = False,
     ) -> None:
         self.ensembles = list(ensembles)
         self.weights = normalized_weights(weights, len(self.ensembles))
         self.feature_sets = tuple(dict.fromkeys(e.features for e in self.ensembles))
+        self._uses_thm_tof = np.array([e.features.thm_tof for e in self.ensembles])
+        if by_sensors and self._uses_thm_tof.all() == self._uses_thm_tof.any():
+            raise RunError(
+                "routing by sensors needs both kinds of run: IMU-only runs and runs with "
+                "data.features.thm_tof = true"
+            )
+        self.by_sensors = by_sensors
 
     @classmethod
     def from_run(
@@ -125,12 +141,13 @@ class Predictor:
         run_dirs: Sequence[Path],
         weights: Sequence[float] | None = None,
         device: str = "cpu",
+        *,
+        by_sensors: bool = False,
     ) -> Predictor:
         """Several complete runs: each run's fold mean counts with its weight (default equal)."""
         normalized_weights(weights, len(run_dirs))  # bad weights fail before any loading
-        return cls(
-            [FoldEnsemble.load(Path(run_dir), None, device) for run_dir in run_dirs], weights
-        )
+        ensembles = [FoldEnsemble.load(Path(run_dir), None, device) for run_dir in run_dirs]
+        return cls(ensembles, weights, by_sensors=by_sensors)
 
     @property
     def features(self) -> FeatureConfig:
@@ -184,13 +201,32 @@ class Predictor:
     def _batch_proba(self, inputs: Inputs, indices: np.ndarray) -> np.ndarray:
         batches: dict[tuple[FeatureConfig, int, torch.device], tuple[Tensor, Tensor, Tensor]] = {}
         total = None
-        for ensemble, weight in zip(self.ensembles, self.weights, strict=True):
+        for ensemble, weight in zip(
+            self.ensembles, self._run_weights(inputs, indices), strict=True
+        ):
             key = (ensemble.features, ensemble.max_len, ensemble.device)
             if key not in batches:
                 batches[key] = _model_inputs(inputs[key[0]], indices, *key[1:])
-            probs = ensemble.proba(*batches[key]) * float(weight)
+            probs = ensemble.proba(*batches[key])
+            probs = probs * torch.as_tensor(weight, dtype=probs.dtype, device=probs.device)[:, None]
             total = probs if total is None else total + probs
         return total.cpu().numpy()
+
+    def _run_weights(self, inputs: Inputs, indices: np.ndarray) -> np.ndarray:
+        """``[runs, len(indices)]``: each run's weight for each sequence of the batch."""
+        weights = np.repeat(self.weights[:, None], len(indices), axis=1)
+        if not self.by_sensors:
+            return weights
+        thm_tof = next(features for features in self.feature_sets if features.thm_tof)
+        present = has_thm_tof(inputs[thm_tof], indices)
+        weights *= self._uses_thm_tof[:, None] == present[None, :]
+        return weights / weights.sum(axis=0, keepdims=True)
+
+
+def has_thm_tof(data: SequenceSet, indices: np.ndarray) -> np.ndarray:
+    """``[len(indices)]`` bool: which sequences have any thermopile/ToF reading."""
+    present = data.feature_names.index("thm_tof_present")
+    return np.array([bool(data.features[i][:, present].any()) for i in indices])
 
 
 def _model_inputs(
@@ -228,9 +264,11 @@ def predict_file(
     weights: Sequence[float] | None = None,
     folds: Sequence[int] | None = None,
     batch_size: int = 256,
+    by_sensors: bool = False,
 ) -> Path:
     """Predict ``test.csv`` + ``test_demographics.csv`` of ``data_dir`` into ``out`` with the
-    (weighted) ensemble of ``run_dirs``; ``folds`` picks the folds of a single run.
+    (weighted) ensemble of ``run_dirs``; ``folds`` picks the folds of a single run;
+    ``by_sensors`` routes each sequence to the runs of its sensors (:class:`Predictor`).
 
     Writes ``sequence_id,gesture`` as CSV or Parquet, chosen by the suffix of ``out``. The
     output place is checked before any work, and the file appears whole or not at all.
@@ -245,7 +283,7 @@ def predict_file(
     if folds is not None:
         predictor = Predictor.from_run(Path(run_dirs[0]), folds)
     else:
-        predictor = Predictor.from_runs([Path(r) for r in run_dirs], weights)
+        predictor = Predictor.from_runs([Path(r) for r in run_dirs], weights, by_sensors=by_sensors)
     inputs = predictor.load_test(Path(data_dir))
     probs = predictor.predict_batch(inputs, batch_size, progress=True)
     frame = pl.DataFrame(

@@ -74,3 +74,22 @@ def test_a_run_whose_oof_file_does_not_match_its_models_is_refused(
     oof.with_columns(prediction=pl.Series(wrong)).write_csv(run_dir / "oof_predictions.csv")
     with pytest.raises(SystemExit, match=r"only 0\.0% of its OOF predictions reproduced"):
         bench.evaluate(run_dir, seed=0)
+
+
+def test_routed_gives_the_imu_only_half_to_the_imu_run(
+    tiny_run: tuple[Path, Path], tiny_thm_tof_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``routed`` takes the hidden half from the IMU run's OOF file (made constant here, so it
+    cannot match the thm/ToF run's own IMU-only predictions), and only from a run of the same
+    folds."""
+    imu_run = tmp_path / "imu"
+    shutil.copytree(tiny_run[0], imu_run)
+    oof = pl.read_csv(imu_run / "oof_predictions.csv")
+    oof.with_columns(prediction=pl.lit(GESTURES[0])).write_csv(imu_run / "oof_predictions.csv")
+    scores = bench.evaluate(tiny_thm_tof_run[0], seed=0, imu_run=imu_run)
+    assert set(scores) == {"all sensors", "IMU-only", "half/half", "routed"}
+    assert scores["routed"] != scores["half/half"]
+    shifted = oof.with_columns(fold=1 - pl.col("fold"))
+    shifted.write_csv(imu_run / "oof_predictions.csv")
+    with pytest.raises(SystemExit, match="its sequences or folds differ"):
+        bench.evaluate(tiny_thm_tof_run[0], seed=0, imu_run=imu_run)

@@ -275,3 +275,45 @@ def test_cmi_ensemble_does_not_import_torch(tiny_run):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "HEAVY="
     assert done.stdout.splitlines()[1].split()[0] == str(tiny_run[0])
+
+
+def _without_thm_tof(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows as an IMU-only device writes them: every thermopile/ToF value empty."""
+    sensors = [c for c in frame.columns if c.startswith(("thm_", "tof_"))]
+    return frame.with_columns(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in sensors)
+
+
+def test_by_sensors_sends_each_sequence_to_the_runs_of_its_sensors(
+    tiny_run, tiny_thm_tof_run, sequence
+):
+    frame, demographics = sequence
+    imu_only = _without_thm_tof(frame)
+    imu, thm = (Predictor.from_run(run[0]) for run in (tiny_run, tiny_thm_tof_run))
+    routed = Predictor.from_runs([tiny_run[0], tiny_thm_tof_run[0]], by_sensors=True)
+    full_proba = thm.predict_proba(frame, demographics)
+    np.testing.assert_allclose(routed.predict_proba(frame, demographics), full_proba, atol=1e-6)
+    np.testing.assert_allclose(
+        routed.predict_proba(imu_only, demographics),
+        imu.predict_proba(imu_only, demographics),
+        atol=1e-6,
+    )
+    assert np.abs(thm.predict_proba(imu_only, demographics) - full_proba).max() > 1e-6
+
+
+def test_by_sensors_needs_both_kinds_of_run(tiny_run, tmp_path):
+    short = _with_max_len(tiny_run[0], 12, tmp_path / "short")
+    with one_line_error(RunError, "routing by sensors needs both kinds of run"):
+        Predictor.from_runs([tiny_run[0], short], by_sensors=True)
+
+
+def test_cli_predicts_by_sensors(tiny_run, tiny_thm_tof_run, tmp_path):
+    run_dir, data_dir = tiny_run
+    out = tmp_path / "submission.csv"
+    args = ["predict", str(run_dir), str(tiny_thm_tof_run[0]), "--data", str(data_dir)]
+    assert main([*args, "--by-sensors", "--out", str(out)]) == 0
+    routed = Predictor.from_runs([run_dir, tiny_thm_tof_run[0]], by_sensors=True)
+    calls = list(gateway_calls(data_dir, "test"))
+    kinds = {frame.select(pl.col("thm_1").is_not_null().any()).item() for _, frame, _ in calls}
+    assert kinds == {True, False}  # the test set has both kinds of sequence, as Kaggle's
+    expected = {sid: routed.predict(frame, demographics) for sid, frame, demographics in calls}
+    assert dict(pl.read_csv(out).iter_rows()) == expected
