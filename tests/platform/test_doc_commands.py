@@ -36,6 +36,8 @@ SMOKE = {
 SMOKE["sweep"] = SMOKE["run"]
 RUNS = {  # each run directory the docs' commands read, and the docs' command that makes it
     "runs/exp025": "cmi run configs/exp025.toml --out runs/exp025",
+    "runs/best": "cmi run configs/best.toml --out runs/best",
+    "runs/resse_gru": "cmi run configs/resse_gru.toml --out runs/resse_gru",
     "runs/exp024": "cmi run configs/exp024.toml --out runs/exp024",
     "runs/exp025_thm_tof": "cmi run configs/exp025.toml -o data.features.thm_tof=true "
     "--out runs/exp025_thm_tof",
