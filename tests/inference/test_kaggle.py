@@ -97,18 +97,22 @@ def _doc_commands() -> list[str]:
     return [line.strip() for line in lines if line.startswith(("cmi predict", "cmi ensemble"))]
 
 
-def test_the_docs_predict_and_ensemble_commands_run(tiny_run, tmp_path, monkeypatch, capsys):
+def test_the_docs_predict_and_ensemble_commands_run(
+    tiny_run, tiny_thm_tof_run, tmp_path, monkeypatch, capsys
+):
     run_dir, data_dir = tiny_run
     runs = {
         "runs/exp025": run_dir,
         "runs/exp024": disagreeing_run(run_dir, tmp_path / "exp024"),
         "runs/exp025_thm_tof": shutil.copytree(run_dir, tmp_path / "exp025_thm_tof"),
+        "runs/best": tiny_thm_tof_run[0],
+        "runs/resse_gru": run_dir,
     }
     monkeypatch.chdir(tmp_path)
     commands = _doc_commands()
-    assert len(commands) == 3
+    assert len(commands) == 4
     for command in commands:
-        command = re.sub(r"runs/exp\w+", lambda m: str(runs[m.group()]), command)
+        command = re.sub(r"runs/\w+", lambda m: str(runs[m.group()]), command)
         command = command.replace("/path/to/cmi-detect-behavior-with-sensor-data", str(data_dir))
         assert main(shlex.split(command)[1:]) == 0, command
     assert re.search(r"^ensemble +1\.000 +\d\.\d{4}$", capsys.readouterr().out, flags=re.MULTILINE)
