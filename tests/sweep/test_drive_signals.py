@@ -4,11 +4,13 @@ during the clean-up cannot leave workers running."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import psutil
@@ -57,17 +59,24 @@ def test_a_second_signal_during_clean_up_still_stops_every_worker() -> None:
     processes = list(pool._processes.values())
     assert len(processes) == 2, "the pool did not start its two workers"
     workers = [psutil.Process(process.pid) for process in processes]
+    armed = [True]
+
+    def signal_then(terminate: Callable[[], None]) -> None:
+        # only the driver's own calls, while this test listens: the pool's thread also
+        # terminates workers of a broken pool, later, when SIGTERM would end pytest itself
+        if armed[0] and threading.current_thread() is threading.main_thread():
+            os.kill(os.getpid(), signal.SIGTERM)
+        terminate()
+
     for process in processes:
-        terminate = process.terminate
-        process.terminate = lambda terminate=terminate: (
-            os.kill(os.getpid(), signal.SIGTERM),
-            terminate(),
-        )  # type: ignore[method-assign]
+        process.terminate = functools.partial(signal_then, process.terminate)  # type: ignore[method-assign]
     with stop_signals():
         try:
             _stop(pool, finished=False)
         except Stopped:
             pytest.fail("a second signal cut the clean-up short")
+        finally:
+            armed[0] = False
     # asked of the OS: the pool's own thread may reap a worker first, which Process.is_alive()
     # then cannot see
     _, alive = psutil.wait_procs(workers, timeout=5)
