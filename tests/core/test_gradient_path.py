@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -102,6 +103,17 @@ def test_loss_level_strategies_log_gradient_stats_only_when_asked(
     assert -1.0 <= float(logged["grad/cosine/multiclass__binary"]) <= 1.0
 
 
+def _trainer(**options: Any) -> pl.Trainer:
+    """A quiet one-epoch trainer: no checkpoints, progress bar, summary or sanity check."""
+    quiet = {"enable_checkpointing": False, "enable_progress_bar": False}
+    quiet |= {"enable_model_summary": False, "num_sanity_val_steps": 0}
+    return pl.Trainer(**{"max_epochs": 1, **quiet, **options})
+
+
+def _batches() -> DataLoader:
+    return DataLoader([make_batch(seed=s) for s in range(3)], batch_size=None)
+
+
 class MeanPool(Backbone):
     """A minimal backbone (masked mean, one linear layer) that runs under any precision."""
 
@@ -137,8 +149,7 @@ def test_trains_under_lightning_with_clipping_precision_and_optimizers(
     model = make_model(strategy, optimizer=OptimizerConfig(name=optimizer, lr=1e-2))
     model.backbone = MeanPool()
     before = [p.detach().clone() for p in model.shared_parameters()]
-    trainer = pl.Trainer(
-        max_epochs=1,
+    trainer = _trainer(
         accelerator="auto",
         devices=1,
         precision=precision,
@@ -146,13 +157,8 @@ def test_trains_under_lightning_with_clipping_precision_and_optimizers(
         default_root_dir=tmp_path,
         logger=pl.loggers.CSVLogger(tmp_path),
         log_every_n_steps=1,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
     )
-    batches = [make_batch(seed=s) for s in range(3)]
-    trainer.fit(model, DataLoader(batches, batch_size=None), DataLoader(batches, batch_size=None))
+    trainer.fit(model, _batches(), _batches())
     assert trainer.global_step == 3
     after = [p.detach().cpu() for p in model.shared_parameters()]
     assert all(torch.isfinite(p).all() for p in after)
@@ -166,18 +172,9 @@ def test_resume_keeps_gradnorm_state(make_model: ModelFactory, tmp_path: Path) -
     run keeps the original L(0), not the losses of its own first step."""
 
     def trainer(epochs: int) -> pl.Trainer:
-        return pl.Trainer(
-            max_epochs=epochs,
-            accelerator="cpu",
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-        )
+        return _trainer(max_epochs=epochs, accelerator="cpu", logger=False, limit_val_batches=0)
 
-    batches = DataLoader([make_batch(seed=s) for s in range(3)], batch_size=None)
+    batches = _batches()
     first = make_model("gradnorm")
     first_trainer = trainer(1)
     first_trainer.fit(first, batches)
@@ -214,19 +211,14 @@ def _fit_float16(model: CMIModel, scaler: torch.amp.GradScaler, tmp_path: Path) 
     """Three steps of 16-mixed with a real gradient scaler; CPU autocast takes float16 too, so
     the scaler's unscale, inf check and step skipping run here without a GPU."""
     seen = _SeenGradients()
-    pl.Trainer(
-        max_epochs=1,
+    _trainer(
         accelerator="cpu",
         plugins=[MixedPrecision("16-mixed", "cpu", scaler)],
         callbacks=[seen],
         default_root_dir=tmp_path,
         logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
         limit_val_batches=0,
-    ).fit(model, DataLoader([make_batch(seed=s) for s in range(3)], batch_size=None))
+    ).fit(model, _batches())
     return seen
 
 
