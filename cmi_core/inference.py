@@ -204,6 +204,8 @@ class Predictor:
         for ensemble, weight in zip(
             self.ensembles, self._run_weights(inputs, indices), strict=True
         ):
+            if not weight.any():
+                continue  # routed away from every sequence of the batch: no model work
             key = (ensemble.features, ensemble.max_len, ensemble.device)
             if key not in batches:
                 batches[key] = _model_inputs(inputs[key[0]], indices, *key[1:])
