@@ -28,9 +28,9 @@ import polars as pl
 
 from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
 from cmi_core.data.schema import GESTURE_INDEX, GESTURES
-from cmi_core.fold_models import run_config
-from cmi_core.inference import Predictor
 from cmi_core.metrics import score_indices
+from cmi_core.predict.fold_models import run_config
+from cmi_core.predict.predictor import Predictor
 
 
 def imu_only_copy(data_dir: Path, out_dir: Path) -> Path:

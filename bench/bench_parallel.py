@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cmi_core.executor import usable_cores
+from cmi_core.runs.executor import usable_cores
 
 CMI = [sys.executable, "-m", "cmi_core.cli"]
 

@@ -39,10 +39,10 @@ def write_untrained_run(config: Path, overrides: list[str], run_dir: Path, seed:
     """A complete run directory with ``config``'s model in every fold, as ``run.py`` writes it."""
     import torch
 
-    from cmi_core.assemble import build_model
     from cmi_core.config import config_to_dict, config_to_toml, load_config
     from cmi_core.data.features import feature_names
-    from cmi_core.rundir import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
+    from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
+    from cmi_core.train.assemble import build_model
 
     cfg = load_config(config, overrides)
     names = feature_names(cfg.data.features)
@@ -131,7 +131,7 @@ def main() -> None:
 
     from cmi_core.config import load_config
     from cmi_core.data.io import resolve_data_dir
-    from cmi_core.inference import Predictor, predict_file
+    from cmi_core.predict.predictor import Predictor, predict_file
 
     import_s = time.perf_counter() - start
     batch_threads = args.threads or torch.get_num_threads()
@@ -192,7 +192,7 @@ def main() -> None:
         f"torch {torch.__version__}, {len(run_dirs)} runs, {models} models, {source}; torch "
         f"threads: {predict_threads} in predict, {batch_threads} in cmi predict"
     )
-    print(f"import cmi_core.inference         {import_s:7.2f} s")
+    print(f"import cmi_core.predict.predictor         {import_s:7.2f} s")
     print(f"Predictor.from_runs               {load_s:7.2f} s  (import + load: target < 10 s)")
     print(
         f"predict, one sequence: median     {median_ms:7.2f} ms (target <= 40 ms for 15 models),"

@@ -38,15 +38,16 @@ from bench_step import Turns, TurnTaking, print_ratios
 from pytorch_lightning import seed_everything
 from torch.utils.data import DataLoader
 
-from cmi_core import assemble, run
 from cmi_core.config import Config, load_config
 from cmi_core.data.folds import assign_folds
 from cmi_core.data.io import SequenceSet
 from cmi_core.data.schema import GESTURES
-from cmi_core.losses import compute_losses
 from cmi_core.metrics import competition_score
-from cmi_core.model import CMIModel
-from cmi_core.optim import build_optimizer
+from cmi_core.runs import run
+from cmi_core.train import assemble
+from cmi_core.train.losses import compute_losses
+from cmi_core.train.model import CMIModel
+from cmi_core.train.optim import build_optimizer
 
 RUNS = ("cmi run trainer", "plain loop")
 

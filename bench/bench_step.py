@@ -40,9 +40,9 @@ from torch.utils.data import DataLoader
 import cmi_core
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURE_IS_TARGET, GESTURE_TO_NINE
-from cmi_core.losses import compute_losses
-from cmi_core.model import CMIModel
-from cmi_core.optim import build_optimizer
+from cmi_core.train.losses import compute_losses
+from cmi_core.train.model import CMIModel
+from cmi_core.train.optim import build_optimizer
 from cmi_core.weighting import active_terms
 
 BATCH, LENGTH, CHANNELS, WARMUP = 64, 128, 16, 5

@@ -33,7 +33,7 @@ from bench_step import TurnTaking, print_ratios
 
 import cmi_core
 from cmi_core.config import load_config
-from cmi_core.model import CMIModel
+from cmi_core.train.model import CMIModel
 from cmi_core.weighting import active_terms
 
 REPRESENTATION = (

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from pytorch_lightning import Callback
 
-from cmi_core import run
 from cmi_core.config import load_config
+from cmi_core.runs import run
 
 BASELINE = "baseline"
 VARIANTS: dict[str, tuple[list[str], str]] = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the core with mutmut (docs/mutation.md); not part of the test command.
 #
-#   bash bench/mutation.sh [MUTANT_GLOB ...]      e.g. 'cmi_core.weighting*' 'cmi_core.optim*'
+#   bash bench/mutation.sh [MUTANT_GLOB ...]      e.g. 'cmi_core.weighting*' 'cmi_core.train.optim*'
 #
 # Works on a snapshot of the work tree in .cache/mutation (so editing goes on while it runs;
 # mutmut's results there are kept and reused by the next run), mutates the modules of

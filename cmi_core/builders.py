@@ -8,7 +8,7 @@ from typing import Any
 
 from cmi_core.backbone import Backbone
 from cmi_core.config import structure_options
-from cmi_core.plugins import get_plugin_manager
+from cmi_core.registry.manager import get_plugin_manager
 from cmi_core.weighting import TERMS, FixedWeights, LossWeighting
 
 

@@ -4,7 +4,7 @@ Every subcommand imports what it needs inside its handler: ``cmi --help``, ``cmi
 ``cmi check`` must not pay for importing Lightning (~7 s on a small CPU).
 User errors (:class:`~cmi_core.errors.CmiError`) print as ``error: ...`` lines with exit code 2;
 ``--debug`` shows the traceback instead. Ctrl-C and SIGTERM stop every command alike
-(:mod:`cmi_core.stop`): exit code 130 and 143.
+(:mod:`cmi_core.common.signals`): exit code 130 and 143.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cmi_core import __version__
+from cmi_core.common.signals import Stopped, stop_signals
 from cmi_core.errors import CmiError
-from cmi_core.stop import Stopped, stop_signals
 
 EXIT_USAGE = 2
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
@@ -171,7 +171,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_plugins(args: argparse.Namespace) -> int:
     import attrs
 
-    from cmi_core.plugins import get_plugin_manager
+    from cmi_core.registry.manager import get_plugin_manager
 
     rows = get_plugin_manager().infos()
     if args.json:
@@ -207,8 +207,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume and config.is_dir():  # `cmi run --resume RUN_DIR`
         config, out = config / "config.toml", out or config
     cfg = load_config(config, args.override)
-    from cmi_core.executor import LocalExecutor, resolve_jobs
-    from cmi_core.run import default_run_dir, run_experiment
+    from cmi_core.runs.executor import LocalExecutor, resolve_jobs
+    from cmi_core.runs.run import default_run_dir, run_experiment
 
     out = out or default_run_dir(cfg)
     jobs = resolve_jobs(cfg, args.jobs)
@@ -225,14 +225,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from cmi_core.sweepspec import plan_sweep
+    from cmi_core.runs.sweep_plan import plan_sweep
 
     plan = plan_sweep(args.config, args.override, args.grid, args.seeds, args.seed_list)
-    from cmi_core.executor import LocalExecutor, RayExecutor, resolve_jobs
+    from cmi_core.runs.executor import LocalExecutor, RayExecutor, resolve_jobs
 
     base = next(iter(plan.configs.values()))
     executor = RayExecutor(args.ray) if args.ray else LocalExecutor(resolve_jobs(base, args.jobs))
-    from cmi_core.sweep import run_sweep
+    from cmi_core.runs.sweep import run_sweep
 
     try:
         state = run_sweep(plan, args.out, executor)
@@ -245,7 +245,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cmi_core.compare import compare, format_table, write_csv, write_json, write_plot
+    from cmi_core.analysis.compare import compare, format_table, write_csv, write_json, write_plot
 
     comparison = compare(args.dirs, args.baseline)
     print(format_table(comparison))
@@ -257,8 +257,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from cmi_core.ensemble import parse_weights
-    from cmi_core.inference import predict_file
+    from cmi_core.analysis.ensemble import parse_weights
+    from cmi_core.predict.predictor import predict_file
 
     weights = parse_weights(args.weights) if args.weights else None
     written = predict_file(
@@ -275,7 +275,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensemble(args: argparse.Namespace) -> int:
-    from cmi_core.ensemble import ensemble_report, parse_weights
+    from cmi_core.analysis.ensemble import ensemble_report, parse_weights
 
     weights = parse_weights(args.weights) if args.weights else None
     print(ensemble_report(args.run_dirs, weights).table())
@@ -283,7 +283,7 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from cmi_core.report import fold_table, write_report
+    from cmi_core.analysis.report import fold_table, write_report
 
     for path in write_report(args.run_dir):
         print(f"wrote {path}")

@@ -26,7 +26,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cmi_core.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
-    from cmi_core.plugins import PluginManager
+    from cmi_core.registry.manager import PluginManager
 
 Check = Callable[[Any], str | None]
 
@@ -459,7 +459,7 @@ def _flat_option_message(slot: _Slot, key: str, chosen: Sequence[str]) -> str:
 def _resolve_plugins(cfg: Config, skip: frozenset[str] = frozenset()) -> tuple[Config, Problems]:
     """Phase 2: structure the chosen plugins' tables, and those of other installed plugins
     (slots whose kind is in ``skip`` stay unresolved)."""
-    from cmi_core.plugins import get_plugin_manager
+    from cmi_core.registry.manager import get_plugin_manager
 
     manager = get_plugin_manager(cfg.plugins.modules)
     problems: Problems = []
@@ -506,7 +506,7 @@ def _clash_message(slot: _Slot, name: str) -> str:
 def tables_without_plugin(cfg: Config) -> list[str]:
     """A note for each option table whose plugin is not installed (kept, but used by nothing:
     a misspelt table name would otherwise leave the plugin on its defaults without a word)."""
-    from cmi_core.plugins import get_plugin_manager
+    from cmi_core.registry.manager import get_plugin_manager
 
     manager = get_plugin_manager(cfg.plugins.modules)
     notes = []

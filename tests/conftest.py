@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cmi_core.plugins import reset_plugin_manager
+from cmi_core.registry.manager import reset_plugin_manager
 
 pytest_plugins = ("pytester",)  # the contract kit is run on broken plugins in sessions of its own
 

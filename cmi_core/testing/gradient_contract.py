@@ -150,7 +150,7 @@ def check_state_dict_round_trip(build: Build) -> None:
 
 def check_trains_the_model(build: Build, where: str) -> None:
     """One training step of a tiny model: every parameter gets a finite, non-zero gradient."""
-    from cmi_core.model import CMIModel  # Lightning: imported only when the check runs
+    from cmi_core.train.model import CMIModel  # Lightning: imported only when the check runs
 
     torch.manual_seed(0)
     strategy = _gradient(build)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cmi_core.plugins import get_plugin_manager
+from cmi_core.registry.manager import get_plugin_manager
 from cmi_core.specs import PluginSpec
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import torch
 import cmi_core
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURE_IS_TARGET, GESTURE_TO_NINE
-from cmi_core.model import CMIModel
+from cmi_core.train.model import CMIModel
 from cmi_core.weighting import active_terms
 
 CHANNELS = 7

@@ -11,8 +11,8 @@ import torch
 
 import cmi_core
 from cmi_core.config import LossConfig, OptimizerConfig, config_from_dict
-from cmi_core.losses import compute_losses
-from cmi_core.plugins import get_plugin_manager
+from cmi_core.registry.manager import get_plugin_manager
+from cmi_core.train.losses import compute_losses
 from cmi_core.weighting import TERMS, active_terms
 
 from .conftest import ModelFactory, make_batch

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from cmi_core.backbone import Backbone
 from cmi_core.config import OptimizerConfig
-from cmi_core.model import CMIModel
+from cmi_core.train.model import CMIModel
 from cmi_core.weighting import AggregatorWeighting, FixedWeights, LossWeighting
 
 from .conftest import ModelFactory, make_batch

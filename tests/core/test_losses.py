@@ -9,7 +9,7 @@ import torch
 
 from cmi_core.config import LossConfig
 from cmi_core.data.schema import GESTURES, NINE_CLASSES, NON_TARGET_GESTURES, TARGET_GESTURES
-from cmi_core.losses import compute_losses, nine_class_aggregation
+from cmi_core.train.losses import compute_losses, nine_class_aggregation
 from cmi_core.weighting import TERMS
 
 from .conftest import make_batch

@@ -14,7 +14,7 @@ import cmi_core
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURES
 from cmi_core.metrics import competition_score
-from cmi_core.model import CMIModel
+from cmi_core.train.model import CMIModel
 
 from .conftest import CHANNELS, TINY_BACKBONE, ModelFactory, make_batch
 

@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from cmi_core.config import OPTIMIZERS, OptimizerConfig
-from cmi_core.model import CMIModel
-from cmi_core.optim import ScheduleFreeModeSwitch, build_optimizer, lr_factor
+from cmi_core.train.model import CMIModel
+from cmi_core.train.optim import ScheduleFreeModeSwitch, build_optimizer, lr_factor
 
 from .conftest import ModelFactory, make_batch
 

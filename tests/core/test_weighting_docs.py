@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from cmi_core.plugins import get_plugin_manager
+from cmi_core.registry.manager import get_plugin_manager
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "weighting.md"
 

@@ -42,7 +42,7 @@ def tiny_thm_tof_run(
     run_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
     """Like ``tiny_run`` with the thermopile/ToF channels, fold 0 only."""
-    from cmi_core.run import run_experiment
+    from cmi_core.runs.run import run_experiment
 
     cfg = tiny_config(run_cache, data={"features": {"thm_tof": True}}, cv={"folds": [0]})
     run_dir = tmp_path_factory.mktemp("thm_tof") / "run"

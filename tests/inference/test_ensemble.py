@@ -17,15 +17,15 @@ import pytest
 import tomli_w
 import torch
 
+from cmi_core.analysis.ensemble import ensemble_report
 from cmi_core.cli import main
 from cmi_core.config import Config, config_to_dict, config_to_toml
 from cmi_core.data.features import feature_names
 from cmi_core.data.schema import GESTURES
-from cmi_core.ensemble import ensemble_report
 from cmi_core.errors import RunError
-from cmi_core.fold_models import inference_model, run_config
-from cmi_core.inference import Predictor
 from cmi_core.metrics import competition_score
+from cmi_core.predict.fold_models import inference_model, run_config
+from cmi_core.predict.predictor import Predictor
 from tests.inference.gateway import gateway_calls
 from tests.inference.test_errors import one_line_error
 

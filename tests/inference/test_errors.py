@@ -20,7 +20,7 @@ import torch
 from cmi_core.cli import main
 from cmi_core.data.schema import GESTURES
 from cmi_core.errors import CmiError, DataError, RunError
-from cmi_core.inference import Predictor, predict_file
+from cmi_core.predict.predictor import Predictor, predict_file
 from tests.inference.gateway import gateway_calls
 
 
@@ -344,7 +344,7 @@ def test_output_that_is_a_directory(tiny_run, tmp_path):
 
 def test_prediction_needs_no_weighting_plugin(tiny_run, two_sequences, predictor, monkeypatch):
     """The tiny run trained with `uncertainty`; a notebook without that plugin predicts alike."""
-    from cmi_core.plugins import get_plugin_manager, reset_plugin_manager
+    from cmi_core.registry.manager import get_plugin_manager, reset_plugin_manager
 
     monkeypatch.setenv("CMI_DISABLE_PLUGINS", "uncertainty")
     reset_plugin_manager()

@@ -11,7 +11,7 @@ import pytest
 
 from cmi_core.data.io import sequences_from_frames
 from cmi_core.data.schema import GESTURES, ROT_COLUMNS, THM_COLUMNS, TOF_COLUMNS
-from cmi_core.inference import Predictor
+from cmi_core.predict.predictor import Predictor
 from tests.inference.gateway import gateway_calls
 
 

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from cmi_core.cli import main
-from cmi_core.inference import predict_file
+from cmi_core.predict.predictor import predict_file
 from tests.inference.gateway import FakeInferenceServer
 from tests.inference.test_ensemble import disagreeing_run
 

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from cmi_core.data.schema import GESTURES
-from cmi_core.inference import Predictor
+from cmi_core.predict.predictor import Predictor
 from tests.inference.gateway import gateway_calls
 
 

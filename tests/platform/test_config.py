@@ -12,7 +12,7 @@ import pytest
 from cmi_core.cli import main
 from cmi_core.config import Config, TrainerConfig, config_to_toml, load_config
 from cmi_core.errors import ConfigError
-from cmi_core.plugins import get_plugin_manager
+from cmi_core.registry.manager import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import pytest
 
 from cmi_core.cli import main
 from cmi_core.errors import PluginError
-from cmi_core.plugins import PluginLoadWarning, PluginManager, get_plugin_manager
+from cmi_core.registry.manager import PluginLoadWarning, PluginManager, get_plugin_manager
 from tests.conftest import install_fake_distribution
 
 GOOD = """

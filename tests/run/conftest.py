@@ -61,7 +61,7 @@ def run_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def finished_run(run_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 2-fold, 2-epoch run directory (treat as read-only)."""
-    from cmi_core.run import run_experiment
+    from cmi_core.runs.run import run_experiment
 
     run_dir = tmp_path_factory.mktemp("finished") / "run"
     run_experiment(tiny_config(run_cache), run_dir, progress=False)
@@ -70,7 +70,7 @@ def finished_run(run_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def with_callbacks(monkeypatch: pytest.MonkeyPatch, make: Callable[[int], Sequence[Any]]) -> None:
     """Give fold ``k``'s trainer the extra callbacks ``make(k)`` (fault injection)."""
-    from cmi_core import run
+    from cmi_core.runs import run
 
     original = run.train_fold
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from pytorch_lightning import Callback
 
-from cmi_core import run
 from cmi_core.config import load_config
+from cmi_core.runs import run
 
 
 class DumpWeights(Callback):

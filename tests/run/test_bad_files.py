@@ -12,7 +12,7 @@ import pytest
 from cmi_core.cli import main
 from cmi_core.config import config_to_toml
 from cmi_core.errors import RunError
-from cmi_core.run import run_experiment
+from cmi_core.runs.run import run_experiment
 from tests.run.conftest import tiny_config
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmi_core.run import run_experiment
+from cmi_core.runs.run import run_experiment
 from tests.run.conftest import SendSignal, tiny_config, with_callbacks
 
 

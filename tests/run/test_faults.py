@@ -11,7 +11,7 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
 from cmi_core.errors import DataError, RunError
-from cmi_core.run import run_experiment
+from cmi_core.runs.run import run_experiment
 from tests.run.conftest import tiny_config, with_callbacks
 
 

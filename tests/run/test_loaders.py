@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmi_core import assemble, run
+from cmi_core.runs import run
+from cmi_core.train import assemble
 from tests.run.conftest import tiny_config
 
 

@@ -11,8 +11,7 @@ import polars as pl
 import pytest
 from matplotlib.image import imread
 
-from cmi_core.errors import RunError
-from cmi_core.report import (
+from cmi_core.analysis.report import (
     fold_dirs,
     fold_table,
     read_scalars,
@@ -20,6 +19,7 @@ from cmi_core.report import (
     tag_family_figure,
     write_report,
 )
+from cmi_core.errors import RunError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = ["weights.png", "weighting.png", "losses.png", "val_score.png", "confusion.png"]

@@ -13,7 +13,7 @@ import torch
 
 from cmi_core.cli import main
 from cmi_core.errors import RunError
-from cmi_core.run import run_experiment
+from cmi_core.runs.run import run_experiment
 from tests.run.conftest import SendSignal, tiny_config, with_callbacks
 
 

@@ -83,9 +83,10 @@ def test_summary_scores_are_the_metric_of_the_oof_file(summary: dict, oof: pl.Da
 def test_best_checkpoint_loads_weights_only_and_reproduces_the_oof_rows(
     finished_run: Path, run_cache: Path, oof: pl.DataFrame, summary: dict
 ) -> None:
-    from cmi_core import assemble, run
     from cmi_core.data.folds import assign_folds
-    from cmi_core.oof import predict_probs
+    from cmi_core.runs import run
+    from cmi_core.train import assemble
+    from cmi_core.train.oof import predict_probs
 
     cfg = tiny_config(run_cache)
     data = run.load_data(cfg)
@@ -152,7 +153,7 @@ def test_csv_logger_writes_the_same_tags(finished_run: Path) -> None:
 
 
 def test_default_run_dir_is_the_config_name_and_a_timestamp(run_cache: Path) -> None:
-    from cmi_core.run import default_run_dir
+    from cmi_core.runs.run import default_run_dir
 
     path = default_run_dir(tiny_config(run_cache))
     assert path.parent == Path("runs")

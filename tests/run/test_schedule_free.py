@@ -14,7 +14,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from cmi_core.optim import is_schedule_free
+from cmi_core.train.optim import is_schedule_free
 
 from .conftest import tiny_config, with_callbacks
 
@@ -43,7 +43,7 @@ class AveragedWeightsProbe(pl.Callback):
 def test_validation_scores_the_averaged_weights(
     run_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cmi_core.run import run_experiment
+    from cmi_core.runs.run import run_experiment
 
     probe = AveragedWeightsProbe()
     with_callbacks(monkeypatch, lambda k: [probe])
@@ -58,7 +58,7 @@ def test_validation_scores_the_averaged_weights(
 
 def test_the_shipped_schedule_free_config_uses_a_schedule_free_optimizer() -> None:
     from cmi_core.config import load_config
-    from cmi_core.optim import build_optimizer
+    from cmi_core.train.optim import build_optimizer
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs/exp025_schedulefree.toml")
     optimizer, scheduler = build_optimizer(torch.nn.Linear(2, 2), cfg.optimizer, [], 0.1, 10)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from cmi_core.common.signals import Stopped
 from cmi_core.config import config_to_toml
-from cmi_core.run import run_experiment
-from cmi_core.stop import Stopped
+from cmi_core.runs.run import run_experiment
 from tests.run.conftest import SendSignal, tiny_config, with_callbacks
 
 ROOT = Path(__file__).parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmi_core.assemble import make_trainer
 from cmi_core.errors import ConfigError
+from cmi_core.train.assemble import make_trainer
 from tests.run.conftest import tiny_config
 
 

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 import tomli_w
 
+from cmi_core.analysis.compare import compare
 from cmi_core.cli import main
-from cmi_core.compare import compare
 from cmi_core.data.schema import GESTURES, NON_TARGET_GESTURES, TARGET_GESTURES
-from cmi_core.sweepspec import write_sweep
+from cmi_core.runs.sweep_plan import write_sweep
 
 T1 = TARGET_GESTURES[0]
 N1 = NON_TARGET_GESTURES[0]

@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 import psutil
 import pytest
 
-from cmi_core.executor import Trial, TrialOutcome, _stop
-from cmi_core.stop import Stopped, stop_signals
-from cmi_core.trials import drive
+from cmi_core.common.signals import Stopped, stop_signals
+from cmi_core.runs.executor import Trial, TrialOutcome, _stop
+from cmi_core.runs.trials import drive
 
 
 class SignalledExecutor:

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from cmi_core import executor
-from cmi_core.executor import ExecutorError, LocalExecutor, check_reachable, read_tree, write_tree
+from cmi_core.runs import executor
+from cmi_core.runs.executor import (
+    ExecutorError,
+    LocalExecutor,
+    check_reachable,
+    read_tree,
+    write_tree,
+)
 from tests.run.conftest import tiny_config
 
 

@@ -16,8 +16,8 @@ import psutil
 import pytest
 import torch
 
-from cmi_core.executor import LocalExecutor, RayExecutor
-from cmi_core.run import run_experiment
+from cmi_core.runs.executor import LocalExecutor, RayExecutor
+from cmi_core.runs.run import run_experiment
 from tests.run.conftest import finished_run, tiny_config  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow

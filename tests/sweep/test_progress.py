@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from cmi_core import trials
-from cmi_core.executor import Trial, TrialOutcome
-from cmi_core.trials import Progress
+from cmi_core.runs import trials
+from cmi_core.runs.executor import Trial, TrialOutcome
+from cmi_core.runs.trials import Progress
 
 
 def _outcome(fold: int) -> TrialOutcome:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmi_core.data.schema import GESTURES, NON_TARGET_GESTURES, TARGET_GESTURES
-from cmi_core.metrics import competition_score
-from cmi_core.stats import (
+from cmi_core.analysis.stats import (
     compare_paired,
     paired_bootstrap_ci,
     score_confusion,
@@ -15,6 +13,8 @@ from cmi_core.stats import (
     wilcoxon_p,
     wins_ties_losses,
 )
+from cmi_core.data.schema import GESTURES, NON_TARGET_GESTURES, TARGET_GESTURES
+from cmi_core.metrics import competition_score
 
 T1, T2 = TARGET_GESTURES[:2]
 N1 = NON_TARGET_GESTURES[0]

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from cmi_core import fold
 from cmi_core.cli import main
 from cmi_core.errors import RunError
+from cmi_core.train import fold
 
 
 def test_sweep_runs_every_point_reports_a_failure_and_resumes(

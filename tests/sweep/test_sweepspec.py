@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cmi_core.cli import main
-from cmi_core.sweepspec import SweepError, make_points, parse_grid, seed_list
+from cmi_core.runs.sweep_plan import SweepError, make_points, parse_grid, seed_list
 
 
 def test_grid_values_are_typed_and_lists_keep_their_commas() -> None:
@@ -131,7 +131,7 @@ def test_unreachable_ray_address_is_one_line(
 def test_trials_are_ordered_by_seed_then_fold_so_an_early_stop_keeps_pairs(
     run_cache: Path, tmp_path: Path
 ) -> None:
-    from cmi_core.trials import RunInProgress, paired_order
+    from cmi_core.runs.trials import RunInProgress, paired_order
     from tests.run.conftest import tiny_config
 
     runs = [

@@ -26,16 +26,7 @@ from cmi_core.backbone import Backbone
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURES, NINE_CLASSES
 from cmi_core.errors import NonFiniteError
-from cmi_core.jacobian import (
-    PendingBackward,
-    SharedPart,
-    gradient_stats,
-    gradient_step,
-    representation_jacobian,
-)
-from cmi_core.losses import compute_losses
 from cmi_core.metrics import competition_score
-from cmi_core.optim import ScheduleFreeModeSwitch, build_optimizer
 from cmi_core.tags import (
     LOSS_PREFIX,
     LOSS_TOTAL,
@@ -46,6 +37,15 @@ from cmi_core.tags import (
     weight_tag,
     weighting_tag,
 )
+from cmi_core.train.jacobian import (
+    PendingBackward,
+    SharedPart,
+    gradient_stats,
+    gradient_step,
+    representation_jacobian,
+)
+from cmi_core.train.losses import compute_losses
+from cmi_core.train.optim import ScheduleFreeModeSwitch, build_optimizer
 from cmi_core.weighting import LossWeighting, active_terms
 
 DEMOGRAPHICS_DIM = 16

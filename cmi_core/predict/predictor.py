@@ -3,7 +3,7 @@
 Raw rows become model input through the training code itself (``sequences_from_frames`` and
 ``pad_or_truncate``), so a prediction cannot drift from what the run validated on. Several runs
 ensemble with weights, each fed from the same raw rows through its own feature set and
-``max_len``. The fold models are loaded by :mod:`cmi_core.fold_models` (weights only).
+``max_len``. The fold models are loaded by :mod:`cmi_core.predict.fold_models` (weights only).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from cmi_core.analysis.ensemble import normalized_weights, run_gestures
 from cmi_core.config import Config, FeatureConfig
 from cmi_core.data.dataset import pad_or_truncate
 from cmi_core.data.features import feature_names
 from cmi_core.data.io import SequenceSet, load_test, sequences_from_frames
 from cmi_core.data.schema import GESTURES
-from cmi_core.ensemble import normalized_weights, run_gestures
 from cmi_core.errors import DataError, RunError
-from cmi_core.fold_models import (
+from cmi_core.predict.fold_models import (
     check_compatible,
     fold_checkpoints,
     inference_model,

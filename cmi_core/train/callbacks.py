@@ -24,8 +24,8 @@ from pytorch_lightning.callbacks import Callback, Checkpoint, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from torch import Tensor
 
+from cmi_core.common.signals import Stopped, stop_signals
 from cmi_core.errors import NonFiniteError
-from cmi_core.stop import Stopped, stop_signals
 from cmi_core.tags import HPARAMS_SCORE, LOSS_TOTAL, VAL_CONFUSION, VAL_SCORE
 
 
@@ -198,8 +198,8 @@ class ConfusionFigure(Callback):
         targets = [lg for lg in trainer.loggers if callable(getattr(lg, "log_figure", None))]
         if trainer.sanity_checking or counts is None or not targets or not trainer.is_global_zero:
             return
+        from cmi_core.analysis.report import confusion_figure
         from cmi_core.data.schema import GESTURES
-        from cmi_core.report import confusion_figure
 
         title = f"validation, epoch {trainer.current_epoch}"
         for logger in targets:
@@ -213,7 +213,7 @@ class StopSignals(Callback):
 
     Python can deliver a signal while a finalizer runs, and an exception raised there is
     swallowed: the run would go on. So, while :meth:`handling` is active, the handler only
-    records the request and the next batch start raises :class:`~cmi_core.stop.Stopped`; a
+    records the request and the next batch start raises :class:`~cmi_core.common.signals.Stopped`; a
     second signal raises at once. Lightning turns the interrupt (and its own SIGTERM stop) into
     ``SystemExit``; :attr:`requested` tells the run which signal it was.
     """

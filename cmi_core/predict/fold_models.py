@@ -23,8 +23,8 @@ from cmi_core.builders import build_backbone
 from cmi_core.config import Config, apply_overrides, config_from_dict, read_toml
 from cmi_core.data.features import feature_names
 from cmi_core.errors import RunError
-from cmi_core.model import CMIModel
-from cmi_core.rundir import BEST_FILE, CONFIG_FILE, SUMMARY_FILE, read_json
+from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE, read_json
+from cmi_core.train.model import CMIModel
 from cmi_core.weighting import FixedWeights, LossWeighting, active_terms, weighted_sum
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})

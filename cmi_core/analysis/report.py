@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cmi_core.errors import RunError
-from cmi_core.rundir import OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
+from cmi_core.rundir.layout import OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
 from cmi_core.tags import (
     GRAD_COSINE_PREFIX,
     GRAD_NORM_PREFIX,

@@ -10,8 +10,8 @@ from torch.utils.data import DataLoader
 
 from cmi_core.data.io import SequenceSet
 from cmi_core.data.schema import GESTURES
-from cmi_core.model import CMIModel
-from cmi_core.rundir import oof_schema
+from cmi_core.rundir.layout import oof_schema
+from cmi_core.train.model import CMIModel
 
 
 @torch.no_grad()

@@ -17,7 +17,12 @@ from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader
 
 from cmi_core import build_backbone, build_logger, build_weighting
-from cmi_core.callbacks import (
+from cmi_core.config import Config, config_to_dict
+from cmi_core.data.dataset import MixupCollate, SequenceDataset
+from cmi_core.data.io import SequenceSet
+from cmi_core.rundir.layout import BEST_FILE, LAST_FILE, flatten
+from cmi_core.tags import VAL_SCORE
+from cmi_core.train.callbacks import (
     BestWeights,
     ConfusionFigure,
     EpochProgressBar,
@@ -27,13 +32,8 @@ from cmi_core.callbacks import (
     ResumeCheckpoint,
     StopSignals,
 )
-from cmi_core.config import Config, config_to_dict
-from cmi_core.data.dataset import MixupCollate, SequenceDataset
-from cmi_core.data.io import SequenceSet
-from cmi_core.model import CMIModel
-from cmi_core.rng import RngState
-from cmi_core.rundir import BEST_FILE, LAST_FILE, flatten
-from cmi_core.tags import VAL_SCORE
+from cmi_core.train.model import CMIModel
+from cmi_core.train.rng import RngState
 from cmi_core.weighting import active_terms
 
 

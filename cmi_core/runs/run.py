@@ -1,7 +1,7 @@
 """A cross-validated training run: data -> folds -> one fold trial each -> OOF score.
 
-This is the driver: it checks and creates the run directory (:mod:`cmi_core.rundir`), trains
-every wanted fold not finished yet (:func:`cmi_core.fold.train_fold`) and alone writes
+This is the driver: it checks and creates the run directory (:mod:`cmi_core.rundir.layout`), trains
+every wanted fold not finished yet (:func:`cmi_core.train.fold.train_fold`) and alone writes
 ``summary.json`` and ``oof_predictions.csv`` after each one, so an interrupted run keeps its
 finished folds.
 """
@@ -20,17 +20,17 @@ import polars as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from cmi_core.assemble import quiet_lightning
+from cmi_core.train.assemble import quiet_lightning
 from cmi_core.config import Config
-from cmi_core.console import say
+from cmi_core.common.console import say
 from cmi_core.data.folds import assign_folds
 from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
 from cmi_core.errors import RunError
-from cmi_core.executor import Executor
-from cmi_core.fingerprint import DataFingerprint
-from cmi_core.fold import train_fold
-from cmi_core.records import FoldRecord
-from cmi_core.rundir import (
+from cmi_core.runs.executor import Executor
+from cmi_core.data.fingerprint import DataFingerprint
+from cmi_core.train.fold import train_fold
+from cmi_core.rundir.records import FoldRecord
+from cmi_core.rundir.layout import (
     SUMMARY_FILE,
     check_run_dir,
     check_same_data,
@@ -38,7 +38,7 @@ from cmi_core.rundir import (
     read_finished,
     write_results,
 )
-from cmi_core.trials import run_parallel
+from cmi_core.runs.trials import run_parallel
 
 RUN_DIR_ENV = "CMI_RUN_DIR"
 """Set by the run for the DDP worker processes Lightning launches: they re-run the same command

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from cmi_core.config import Config
-from cmi_core.console import say
-from cmi_core.executor import Executor, TrialOutcome
-from cmi_core.fingerprint import DataFingerprint
-from cmi_core.rundir import CONFIG_FILE, check_run_dir
-from cmi_core.sweepspec import SweepError, SweepPlan, read_sweep, write_sweep
-from cmi_core.trials import RunInProgress, drive
+from cmi_core.common.console import say
+from cmi_core.runs.executor import Executor, TrialOutcome
+from cmi_core.data.fingerprint import DataFingerprint
+from cmi_core.rundir.layout import CONFIG_FILE, check_run_dir
+from cmi_core.runs.sweep_plan import SweepError, SweepPlan, read_sweep, write_sweep
+from cmi_core.runs.trials import RunInProgress, drive
 
 
 def run_sweep(plan: SweepPlan, out: Path, executor: Executor) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def _open(out: Path, plan: SweepPlan) -> dict[str, Any]:
 def _prepare_data(configs: Iterable[Config]) -> dict[str, DataFingerprint]:
     """Load each distinct data set once here (so workers never generate one at the same time)
     and fingerprint it for its run directories."""
-    from cmi_core.run import load_data
+    from cmi_core.runs.run import load_data
 
     fingerprints: dict[str, DataFingerprint] = {}
     for cfg in configs:

@@ -33,10 +33,10 @@ from typing import Any
 import polars as pl
 
 from cmi_core.config import Config, config_to_toml
+from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.schema import GESTURES
 from cmi_core.errors import RunError
-from cmi_core.fingerprint import DataFingerprint
-from cmi_core.records import FoldRecord, build_summary
+from cmi_core.rundir.records import FoldRecord, build_summary
 
 CONFIG_FILE = "config.toml"
 SUMMARY_FILE = "summary.json"

@@ -4,7 +4,8 @@ Reads run directories and sweep directories (``sweep.json`` + one run directory 
 through the run-directory contract only: ``config.toml``, ``summary.json`` and
 ``oof_predictions.csv``. Runs whose configs differ only in ``trainer.seed`` (and where they
 ran) form one config. Against the baseline, scores are paired over (fold, seed): the same
-validation subjects, the same seed; see :mod:`cmi_core.stats` for the interval and the test.
+validation subjects, the same seed;
+see :mod:`cmi_core.analysis.stats` for the interval and the test.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import attrs
 import numpy as np
 import polars as pl
 
+from cmi_core.analysis.stats import PairedResult, compare_paired, subject_confusions
 from cmi_core.errors import CmiError
 from cmi_core.metrics import competition_score
-from cmi_core.rundir import CONFIG_FILE, OOF_FILE, RESUMABLE_KEYS, SUMMARY_FILE, flatten
-from cmi_core.stats import PairedResult, compare_paired, subject_confusions
-from cmi_core.sweepspec import SWEEP_FILE, read_sweep
+from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, RESUMABLE_KEYS, SUMMARY_FILE, flatten
+from cmi_core.runs.sweep_plan import SWEEP_FILE, read_sweep
 
 SAME_DATA_KEYS = ("data.source", "data.dir", "data.synthetic.", "cv.n_folds", "cv.seed")
 """Config keys that must agree for scores to be comparable (key prefixes end with a dot)."""

@@ -18,7 +18,7 @@ import polars as pl
 from cmi_core.data.schema import GESTURES
 from cmi_core.errors import RunError
 from cmi_core.metrics import competition_score
-from cmi_core.rundir import OOF_FILE
+from cmi_core.rundir.layout import OOF_FILE
 
 OOF_KEYS = ("sequence_id", "fold", "gesture")
 """Columns that must agree row for row between the runs of an ensemble."""

@@ -11,7 +11,7 @@
   filesystem.
 
 Either way the driver alone writes ``summary.json`` and ``oof_predictions.csv``
-(:mod:`cmi_core.trials`). Executors yield outcomes as trials finish; a failed trial is an
+(:mod:`cmi_core.runs.trials`). Executors yield outcomes as trials finish; a failed trial is an
 outcome with an ``error``, so the other trials go on.
 """
 
@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from cmi_core.errors import CmiError
-from cmi_core.stop import ignoring_stop_signals
+from cmi_core.common.signals import ignoring_stop_signals
 
 if TYPE_CHECKING:
     import numpy as np
 
     from cmi_core.config import Config
     from cmi_core.data.io import SequenceSet
-    from cmi_core.fold import FoldResult
+    from cmi_core.train.fold import FoldResult
 
 RAY_EXTRA = "pip install 'cmi-trainer[ray]'"
 
@@ -132,9 +132,9 @@ def run_trial(trial: Trial, scratch: bool = False) -> TrialOutcome:
 def _train(trial: Trial, run_dir: Path) -> FoldResult:
     import torch
 
-    from cmi_core.assemble import quiet_lightning
+    from cmi_core.train.assemble import quiet_lightning
     from cmi_core.config import config_from_dict
-    from cmi_core.fold import train_fold
+    from cmi_core.train.fold import train_fold
 
     cfg = config_from_dict(trial.config, trial.name)
     data, fold_of = _load(cfg)
@@ -151,7 +151,7 @@ def _load(cfg: Any) -> tuple[SequenceSet, np.ndarray]:
 
     from cmi_core.config import config_to_dict
     from cmi_core.data.folds import assign_folds
-    from cmi_core.run import load_data
+    from cmi_core.runs.run import load_data
 
     plain = config_to_dict(cfg)
     key = json.dumps([plain["data"], plain["cv"]], sort_keys=True)

@@ -17,12 +17,12 @@ import attrs
 import polars as pl
 
 from cmi_core.config import Config, config_to_dict
-from cmi_core.console import say
+from cmi_core.common.console import say
 from cmi_core.errors import RunError
-from cmi_core.executor import Executor, Trial, TrialOutcome, write_tree
-from cmi_core.fingerprint import DataFingerprint
-from cmi_core.records import FoldRecord
-from cmi_core.rundir import (
+from cmi_core.runs.executor import Executor, Trial, TrialOutcome, write_tree
+from cmi_core.data.fingerprint import DataFingerprint
+from cmi_core.rundir.records import FoldRecord
+from cmi_core.rundir.layout import (
     LAST_FILE,
     check_same_data,
     create_run_dir,
@@ -30,7 +30,7 @@ from cmi_core.rundir import (
     read_finished,
     write_results,
 )
-from cmi_core.stop import stop_signals
+from cmi_core.common.signals import stop_signals
 
 
 @attrs.define

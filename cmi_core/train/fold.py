@@ -2,7 +2,7 @@
 
 A fold writes only inside its own ``fold_<k>/`` directory (``best.pt``, ``last.ckpt``, logger
 files) and returns its :class:`FoldResult`; the run's driver alone writes ``summary.json`` and
-``oof_predictions.csv`` (see :mod:`cmi_core.run`).
+``oof_predictions.csv`` (see :mod:`cmi_core.runs.run`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,29 @@ from pytorch_lightning import Callback, Trainer, seed_everything
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
-from cmi_core.assemble import FoldCallbacks, build_model, fold_callbacks, make_loaders, make_trainer
+from cmi_core.common.console import say
+from cmi_core.common.signals import Stopped
 from cmi_core.config import Config
-from cmi_core.console import say
 from cmi_core.data.io import SequenceSet
 from cmi_core.errors import NonFiniteError, RunError
 from cmi_core.metrics import score_indices
-from cmi_core.model import CMIModel
-from cmi_core.oof import oof_frame, predict_probs
-from cmi_core.records import FoldRecord
-from cmi_core.rundir import BEST_FILE, LAST_FILE, NON_FINITE_FILE, fold_dir, write_text_atomic
-from cmi_core.stop import Stopped
+from cmi_core.rundir.layout import (
+    BEST_FILE,
+    LAST_FILE,
+    NON_FINITE_FILE,
+    fold_dir,
+    write_text_atomic,
+)
+from cmi_core.rundir.records import FoldRecord
+from cmi_core.train.assemble import (
+    FoldCallbacks,
+    build_model,
+    fold_callbacks,
+    make_loaders,
+    make_trainer,
+)
+from cmi_core.train.model import CMIModel
+from cmi_core.train.oof import oof_frame, predict_probs
 
 
 @attrs.frozen

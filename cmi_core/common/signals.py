@@ -3,7 +3,7 @@
 Every command runs inside :func:`stop_signals`, which turns either signal into
 :class:`Stopped`; the CLI exits with ``128 + signal number`` (130 for Ctrl-C, 143 for
 SIGTERM). A training fold installs its own handler over it (``StopSignals`` in
-``cmi_core.callbacks``) that stops at the next batch instead, so the run can keep its last
+``cmi_core.train.callbacks``) that stops at the next batch instead, so the run can keep its last
 checkpoint and print the resume hint.
 """
 
