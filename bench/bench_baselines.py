@@ -32,8 +32,10 @@ from sklearn.preprocessing import StandardScaler
 from cmi_core.config import load_config
 from cmi_core.data.dataset import pad_or_truncate
 from cmi_core.data.folds import assign_folds
-from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
+from cmi_core.data.reader import load_train
 from cmi_core.data.schema import GESTURE_INDEX
+from cmi_core.data.sequences import SequenceSet
+from cmi_core.data.source import resolve_data_dir
 from cmi_core.metrics import score_indices
 
 Fit = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]

@@ -26,8 +26,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
+from cmi_core.data.reader import load_train
 from cmi_core.data.schema import GESTURE_INDEX, GESTURES
+from cmi_core.data.sequences import SequenceSet
+from cmi_core.data.source import resolve_data_dir
 from cmi_core.metrics import score_indices
 from cmi_core.predict.fold_models import run_config
 from cmi_core.predict.predictor import Predictor

@@ -130,7 +130,7 @@ def main() -> None:
     import torch
 
     from cmi_core.config import load_config
-    from cmi_core.data.io import resolve_data_dir
+    from cmi_core.data.source import resolve_data_dir
     from cmi_core.predict.predictor import Predictor, predict_file
 
     import_s = time.perf_counter() - start

@@ -45,8 +45,8 @@ def child(case: str, data_dir: Path, cache_dir: Path) -> dict[str, float]:
     import polars as pl
 
     from cmi_core.config import FeatureConfig
-    from cmi_core.data import io
-    from cmi_core.data.io import load_train, sequences_from_frames
+    from cmi_core.data import reader as io
+    from cmi_core.data.reader import load_train, sequences_from_frames
 
     if case.endswith("unchecked"):  # the baseline of the row check: everything else the same
         io.check_rows = lambda path: None

@@ -40,10 +40,10 @@ from torch.utils.data import DataLoader
 
 from cmi_core.config import Config, load_config
 from cmi_core.data.folds import assign_folds
-from cmi_core.data.io import SequenceSet
 from cmi_core.data.schema import GESTURES
+from cmi_core.data.sequences import SequenceSet
+from cmi_core.data.source import load_data
 from cmi_core.metrics import competition_score
-from cmi_core.runs import run
 from cmi_core.train import assemble
 from cmi_core.train.losses import compute_losses
 from cmi_core.train.model import CMIModel
@@ -138,7 +138,7 @@ def main() -> None:
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     seed_everything(cfg.trainer.seed, verbose=False)
-    data = run.load_data(cfg)
+    data = load_data(cfg)
     fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
     loaders = assemble.make_loaders(
         cfg, data, np.flatnonzero(fold_of != 0), np.flatnonzero(fold_of == 0)

@@ -23,7 +23,9 @@ from sklearn.preprocessing import StandardScaler
 
 from cmi_core.config import DataConfig, FeatureConfig, SyntheticConfig
 from cmi_core.data.folds import assign_folds
-from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
+from cmi_core.data.reader import load_train
+from cmi_core.data.sequences import SequenceSet
+from cmi_core.data.source import resolve_data_dir
 from cmi_core.metrics import score_indices
 
 

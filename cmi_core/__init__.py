@@ -36,14 +36,14 @@ _LAZY = {
     "build_backbone": "cmi_core.builders",
     "build_logger": "cmi_core.builders",
     # plugin option classes declare value checks like the core config does
-    "field": "cmi_core.config",
-    "positive": "cmi_core.config",
-    "non_negative": "cmi_core.config",
-    "at_least": "cmi_core.config",
-    "in_range": "cmi_core.config",
-    "one_of": "cmi_core.config",
-    "odd_at_least": "cmi_core.config",
-    "ordered_pair": "cmi_core.config",
+    "field": "cmi_core.options",
+    "positive": "cmi_core.options",
+    "non_negative": "cmi_core.options",
+    "at_least": "cmi_core.options",
+    "in_range": "cmi_core.options",
+    "one_of": "cmi_core.options",
+    "odd_at_least": "cmi_core.options",
+    "ordered_pair": "cmi_core.options",
 }
 
 __all__ = [

@@ -257,8 +257,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from cmi_core.analysis.ensemble import parse_weights
     from cmi_core.predict.predictor import predict_file
+    from cmi_core.predict.weights import parse_weights
 
     weights = parse_weights(args.weights) if args.weights else None
     written = predict_file(
@@ -275,7 +275,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensemble(args: argparse.Namespace) -> int:
-    from cmi_core.analysis.ensemble import ensemble_report, parse_weights
+    from cmi_core.analysis.ensemble import ensemble_report
+    from cmi_core.predict.weights import parse_weights
 
     weights = parse_weights(args.weights) if args.weights else None
     print(ensemble_report(args.run_dirs, weights).table())

@@ -11,7 +11,7 @@ import importlib.util
 
 import attrs
 
-from cmi_core.config import field, one_of, positive
+from cmi_core.options import field, one_of, positive
 
 
 @attrs.frozen

@@ -18,73 +18,8 @@ import polars as pl
 from cmi_core.data.schema import GESTURES
 from cmi_core.errors import RunError
 from cmi_core.metrics import competition_score
-from cmi_core.rundir.layout import OOF_FILE
-
-OOF_KEYS = ("sequence_id", "fold", "gesture")
-"""Columns that must agree row for row between the runs of an ensemble."""
-
-
-def parse_weights(text: str) -> list[float]:
-    """``"2,1,1"`` -> ``[2.0, 1.0, 1.0]`` (the ``--weights`` option)."""
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise RunError(f"--weights {text}: expected comma-separated numbers, e.g. 2,1,1") from None
-
-
-def normalized_weights(weights: Sequence[float] | None, n_runs: int) -> np.ndarray:
-    """One weight per run, summing to 1 (equal when ``weights`` is ``None``)."""
-    if n_runs == 0:
-        raise RunError("no run directories given")
-    if weights is None:
-        return np.full(n_runs, 1.0 / n_runs)
-    values = np.asarray(weights, dtype=np.float64)
-    if len(values) != n_runs:
-        raise RunError(f"{len(values)} weights given for {n_runs} runs; give one per run")
-    if not np.isfinite(values).all() or (values <= 0).any():
-        raise RunError(f"weights must be positive numbers, got {list(weights)}")
-    return values / values.sum()
-
-
-def gesture_order(columns: Sequence[str], source: Path) -> list[str]:
-    """The gesture columns of an OOF header, which must name the 18 gestures (any order)."""
-    gestures = [c for c in columns if c not in (*OOF_KEYS, "subject", "prediction")]
-    if sorted(gestures) != sorted(GESTURES):
-        extra = sorted(set(gestures) - set(GESTURES))
-        absent = sorted(set(GESTURES) - set(gestures))
-        raise RunError(
-            f"{source}: its gesture list cannot be mixed with this version's 18 gestures "
-            f"(unknown: {extra or 'none'}; missing: {absent or 'none'})"
-        )
-    return gestures
-
-
-def run_gestures(run_dir: Path) -> list[str]:
-    """The order of a run's class probabilities, from its OOF header (``GESTURES`` without one:
-    a run uploaded for inference may carry only its checkpoints)."""
-    path = Path(run_dir) / OOF_FILE
-    if not path.is_file():
-        return list(GESTURES)
-    with path.open(encoding="utf-8") as file:
-        header = file.readline().strip().split(",")
-    return gesture_order(header, path)
-
-
-def read_oof(run_dir: Path) -> pl.DataFrame:
-    """A run's OOF rows: ``sequence_id, fold, gesture`` + the 18 probabilities in ``GESTURES``
-    order, sorted by ``sequence_id``."""
-    path = Path(run_dir) / OOF_FILE
-    if not path.is_file():
-        raise RunError(f"{run_dir}: no {OOF_FILE} (not a run directory, or no fold finished)")
-    try:
-        frame = pl.read_csv(path, schema_overrides={"sequence_id": pl.String, "fold": pl.Int64})
-    except pl.exceptions.PolarsError as exc:
-        raise RunError(f"{path}: not a readable OOF file ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in OOF_KEYS if c not in frame.columns]
-    if missing:
-        raise RunError(f"{path}: missing column(s) {', '.join(missing)}")
-    gesture_order(frame.columns, path)
-    return frame.select(*OOF_KEYS, *GESTURES).sort("sequence_id")
+from cmi_core.predict.weights import normalized_weights
+from cmi_core.rundir.reader import OOF_KEYS, read_oof
 
 
 def check_same_rows(frames: Sequence[pl.DataFrame], run_dirs: Sequence[Path]) -> None:

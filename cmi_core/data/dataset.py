@@ -13,8 +13,8 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from cmi_core.config import AugmentConfig
 from cmi_core.data.features import IMU_FEATURES, THM_TOF_FEATURES, mirror_features
-from cmi_core.data.io import SequenceSet
 from cmi_core.data.schema import DEMOGRAPHIC_FEATURES, GESTURE_IS_TARGET, GESTURE_TO_NINE
+from cmi_core.data.sequences import SequenceSet
 
 HANDEDNESS = DEMOGRAPHIC_FEATURES.index("handedness")
 

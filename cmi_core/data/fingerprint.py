@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from cmi_core.data.io import SequenceSet
+from cmi_core.data.sequences import SequenceSet
 
 
 @attrs.frozen

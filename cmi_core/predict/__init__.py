@@ -1,0 +1,1 @@
+"""Prediction from finished runs: the fold models, ensemble weights, the Kaggle ``Predictor``."""

@@ -8,7 +8,6 @@ ensemble with weights, each fed from the same raw rows through its own feature s
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,12 +18,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from cmi_core.analysis.ensemble import normalized_weights, run_gestures
+from cmi_core.common.atomic import atomic_path
 from cmi_core.config import Config, FeatureConfig
 from cmi_core.data.dataset import pad_or_truncate
 from cmi_core.data.features import feature_names
-from cmi_core.data.io import SequenceSet, load_test, sequences_from_frames
+from cmi_core.data.reader import load_test, sequences_from_frames
 from cmi_core.data.schema import GESTURES
+from cmi_core.data.sequences import SequenceSet
 from cmi_core.errors import DataError, RunError
 from cmi_core.predict.fold_models import (
     check_compatible,
@@ -34,6 +34,8 @@ from cmi_core.predict.fold_models import (
     load_weights,
     run_config,
 )
+from cmi_core.predict.weights import normalized_weights
+from cmi_core.rundir.reader import run_gestures
 
 # -- the ensembles ---------------------------------------------------------------------------
 
@@ -294,13 +296,8 @@ def predict_file(
             "gesture": [GESTURES[i] for i in probs.argmax(axis=1)],
         }
     )
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with atomic_path(out) as tmp:
         writer(frame, tmp)
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RunError(f"{out}: cannot write the submission ({exc.strerror})") from None
     return out
 
 

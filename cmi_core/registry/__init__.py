@@ -1,0 +1,1 @@
+"""The plugin registry: entry-point discovery and one registry per plugin kind."""

@@ -21,7 +21,6 @@ run keeps its finished folds; a fold counts as finished once ``summary.json`` li
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from cmi_core.common.atomic import atomic_path, target_of, write_text_atomic
 from cmi_core.config import Config, config_to_toml
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.schema import GESTURES
@@ -110,9 +110,9 @@ def create_run_dir(cfg: Config, out_dir: Path) -> None:
 
 
 def _remove_run_files(out_dir: Path) -> None:
-    """Delete what a run owns (its files, ``fold_<k>/``, their ``.tmp``), nothing else."""
+    """Delete what a run owns (its files, ``fold_<k>/``, their temporaries), nothing else."""
     for path in out_dir.iterdir():
-        name = path.name.removesuffix(".tmp")
+        name = target_of(path.name) or path.name
         if name in RUN_FILES or FOLD_DIR.fullmatch(name):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
@@ -187,9 +187,8 @@ def write_results(
 ) -> dict[str, Any]:
     """Write ``oof_predictions.csv`` then ``summary.json`` (the latter marks folds finished)."""
     oof = oof.sort("fold", "sequence_id")
-    tmp = out_dir / (OOF_FILE + ".tmp")
-    oof.write_csv(tmp)
-    os.replace(tmp, out_dir / OOF_FILE)
+    with atomic_path(out_dir / OOF_FILE) as tmp:
+        oof.write_csv(tmp)
     summary = build_summary(cfg, records, oof, wanted)
     write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
@@ -224,10 +223,3 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``<path>.tmp`` then rename: readers see the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

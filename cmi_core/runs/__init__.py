@@ -1,0 +1,1 @@
+"""Orchestration of many folds: a cross-validated run, executors, sweeps."""

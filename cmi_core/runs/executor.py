@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from cmi_core.data.source import load_data
 from cmi_core.errors import CmiError
 from cmi_core.common.signals import ignoring_stop_signals
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from cmi_core.config import Config
-    from cmi_core.data.io import SequenceSet
+    from cmi_core.data.sequences import SequenceSet
     from cmi_core.train.fold import FoldResult
 
 RAY_EXTRA = "pip install 'cmi-trainer[ray]'"
@@ -151,7 +152,6 @@ def _load(cfg: Any) -> tuple[SequenceSet, np.ndarray]:
 
     from cmi_core.config import config_to_dict
     from cmi_core.data.folds import assign_folds
-    from cmi_core.runs.run import load_data
 
     plain = config_to_dict(cfg)
     key = json.dumps([plain["data"], plain["cv"]], sort_keys=True)

@@ -24,20 +24,15 @@ from cmi_core.train.assemble import quiet_lightning
 from cmi_core.config import Config
 from cmi_core.common.console import say
 from cmi_core.data.folds import assign_folds
-from cmi_core.data.io import SequenceSet, load_train, resolve_data_dir
+from cmi_core.data.sequences import SequenceSet
+from cmi_core.data.reader import load_train
+from cmi_core.data.source import load_data
 from cmi_core.errors import RunError
 from cmi_core.runs.executor import Executor
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.train.fold import train_fold
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import (
-    SUMMARY_FILE,
-    check_run_dir,
-    check_same_data,
-    create_run_dir,
-    read_finished,
-    write_results,
-)
+from cmi_core.rundir.layout import SUMMARY_FILE, check_run_dir, check_same_data, create_run_dir, read_finished, write_results
 from cmi_core.runs.trials import run_parallel
 
 RUN_DIR_ENV = "CMI_RUN_DIR"
@@ -83,12 +78,6 @@ def run_experiment(
         return run_parallel(cfg, out_dir, wanted, executor, data, resume=resume)
     with _torch_threads(cfg.trainer.threads):
         return _run(cfg, out_dir, wanted, resume=resume, progress=progress, launcher=launcher)
-
-
-def load_data(cfg: Config) -> SequenceSet:
-    """The configured training data (generated first when it is the synthetic set)."""
-    data_dir = resolve_data_dir(cfg.data)
-    return load_train(data_dir, cfg.data.features, cache_dir=Path(cfg.data.cache_dir))
 
 
 def _run(

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cmi_core.data.source import load_data
 from cmi_core.config import Config
 from cmi_core.common.console import say
 from cmi_core.runs.executor import Executor, TrialOutcome
@@ -95,7 +96,6 @@ def _open(out: Path, plan: SweepPlan) -> dict[str, Any]:
 def _prepare_data(configs: Iterable[Config]) -> dict[str, DataFingerprint]:
     """Load each distinct data set once here (so workers never generate one at the same time)
     and fingerprint it for its run directories."""
-    from cmi_core.runs.run import load_data
 
     fingerprints: dict[str, DataFingerprint] = {}
     for cfg in configs:

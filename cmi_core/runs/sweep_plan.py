@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from cmi_core.common.atomic import write_text_atomic
 from cmi_core.config import Config, load_config
 from cmi_core.errors import CmiError, ConfigError
 
@@ -174,9 +175,7 @@ def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
 def write_sweep(sweep_dir: Path, state: Mapping[str, Any]) -> None:
     """Atomically (a reader never sees half a file, an interrupted write keeps the old one)."""
     path = Path(sweep_dir) / SWEEP_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(state, indent=2) + "\n")
 
 
 # -- helpers ---------------------------------------------------------------------------------

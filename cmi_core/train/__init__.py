@@ -1,0 +1,1 @@
+"""Training one fold: the LightningModule, losses, optimizers, callbacks, the fold itself."""

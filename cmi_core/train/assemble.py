@@ -16,10 +16,10 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader
 
-from cmi_core import build_backbone, build_logger, build_weighting
+from cmi_core.builders import build_backbone, build_logger, build_weighting
 from cmi_core.config import Config, config_to_dict
 from cmi_core.data.dataset import MixupCollate, SequenceDataset
-from cmi_core.data.io import SequenceSet
+from cmi_core.data.sequences import SequenceSet
 from cmi_core.rundir.layout import BEST_FILE, LAST_FILE, flatten
 from cmi_core.tags import VAL_SCORE
 from cmi_core.train.callbacks import (

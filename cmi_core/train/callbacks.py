@@ -11,7 +11,6 @@ checkpoint behind.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from collections.abc import Mapping
@@ -24,16 +23,16 @@ from pytorch_lightning.callbacks import Callback, Checkpoint, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from torch import Tensor
 
+from cmi_core.common.atomic import atomic_path
 from cmi_core.common.signals import Stopped, stop_signals
 from cmi_core.errors import NonFiniteError
 from cmi_core.tags import HPARAMS_SCORE, LOSS_TOTAL, VAL_CONFUSION, VAL_SCORE
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``<path>.tmp`` then rename: readers see the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`atomic_path`: readers see the old file or the new one."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def first_non_finite(tree: Any, prefix: str = "") -> str | None:
@@ -141,10 +140,8 @@ class ResumeCheckpoint(Checkpoint):
         _check_finite(pl_module.state_dict(), "weight", trainer)
         for optimizer in trainer.optimizers:
             _check_finite(optimizer.state_dict()["state"], "optimizer state", trainer)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # every rank takes part; rank 0 writes
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
+        with atomic_path(self.path, commit=trainer.is_global_zero) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)  # every rank takes part; rank 0 writes
 
 
 class FoldClock(Callback):
@@ -198,8 +195,8 @@ class ConfusionFigure(Callback):
         targets = [lg for lg in trainer.loggers if callable(getattr(lg, "log_figure", None))]
         if trainer.sanity_checking or counts is None or not targets or not trainer.is_global_zero:
             return
-        from cmi_core.analysis.report import confusion_figure
         from cmi_core.data.schema import GESTURES
+        from cmi_core.train.figures import confusion_figure
 
         title = f"validation, epoch {trainer.current_epoch}"
         for logger in targets:

@@ -19,19 +19,14 @@ from pytorch_lightning import Callback, Trainer, seed_everything
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
+from cmi_core.common.atomic import write_text_atomic
 from cmi_core.common.console import say
 from cmi_core.common.signals import Stopped
 from cmi_core.config import Config
-from cmi_core.data.io import SequenceSet
+from cmi_core.data.sequences import SequenceSet
 from cmi_core.errors import NonFiniteError, RunError
 from cmi_core.metrics import score_indices
-from cmi_core.rundir.layout import (
-    BEST_FILE,
-    LAST_FILE,
-    NON_FINITE_FILE,
-    fold_dir,
-    write_text_atomic,
-)
+from cmi_core.rundir.layout import BEST_FILE, LAST_FILE, NON_FINITE_FILE, fold_dir
 from cmi_core.rundir.records import FoldRecord
 from cmi_core.train.assemble import (
     FoldCallbacks,

@@ -8,8 +8,8 @@ import polars as pl
 import torch
 from torch.utils.data import DataLoader
 
-from cmi_core.data.io import SequenceSet
 from cmi_core.data.schema import GESTURES
+from cmi_core.data.sequences import SequenceSet
 from cmi_core.rundir.layout import oof_schema
 from cmi_core.train.model import CMIModel
 

@@ -15,7 +15,7 @@ import pytest
 
 from cmi_core.config import FeatureConfig
 from cmi_core.data.features import gravity_in_sensor, relative_rotvec
-from cmi_core.data.io import load_test, load_train
+from cmi_core.data.reader import load_test, load_train
 from cmi_core.data.schema import GESTURES
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from cmi_core.config import FeatureConfig
-from cmi_core.data.io import SequenceSet, load_train
+from cmi_core.data.reader import load_train
+from cmi_core.data.sequences import SequenceSet
 from cmi_core.data.synthetic import generate
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cmi_core.config import FeatureConfig
-from cmi_core.data import csv_rows, io, schema
+from cmi_core.data import csv_rows, reader, schema
 from cmi_core.errors import DataError
 
 FIELDS = len(schema.TRAIN_COLUMNS)
@@ -25,7 +25,7 @@ def write_lines(directory: Path, lines: list[bytes]) -> Path:
 
 def load_error(directory: Path) -> str:
     with pytest.raises(DataError) as info:
-        io.load_train(directory, FeatureConfig())
+        reader.load_train(directory, FeatureConfig())
     return str(info.value)
 
 
@@ -78,12 +78,12 @@ def test_a_duplicated_row(mini_dir: Path) -> None:
 
 
 def test_line_ends_and_quotes_are_fine(mini_dir: Path, block: int) -> None:
-    expected = io.load_train(mini_dir, FeatureConfig())
+    expected = reader.load_train(mini_dir, FeatureConfig())
     lines = [line.rstrip(b"\n") + b"\r\n" for line in lines_of(mini_dir)]
     fields = lines[5].split(b",")
     lines[5] = b",".join([*fields[:4], b'"' + fields[4] + b'"', *fields[5:]])
     write_lines(mini_dir, [*lines[:-1], lines[-1].rstrip(b"\r\n")])
-    again = io.load_train(mini_dir, FeatureConfig())
+    again = reader.load_train(mini_dir, FeatureConfig())
     assert list(again.sequence_ids) == list(expected.sequence_ids)
 
 

@@ -19,7 +19,7 @@ from cmi_core.data.dataset import (
     time_stretch,
 )
 from cmi_core.data.features import IMU_FEATURES, mirror_features
-from cmi_core.data.io import SequenceSet
+from cmi_core.data.sequences import SequenceSet
 
 NO_AUGMENT = AugmentConfig(noise_p=0.0, stretch_p=0.0, mask_p=0.0)
 

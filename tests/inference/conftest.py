@@ -26,7 +26,7 @@ def _one_thread() -> Iterator[None]:
 
 
 def _data_dir(cfg: Config) -> Path:
-    from cmi_core.data.io import resolve_data_dir
+    from cmi_core.data.source import resolve_data_dir
 
     return resolve_data_dir(cfg.data)
 

@@ -13,7 +13,7 @@ import pytest
 
 from cmi_core.config import FeatureConfig
 from cmi_core.data.features import IMU_FEATURES
-from cmi_core.data.io import load_train
+from cmi_core.data.reader import load_train
 from cmi_core.data.schema import GESTURE_INDEX, GESTURES
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))

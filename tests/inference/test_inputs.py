@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cmi_core.data.io import sequences_from_frames
+from cmi_core.data.reader import sequences_from_frames
 from cmi_core.data.schema import GESTURES, ROT_COLUMNS, THM_COLUMNS, TOF_COLUMNS
 from cmi_core.predict.predictor import Predictor
 from tests.inference.gateway import gateway_calls

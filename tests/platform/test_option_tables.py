@@ -137,27 +137,19 @@ def test_a_plugin_name_that_clashes_with_a_core_key_is_an_error(tmp_path, extra_
     ]
 
 
-def test_old_shapes_get_one_line_per_key_saying_where_it_lives_now(tmp_path):
+def test_a_flat_option_key_says_which_table_it_lives_in(tmp_path):
     path = write(
         tmp_path,
         """
-        [model.options]
-        d_model = 32
         [loss.weighting]
         strategy = "uncertainty"
         clamp = [-1.0, 1.0]
-        [logging.options.tensorboard]
-        flush_secs = 5
         """,
     )
     assert errors_of(path) == [
-        f"{path}: model.options.d_model: moved: write it as model.squeezeformer.d_model "
-        "(option tables are now [model.<backbone name>])",
         f"{path}: loss.weighting.clamp: unknown key; valid keys: strategy, lr_scale, "
         "monitor_gradients; weighting options now live in [loss.weighting.uncertainty]: write "
         "loss.weighting.uncertainty.clamp",
-        f"{path}: logging.options.tensorboard.flush_secs: moved: write it as "
-        "logging.tensorboard.flush_secs (option tables are now [logging.<logger name>])",
     ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cmi_core.data.io import resolve_data_dir
+from cmi_core.data.source import resolve_data_dir
 from cmi_core.errors import RunError
 from cmi_core.runs.run import run_experiment
 from tests.run.conftest import tiny_config

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmi_core.runs import run
+from cmi_core.data.source import load_data
 from cmi_core.train import assemble
 from tests.run.conftest import tiny_config
 
 
 def _loaders(run_cache: Path, mixup_alpha: float) -> tuple:
     cfg = tiny_config(run_cache, data={"augment": {"mixup_alpha": mixup_alpha}})
-    data = run.load_data(cfg)
+    data = load_data(cfg)
     idx = np.arange(len(data.sequence_ids))
     return assemble.make_loaders(cfg, data, idx[:65], idx[65:100])
 

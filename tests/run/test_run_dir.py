@@ -13,6 +13,7 @@ import torch
 
 from cmi_core.config import config_to_dict, load_config
 from cmi_core.data.schema import GESTURES
+from cmi_core.data.source import load_data
 from cmi_core.metrics import competition_score
 from tests.run.conftest import tiny_config
 
@@ -84,12 +85,11 @@ def test_best_checkpoint_loads_weights_only_and_reproduces_the_oof_rows(
     finished_run: Path, run_cache: Path, oof: pl.DataFrame, summary: dict
 ) -> None:
     from cmi_core.data.folds import assign_folds
-    from cmi_core.runs import run
     from cmi_core.train import assemble
     from cmi_core.train.oof import predict_probs
 
     cfg = tiny_config(run_cache)
-    data = run.load_data(cfg)
+    data = load_data(cfg)
     fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
     for k in (0, 1):
         saved = torch.load(finished_run / f"fold_{k}" / "best.pt", weights_only=True)

@@ -11,11 +11,7 @@ file pair, keyed by a fingerprint of the source files and the feature configurat
 from __future__ import annotations
 
 import difflib
-import hashlib
-import os
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +21,9 @@ import attrs
 import numpy as np
 import polars as pl
 
-from cmi_core.config import DataConfig, FeatureConfig
+from cmi_core.config import FeatureConfig
 from cmi_core.data import features as feat
+from cmi_core.data.cache import cache_path, read_cache, write_cache
 from cmi_core.data.csv_rows import check_rows
 from cmi_core.data.schema import (
     ACC_COLUMNS,
@@ -43,47 +40,14 @@ from cmi_core.data.schema import (
     TOF_SENSORS,
     TRAIN_COLUMNS,
 )
+from cmi_core.data.sequences import SequenceSet
 from cmi_core.errors import DataError
 
-CACHE_VERSION = "1"
-FINGERPRINT_BLOCK = 1 << 20
 BATCH_ROWS = 50_000
 NO_ROWS = "no rows (a sequence needs at least one)"
 TOF_SUMMARY_COLUMNS = feat.THM_TOF_FEATURES[TOF_SENSORS : 3 * TOF_SENSORS]
 PER_SENSOR_COLUMNS = (*THM_COLUMNS, *TOF_SUMMARY_COLUMNS)
 """Thermopile and ToF-summary columns of a prepared frame, 5 per kind (one per sensor)."""
-
-
-@attrs.frozen(eq=False)
-class SequenceSet:
-    """Sequences ready for a model: one entry per sequence, all arrays aligned."""
-
-    sequence_ids: np.ndarray  # str [N]
-    subjects: np.ndarray  # str [N]
-    features: list[np.ndarray]  # float32 [T_i, C] each, never NaN/Inf
-    valid: list[np.ndarray]  # bool [T_i] each: False where the frame had no usable IMU
-    demographics: np.ndarray  # float32 [N, 7], DEMOGRAPHIC_FEATURES scaled to [0, 1]
-    labels: np.ndarray  # int64 [N], index into GESTURES; -1 when unlabelled
-    orientations: np.ndarray | None  # str [N] (train only)
-    feature_names: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.sequence_ids)
-
-    def subset(self, indices: Sequence[int] | np.ndarray) -> SequenceSet:
-        """The sequences at ``indices`` (ints or a boolean mask), in that order."""
-        idx = np.asarray(indices)
-        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
-        return SequenceSet(
-            sequence_ids=self.sequence_ids[idx],
-            subjects=self.subjects[idx],
-            features=[self.features[i] for i in idx],
-            valid=[self.valid[i] for i in idx],
-            demographics=self.demographics[idx],
-            labels=self.labels[idx],
-            orientations=None if self.orientations is None else self.orientations[idx],
-            feature_names=self.feature_names,
-        )
 
 
 # -- public entry points ----------------------------------------------------------------------
@@ -118,61 +82,6 @@ def sequences_from_frames(
     return _assemble(_prepare(frame, features, source), table, features, source)
 
 
-def resolve_data_dir(cfg: DataConfig) -> Path:
-    """The directory holding the Kaggle files for a data configuration.
-
-    ``kaggle``: ``cfg.dir``, checked for the train files. ``synthetic``: the generated set in
-    ``cfg.cache_dir/synthetic-<subjects>-<seed>/``, generated on first use into a temporary
-    directory and renamed into place, so concurrent or interrupted runs never see half a set.
-    """
-    if cfg.source == "kaggle":
-        if not cfg.dir:
-            raise DataError("data.dir: required when data.source = 'kaggle'")
-        data_dir = Path(cfg.dir).expanduser()
-        for name in ("train.csv", "train_demographics.csv"):
-            if not (data_dir / name).is_file():
-                raise DataError(
-                    f"{data_dir / name}: file not found (data.dir of data.source = 'kaggle')"
-                )
-        return data_dir
-    return _synthetic_dir(
-        Path(cfg.cache_dir).expanduser(), cfg.synthetic.subjects, cfg.synthetic.seed
-    )
-
-
-# -- synthetic directory ----------------------------------------------------------------------
-
-COMPLETE_MARKER = ".complete"
-
-
-def _synthetic_dir(cache_dir: Path, subjects: int, seed: int) -> Path:
-    from cmi_core.data.synthetic import GENERATOR_VERSION, generate
-
-    target = cache_dir / f"synthetic-{subjects}-{seed}"
-    if _is_complete(target, GENERATOR_VERSION):
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir))
-    try:
-        generate(fresh, subjects=subjects, seed=seed)
-        (fresh / COMPLETE_MARKER).write_text(GENERATOR_VERSION)
-        if target.exists() and not _is_complete(target, GENERATOR_VERSION):
-            shutil.rmtree(target, ignore_errors=True)  # stale: an older generator or interrupted
-        try:
-            fresh.rename(target)
-        except OSError:
-            if not _is_complete(target, GENERATOR_VERSION):  # not a concurrent twin: a real error
-                raise
-    finally:
-        shutil.rmtree(fresh, ignore_errors=True)
-    return target
-
-
-def _is_complete(directory: Path, version: str) -> bool:
-    marker = directory / COMPLETE_MARKER
-    return marker.is_file() and marker.read_text() == version
-
-
 # -- reading files ----------------------------------------------------------------------------
 
 
@@ -184,11 +93,11 @@ def _load(
         if not path.is_file():
             raise DataError(f"{path}: file not found")
     cache = (
-        _cache_path(Path(cache_dir), kind, (csv_path, demo_path), features) if cache_dir else None
+        cache_path(Path(cache_dir), kind, (csv_path, demo_path), features) if cache_dir else None
     )
     if cache is not None and cache.is_file():
         try:
-            return _read_cache(cache)
+            return read_cache(cache)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # unreadable (e.g. a disk filled up while it was written): parse again
     _check_header(csv_path, TRAIN_COLUMNS if kind == "train" else TEST_COLUMNS)
@@ -203,7 +112,7 @@ def _load(
             rows_checked.result()  # a bad row explains a parse error: its error comes first
     data = _assemble(frame, table, features, str(csv_path))
     if cache is not None:
-        _write_cache(cache, data)
+        write_cache(cache, data)
     return data
 
 
@@ -472,74 +381,3 @@ def _check_values(
         close = difflib.get_close_matches(value, allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise DataError(f"{source}: sequence {sequence!r}: unknown {column} {value!r}{hint}")
-
-
-# -- cache ------------------------------------------------------------------------------------
-
-
-def _fingerprint(path: Path) -> bytes:
-    """Size, mtime and three 1 MiB blocks (start, middle, end) of a file.
-
-    A full hash of a 700 MB CSV costs ~1 s, a large part of the cached-load budget; editing
-    tools change size or mtime, and the sampled blocks catch a same-size file copied in with
-    its timestamps preserved in all but pathological cases.
-    """
-    stat = path.stat()
-    digest = hashlib.blake2b(f"{stat.st_size}:{stat.st_mtime_ns}".encode(), digest_size=16)
-    with open(path, "rb") as fh:
-        for offset in (
-            0,
-            max(0, stat.st_size // 2 - FINGERPRINT_BLOCK // 2),
-            max(0, stat.st_size - FINGERPRINT_BLOCK),
-        ):
-            fh.seek(offset)
-            digest.update(fh.read(FINGERPRINT_BLOCK))
-    return digest.digest()
-
-
-def _cache_path(cache_dir: Path, kind: str, paths: Sequence[Path], features: FeatureConfig) -> Path:
-    digest = hashlib.blake2b(digest_size=12)
-    digest.update(f"{CACHE_VERSION}:{kind}:{attrs.asdict(features)}".encode())
-    for path in paths:
-        digest.update(_fingerprint(path))
-    return cache_dir / f"{kind}-{digest.hexdigest()}.npz"
-
-
-def _write_cache(path: Path, data: SequenceSet) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lengths = np.array([len(v) for v in data.valid], dtype=np.int64)
-    arrays = {
-        "features": np.concatenate(data.features),
-        "valid": np.concatenate(data.valid),
-        "lengths": lengths,
-        "sequence_ids": data.sequence_ids,
-        "subjects": data.subjects,
-        "demographics": data.demographics,
-        "labels": data.labels,
-        "feature_names": np.array(data.feature_names),
-    }
-    if data.orientations is not None:
-        arrays["orientations"] = data.orientations
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _read_cache(path: Path) -> SequenceSet:
-    with np.load(path) as z:
-        cuts = np.cumsum(z["lengths"])[:-1]
-        return SequenceSet(
-            sequence_ids=z["sequence_ids"],
-            subjects=z["subjects"],
-            features=np.split(z["features"], cuts),
-            valid=np.split(z["valid"], cuts),
-            demographics=z["demographics"],
-            labels=z["labels"],
-            orientations=z["orientations"] if "orientations" in z.files else None,
-            feature_names=tuple(z["feature_names"].tolist()),
-        )

@@ -1,0 +1,64 @@
+"""The one way cmi-trainer writes a file: to a fresh temporary file beside it, then renamed.
+
+A reader sees the old file or the new one, never half of one; an interrupted or failed write
+(a full disk, Ctrl-C) leaves the old file and no temporary behind. The temporary file is
+created with ``O_EXCL``, so a symbolic link planted under its name (or under the target's: the
+rename replaces a link, it does not follow it) never redirects a write outside the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cmi_core.errors import RunError
+
+TMP_SUFFIX = ".tmp"
+
+
+def temp_name(target: Path) -> Path:
+    """A new, unused temporary name beside ``target``: ``.<name>.<token>.tmp``."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+
+
+def target_of(name: str) -> str | None:
+    """The file name a temporary file of :func:`temp_name` was written for, else ``None``."""
+    if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+        return None
+    stem, _, token = name[1 : -len(TMP_SUFFIX)].rpartition(".")
+    return stem if stem and len(token) == 8 else None
+
+
+@contextmanager
+def atomic_path(target: Path, *, commit: bool = True) -> Iterator[Path]:
+    """Yield a temporary path for a writer that takes a path (``torch.save``, polars, numpy);
+    rename it onto ``target`` when the block ends without error (and ``commit`` is true).
+
+    An ``OSError`` (no space, no permission) becomes a one-line ``RunError`` naming ``target``.
+    """
+    target = Path(target)
+    tmp = temp_name(target)
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        yield tmp
+        if commit:
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise RunError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
