@@ -8,12 +8,36 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cmi_core import tags  # log tag names: plugins import them from here (docs/running.md)
 from cmi_core.errors import CmiError, ConfigError, DataError, PluginError, RunError
 from cmi_core.hookspecs import hookimpl
 from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, WeightingSpec
+
+if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
+    from cmi_core.backbone import Backbone
+    from cmi_core.builders import build_backbone, build_logger, build_weighting
+    from cmi_core.gradient_options import GradientOptions, ProjectorOptions, require_modules
+    from cmi_core.options import (
+        at_least,
+        field,
+        in_range,
+        non_negative,
+        odd_at_least,
+        one_of,
+        ordered_pair,
+        positive,
+    )
+    from cmi_core.weighting import (
+        TERMS,
+        AggregatorWeighting,
+        FixedWeights,
+        GradientUpdate,
+        GradientWeighting,
+        LossWeighting,
+        weighted_sum,
+    )
 
 try:
     __version__ = version("cmi-trainer")
@@ -46,20 +70,41 @@ _LAZY = {
     "ordered_pair": "cmi_core.options",
 }
 
-__all__ = [
+__all__ = [  # static, so linters and editors see every public name
+    "TERMS",
+    "AggregatorWeighting",
+    "Backbone",
     "BackboneSpec",
     "CmiError",
     "ConfigError",
     "DataError",
+    "FixedWeights",
+    "GradientOptions",
+    "GradientUpdate",
+    "GradientWeighting",
     "LoggerSpec",
+    "LossWeighting",
     "PluginError",
     "PluginSpec",
+    "ProjectorOptions",
     "RunError",
     "WeightingSpec",
     "__version__",
+    "at_least",
+    "build_backbone",
+    "build_logger",
+    "build_weighting",
+    "field",
     "hookimpl",
+    "in_range",
+    "non_negative",
+    "odd_at_least",
+    "one_of",
+    "ordered_pair",
+    "positive",
+    "require_modules",
     "tags",
-    *_LAZY,
+    "weighted_sum",
 ]
 
 
@@ -67,3 +112,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'cmi_core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazily loaded public names too, for ``dir(cmi_core)`` and editors' completion."""
+    return sorted({*globals(), *__all__})

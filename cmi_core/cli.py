@@ -148,6 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
     ensemble.set_defaults(handler=_cmd_ensemble)
 
+    bundle = sub.add_parser("bundle", help="a folder ready for `kaggle datasets create`")
+    bundle.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    bundle.add_argument("--out", type=Path, required=True, help="a new or empty directory")
+    bundle.add_argument("--slug", default="my-cmi-run", help="the Kaggle dataset's name")
+    bundle.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
+    bundle.add_argument(
+        "--by-sensors", action="store_true", help="as cmi predict --by-sensors, in the notebook"
+    )
+    bundle.add_argument(
+        "--no-download",
+        action="store_true",
+        help="do not fetch the pinned wheels the Kaggle image lacks (cattrs, tomli-w)",
+    )
+    bundle.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the notebook in a fresh venv over --data's test files and compare",
+    )
+    bundle.add_argument("--data", type=Path, help="test files for --verify (default: the runs')")
+    bundle.set_defaults(handler=_cmd_bundle)
+
     report = sub.add_parser("report", help="plot a run's weights, losses and scores (PNG)")
     report.add_argument("run_dir", type=Path)
     report.set_defaults(handler=_cmd_report)
@@ -281,6 +302,41 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights) if args.weights else None
     print(ensemble_report(args.run_dirs, weights).table())
     return 0
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from cmi_core.predict.bundle import write_bundle
+    from cmi_core.predict.weights import normalized_weights, parse_weights
+
+    weights = parse_weights(args.weights) if args.weights else None
+    normalized_weights(weights, len(args.run_dirs))  # bad weights fail before any work
+    options = {"weights": weights, "by_sensors": args.by_sensors}
+    report = write_bundle(
+        args.run_dirs, args.out, slug=args.slug, download=not args.no_download, **options
+    )
+    print(f"wrote {report.out}: {len(report.runs)} run(s), {len(report.wheels)} wheel(s), ", end="")
+    print(f"{report.size / 2**20:.1f} MiB")
+    if not args.verify:
+        return 0
+    from cmi_core.predict.verify import verify_bundle
+
+    data_dir = args.data or _runs_data_dir(args.run_dirs[0])
+    check = verify_bundle(args.out, args.run_dirs, data_dir, args.slug, **options)
+    if check.differing:
+        print(
+            f"verify: {len(check.differing)} of {check.sequences} answers differ from cmi predict"
+        )
+        return 1
+    print(f"verify: all {check.sequences} answers equal cmi predict (fresh venv, {data_dir})")
+    return 0
+
+
+def _runs_data_dir(run_dir: Path) -> Path:
+    """The test files a run was trained beside: its data directory (generated if synthetic)."""
+    from cmi_core.config import load_config
+    from cmi_core.data.source import resolve_data_dir
+
+    return resolve_data_dir(load_config(run_dir / "config.toml").data)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -48,3 +48,14 @@ def tiny_thm_tof_run(
     run_dir = tmp_path_factory.mktemp("thm_tof") / "run"
     run_experiment(cfg, run_dir, progress=False)
     return run_dir, _data_dir(cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(bundle_dir, data_dir)``: ``cmi bundle`` of ``tiny_run`` (no download of pinned wheels)."""
+    from cmi_core.predict.bundle import write_bundle
+
+    run_dir, data_dir = tiny_run
+    out = tmp_path_factory.mktemp("bundle") / "upload"
+    write_bundle([run_dir], out, download=False, log=lambda line: None)
+    return out, data_dir

@@ -3,10 +3,10 @@ calls ``predict`` the way the gateway does, answers as ``cmi predict`` does."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from cmi_core.cli import main
+from cmi_core.predict.notebook import notebook_code
 from cmi_core.predict.predictor import predict_file
 from tests.inference.gateway import FakeInferenceServer
 from tests.inference.test_ensemble import disagreeing_run
@@ -40,37 +41,20 @@ def test_cli_writes_csv_too(tiny_run, batched, tmp_path):
     assert dict(pl.read_csv(out).iter_rows()) == batched
 
 
-def _upload_dir(run_dir: Path, cwd: Path) -> Path:
-    """Run the copy commands of docs/kaggle.md (up to the wheels) on ``run_dir`` in ``cwd``."""
-    (block,) = [
-        b
-        for b in re.findall(r"```bash\n(.*?)```", DOC.read_text(), re.DOTALL)
-        if "kaggle_upload" in b
-    ]
-    copies = block[: block.index("pip wheel")].replace("runs/exp025", str(run_dir))
-    subprocess.run(["bash", "-euc", copies], cwd=cwd, check=True)
-    return cwd / "kaggle_upload" / "run"
+def _python_cells() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 
 
 def _notebook_cell() -> str:
-    cells = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
-    assert len(cells) == 1, "docs/kaggle.md should hold exactly one Python notebook cell"
-    return cells[0]
+    (cell,) = [c for c in _python_cells() if "CMIInferenceServer(predict)" in c]
+    return cell
 
 
-def test_the_notebook_in_the_docs_submits_the_uploaded_run(
-    tiny_run, batched, monkeypatch, tmp_path
-):
-    run_dir, data_dir = tiny_run
-    uploaded = _upload_dir(run_dir, tmp_path)
-    assert not list(uploaded.glob("fold_*/last.ckpt"))  # only what inference reads
-    code = _notebook_cell()
-    for kaggle_path, local in (
-        ("/kaggle/input/my-cmi-run/run", uploaded),
-        ("/kaggle/input/cmi-detect-behavior-with-sensor-data", data_dir),
-    ):
-        assert kaggle_path in code
-        code = code.replace(kaggle_path, str(local))
+def test_the_docs_notebook_cell_is_the_one_cmi_bundle_writes():
+    assert _notebook_cell() == notebook_code(["exp025"], "my-cmi-run")
+
+
+def _fake_kaggle(monkeypatch: pytest.MonkeyPatch) -> None:
     package = types.ModuleType("kaggle_evaluation")
     server_module = types.ModuleType("kaggle_evaluation.cmi_inference_server")
     server_module.CMIInferenceServer = FakeInferenceServer
@@ -81,13 +65,37 @@ def test_the_notebook_in_the_docs_submits_the_uploaded_run(
     monkeypatch.setattr(FakeInferenceServer, "instances", [])
     monkeypatch.setattr(sys, "path", list(sys.path))
 
-    exec(compile(code, str(DOC), "exec"), {"__name__": "__main__"})
+
+def test_the_notebook_of_a_bundle_submits_its_run(tiny_bundle, batched, monkeypatch):
+    bundle, data_dir = tiny_bundle
+    cells = json.loads((bundle / "submission.ipynb").read_text())["cells"]
+    code = "".join(cells[1]["source"])
+    for kaggle_path, local in (
+        ("/kaggle/input/my-cmi-run", bundle),
+        ("/kaggle/input/cmi-detect-behavior-with-sensor-data", data_dir),
+    ):
+        assert kaggle_path in code
+        code = code.replace(kaggle_path, str(local))
+    _fake_kaggle(monkeypatch)
+
+    exec(compile(code, "submission.ipynb", "exec"), {"__name__": "__main__"})
 
     (server,) = FakeInferenceServer.instances
     test_ids = set(pl.read_csv(data_dir / "test.csv", columns=["sequence_id"])["sequence_id"])
     assert set(server.answers) == test_ids
     assert 0 < server.imu_only < len(test_ids)  # both kinds of hidden-test sequence were served
     assert server.answers == batched
+
+
+def test_the_docs_dry_run_replays_every_test_sequence(tiny_run, batched):
+    run_dir, data_dir = tiny_run
+    (cell,) = [c for c in _python_cells() if "replay(" in c]
+    code = cell.replace('Path("runs/exp025")', repr(str(run_dir))).replace(
+        '"/path/to/cmi-detect-behavior-with-sensor-data"', repr(str(data_dir))
+    )
+    scope: dict[str, object] = {"Path": Path}
+    exec(compile(code, str(DOC), "exec"), scope)
+    assert scope["answers"] == batched
 
 
 def _doc_commands() -> list[str]:

@@ -161,3 +161,22 @@ def test_cli_plugins_survives_a_broken_plugin(site_dir, capsys):
         assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "broken" in out and "failed: ModuleNotFoundError" in out
+
+
+def test_every_public_name_is_listed_statically_and_seen_by_dir():
+    import ast
+
+    import cmi_core
+
+    tree = ast.parse(Path(cmi_core.__file__).read_text())
+    checked = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for stmt in node.body
+        for alias in stmt.names
+    }
+    assert set(cmi_core._LAZY) == checked  # editors see each lazily loaded name
+    assert set(cmi_core._LAZY) <= set(cmi_core.__all__) <= set(dir(cmi_core))
+    for name in cmi_core.__all__:
+        assert getattr(cmi_core, name) is not None
