@@ -22,7 +22,14 @@ import attrs
 import numpy as np
 import polars as pl
 
-from cmi_core.analysis.stats import PairedResult, compare_paired, subject_confusions
+from cmi_core.analysis.stats import (
+    BOOTSTRAP,
+    MIN_SUBJECTS_PER_FOLD,
+    T_FOLDS,
+    PairedResult,
+    compare_paired,
+    subject_confusions,
+)
 from cmi_core.errors import CmiError
 from cmi_core.metrics import competition_score
 from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, RESUMABLE_KEYS, SUMMARY_FILE, flatten
@@ -214,7 +221,8 @@ def _paired(
         )
 
     folds = np.array([fold_of_subject[s] for s in order])
-    return compare_paired(confusions(mine), confusions(base), folds, seed=seed)
+    pair_folds = np.array([fold for fold, _ in pairs])
+    return compare_paired(confusions(mine), confusions(base), folds, pair_folds, seed=seed)
 
 
 def _fold_of_subject(runs: Iterable[Run]) -> dict[str, int]:
@@ -252,13 +260,17 @@ def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
             p = c.vs_baseline
             row.update(
                 n_pairs=p.n,
+                n_subjects=p.n_subjects,
+                n_folds=p.n_folds,
                 diff_mean=p.mean_diff,
                 diff_ci_low=p.ci_low,
                 diff_ci_high=p.ci_high,
+                interval=p.interval,
                 p_value=p.p_value,
                 wins=p.wins,
                 ties=p.ties,
                 losses=p.losses,
+                flags=list(p.flags),
             )
         row["runs"] = c.runs
         rows.append(row)
@@ -266,34 +278,47 @@ def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
 
 
 def format_table(comparison: Comparison) -> str:
-    """The printed table: OOF mean ± sd over seeds, fold means, and the paired result."""
+    """The printed table: OOF mean ± sd over seeds, fold means, and the paired result with what
+    stands behind it (subjects, pairs, which interval) and the flags that temper it."""
     folds = sorted({k for c in comparison.configs for k in c.fold_means})
     width = max(len("config"), *(len(c.name) for c in comparison.configs)) + 2
     head = f"{'config':<{width}}{'runs':>4}  {'OOF mean ± sd':<17}"
     head += "".join(f"{'fold ' + str(k):>8}" for k in folds)
-    head += f"  diff vs {comparison.baseline} [95% CI]       p   W/T/L"
+    diff_head = f"diff vs {comparison.baseline} [95% CI]"
+    diff_width = max(len(diff_head), len("+0.0000 [+0.0000, +0.0000]"))
+    head += f"  {diff_head:<{diff_width}}  {'interval':<9}{'subj':>4} {'pairs':>5}  {'p':>6}  W/T/L"
+    head += "  flags"
     lines = [head, "-" * len(head)]
     for c in comparison.configs:
         line = f"{c.name:<{width}}{len(c.runs):>4}  {_num(c.oof_mean)} ± {_num(c.oof_sd)}  "
         line += "".join(f"{_num(c.fold_means.get(k, math.nan)):>8}" for k in folds)
-        p = c.vs_baseline
         if c.name == comparison.baseline:
             line += "  (baseline)"
-        elif p is None:
+        elif c.vs_baseline is None:
             line += "  no (fold, seed) pair in common with the baseline"
         else:
-            line += (
-                f"  {p.mean_diff:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}]  {p.p_value:6.3f}"
-                f"  {p.wins}/{p.ties}/{p.losses}"
-            )
-        lines.append(line)
+            line += "  " + _paired_cells(c.vs_baseline, diff_width)
+        lines.append(line.rstrip())
     lines.append(
         "OOF: out-of-fold score of each complete run, mean ± sd over seeds (-: too few complete "
-        "runs); diff: mean paired difference over (fold, seed) pairs; CI: paired bootstrap "
-        "over validation subjects; p: Wilcoxon signed-rank; W/T/L: pairs won/tied/lost against "
-        "the baseline"
+        "runs); diff: mean paired difference over (fold, seed) pairs; CI: paired bootstrap over "
+        f"validation subjects (interval {BOOTSTRAP}), or with fewer than {MIN_SUBJECTS_PER_FOLD} "
+        f"subjects in a fold a t-interval over the folds' mean differences ({T_FOLDS}); subj, "
+        "pairs: validation subjects and (fold, seed) pairs behind it; p: Wilcoxon signed-rank; "
+        "W/T/L: pairs won/tied/lost against the baseline; flags: few-subjects (no bootstrap), "
+        "disagree (the CI and p < 0.05 disagree about a difference: trust neither alone)"
     )
     return "\n".join(lines)
+
+
+def _paired_cells(p: PairedResult, diff_width: int) -> str:
+    """The paired columns of one row (``[-, -]``: no interval can be made from one fold)."""
+    interval = "[-, -]" if math.isnan(p.ci_low) else f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]"
+    diff = f"{p.mean_diff:+.4f} {interval}"
+    return (
+        f"{diff:<{diff_width}}  {p.interval:<9}{p.n_subjects:>4} {p.n:>5}  {p.p_value:6.3f}"
+        f"  {p.wins}/{p.ties}/{p.losses}  {','.join(p.flags)}"
+    )
 
 
 def write_csv(comparison: Comparison, path: Path) -> None:

@@ -157,3 +157,21 @@ def test_compare_does_not_import_lightning(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_the_table_shows_subjects_pairs_interval_and_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """4 subjects in 2 folds are too few for the subject bootstrap: the row says so."""
+    for seed in (0, 1):
+        write_run(tmp_path / f"none{seed}", ONE_WRONG, seed=seed, strategy="none")
+        write_run(tmp_path / f"unc{seed}", RIGHT, seed=seed, strategy="uncertainty")
+    out = tmp_path / "cmp.json"
+    argv = ["compare", *map(str, sorted(tmp_path.iterdir())), "--baseline", "none0"]
+    assert main([*argv, "--json", str(out)]) == 0
+    head, _, _, row = capsys.readouterr().out.splitlines()[:4]
+    assert head.split()[-6:] == ["interval", "subj", "pairs", "p", "W/T/L", "flags"]
+    assert row.split()[-6:] == ["t-folds", "4", "4", "0.500", "2/2/0", "few-subjects"]
+    unc = json.loads(out.read_text())["configs"][1]
+    assert (unc["n_subjects"], unc["n_folds"], unc["n_pairs"]) == (4, 2, 4)
+    assert (unc["interval"], unc["flags"]) == ("t-folds", ["few-subjects"])
