@@ -33,7 +33,7 @@ from cmi_core.analysis.stats import (
 from cmi_core.errors import CmiError
 from cmi_core.metrics import competition_score
 from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, RESUMABLE_KEYS, SUMMARY_FILE, flatten
-from cmi_core.runs.sweep_plan import SWEEP_FILE, read_sweep
+from cmi_core.runs.sweep_plan import SWEEP_FILE, point_title, read_sweep
 
 SAME_DATA_KEYS = ("data.source", "data.dir", "data.synthetic.", "cv.n_folds", "cv.seed")
 """Config keys that must agree for scores to be comparable (key prefixes end with a dot)."""
@@ -92,7 +92,7 @@ def collect_runs(paths: Sequence[Path]) -> list[Run]:
         sweep = read_sweep(path)
         if sweep is not None:
             runs += [
-                _read_run(path / p["name"], p["label"], p["seed"])
+                _read_run(path / p["name"], _point_name(p), p["seed"])
                 for p in sweep["points"]
                 if (path / p["name"] / SUMMARY_FILE).is_file()
             ]
@@ -159,6 +159,36 @@ def group_configs(runs: Sequence[Run]) -> dict[str, list[Run]]:
     return named
 
 
+def _point_name(point: Mapping[str, Any]) -> str:
+    """A sweep point's config name: its grid values as ``key=value`` (``max_len=96``, not a
+    bare ``96`` that another sweep's ``channels=96`` would share); a ``sweep.json`` written
+    before points recorded their values keeps its label."""
+    return point_title(point["values"]) if point.get("values") else point["label"]
+
+
+def find_config(names: Iterable[str], given: str) -> str:
+    """The config ``--baseline`` names: its whole name, or the shortest part of it that no
+    other config shares, as ``key=value`` or bare values (``none``, ``max_len=96``)."""
+    names = list(names)
+    if given in names:
+        return given
+    wanted = given.split()
+    found = [name for name in names if all(_names_part(name, w) for w in wanted)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise CompareError(
+            f"--baseline {given}: ambiguous, it names {len(found)} configs: "
+            f"{', '.join(repr(n) for n in found)}; give more of one (e.g. {found[0]!r})"
+        )
+    raise CompareError(f"--baseline {given}: no such config; the configs are: {', '.join(names)}")
+
+
+def _names_part(name: str, part: str) -> bool:
+    """Whether ``part`` is one ``key=value`` of a config name, or the value of one."""
+    return any(part in (word, word.partition("=")[2]) for word in name.split())
+
+
 # -- statistics ------------------------------------------------------------------------------
 
 
@@ -167,11 +197,7 @@ def compare(paths: Sequence[Path], baseline: str | None = None, *, seed: int = 0
     runs = collect_runs(paths)
     check_comparable(runs)
     groups = group_configs(runs)
-    baseline = baseline or next(iter(groups))
-    if baseline not in groups:
-        raise CompareError(
-            f"--baseline {baseline}: no such config; the configs are: {', '.join(groups)}"
-        )
+    baseline = find_config(groups, baseline) if baseline else next(iter(groups))
     subjects = _fold_of_subject(runs)
     stats = [
         _config_stats(name, members, groups[baseline] if name != baseline else None, subjects, seed)
@@ -352,7 +378,8 @@ def write_plot(comparison: Comparison, path: Path) -> None:
             err = [[p.mean_diff - p.ci_low], [p.ci_high - p.mean_diff]]
             diffs.errorbar(p.mean_diff, y, xerr=err, fmt="D", color="C1", capsize=4)
     diffs.axvline(0.0, color="0.3", linewidth=0.8)
-    scores.set_yticks(range(len(comparison.configs)), [c.name for c in comparison.configs])
+    names = [c.name.replace(" ", "\n") for c in comparison.configs]  # one grid key a line
+    scores.set_yticks(range(len(comparison.configs)), names)
     scores.invert_yaxis()
     scores.set_xlabel("OOF cmi_score (runs; mean ± sd over seeds)")
     diffs.set_xlabel(f"paired difference vs {comparison.baseline} (95% bootstrap CI)")
