@@ -22,11 +22,18 @@ import attrs
 import numpy as np
 import polars as pl
 
-from cmi_core.analysis.stats import PairedResult, compare_paired, subject_confusions
+from cmi_core.analysis.stats import (
+    BOOTSTRAP,
+    MIN_SUBJECTS_PER_FOLD,
+    T_FOLDS,
+    PairedResult,
+    compare_paired,
+    subject_confusions,
+)
 from cmi_core.errors import CmiError
 from cmi_core.metrics import competition_score
 from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, RESUMABLE_KEYS, SUMMARY_FILE, flatten
-from cmi_core.runs.sweep_plan import SWEEP_FILE, read_sweep
+from cmi_core.runs.sweep_plan import SWEEP_FILE, point_title, read_sweep
 
 SAME_DATA_KEYS = ("data.source", "data.dir", "data.synthetic.", "cv.n_folds", "cv.seed")
 """Config keys that must agree for scores to be comparable (key prefixes end with a dot)."""
@@ -85,7 +92,7 @@ def collect_runs(paths: Sequence[Path]) -> list[Run]:
         sweep = read_sweep(path)
         if sweep is not None:
             runs += [
-                _read_run(path / p["name"], p["label"], p["seed"])
+                _read_run(path / p["name"], _point_name(p), p["seed"])
                 for p in sweep["points"]
                 if (path / p["name"] / SUMMARY_FILE).is_file()
             ]
@@ -152,6 +159,36 @@ def group_configs(runs: Sequence[Run]) -> dict[str, list[Run]]:
     return named
 
 
+def _point_name(point: Mapping[str, Any]) -> str:
+    """A sweep point's config name: its grid values as ``key=value`` (``max_len=96``, not a
+    bare ``96`` that another sweep's ``channels=96`` would share); a ``sweep.json`` written
+    before points recorded their values keeps its label."""
+    return point_title(point["values"]) if point.get("values") else point["label"]
+
+
+def find_config(names: Iterable[str], given: str) -> str:
+    """The config ``--baseline`` names: its whole name, or the shortest part of it that no
+    other config shares, as ``key=value`` or bare values (``none``, ``max_len=96``)."""
+    names = list(names)
+    if given in names:
+        return given
+    wanted = given.split()
+    found = [name for name in names if all(_names_part(name, w) for w in wanted)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise CompareError(
+            f"--baseline {given}: ambiguous, it names {len(found)} configs: "
+            f"{', '.join(repr(n) for n in found)}; give more of one (e.g. {found[0]!r})"
+        )
+    raise CompareError(f"--baseline {given}: no such config; the configs are: {', '.join(names)}")
+
+
+def _names_part(name: str, part: str) -> bool:
+    """Whether ``part`` is one ``key=value`` of a config name, or the value of one."""
+    return any(part in (word, word.partition("=")[2]) for word in name.split())
+
+
 # -- statistics ------------------------------------------------------------------------------
 
 
@@ -160,11 +197,7 @@ def compare(paths: Sequence[Path], baseline: str | None = None, *, seed: int = 0
     runs = collect_runs(paths)
     check_comparable(runs)
     groups = group_configs(runs)
-    baseline = baseline or next(iter(groups))
-    if baseline not in groups:
-        raise CompareError(
-            f"--baseline {baseline}: no such config; the configs are: {', '.join(groups)}"
-        )
+    baseline = find_config(groups, baseline) if baseline else next(iter(groups))
     subjects = _fold_of_subject(runs)
     stats = [
         _config_stats(name, members, groups[baseline] if name != baseline else None, subjects, seed)
@@ -214,7 +247,8 @@ def _paired(
         )
 
     folds = np.array([fold_of_subject[s] for s in order])
-    return compare_paired(confusions(mine), confusions(base), folds, seed=seed)
+    pair_folds = np.array([fold for fold, _ in pairs])
+    return compare_paired(confusions(mine), confusions(base), folds, pair_folds, seed=seed)
 
 
 def _fold_of_subject(runs: Iterable[Run]) -> dict[str, int]:
@@ -252,13 +286,17 @@ def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
             p = c.vs_baseline
             row.update(
                 n_pairs=p.n,
+                n_subjects=p.n_subjects,
+                n_folds=p.n_folds,
                 diff_mean=p.mean_diff,
                 diff_ci_low=p.ci_low,
                 diff_ci_high=p.ci_high,
+                interval=p.interval,
                 p_value=p.p_value,
                 wins=p.wins,
                 ties=p.ties,
                 losses=p.losses,
+                flags=list(p.flags),
             )
         row["runs"] = c.runs
         rows.append(row)
@@ -266,34 +304,47 @@ def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
 
 
 def format_table(comparison: Comparison) -> str:
-    """The printed table: OOF mean ± sd over seeds, fold means, and the paired result."""
+    """The printed table: OOF mean ± sd over seeds, fold means, and the paired result with what
+    stands behind it (subjects, pairs, which interval) and the flags that temper it."""
     folds = sorted({k for c in comparison.configs for k in c.fold_means})
     width = max(len("config"), *(len(c.name) for c in comparison.configs)) + 2
     head = f"{'config':<{width}}{'runs':>4}  {'OOF mean ± sd':<17}"
     head += "".join(f"{'fold ' + str(k):>8}" for k in folds)
-    head += f"  diff vs {comparison.baseline} [95% CI]       p   W/T/L"
+    diff_head = f"diff vs {comparison.baseline} [95% CI]"
+    diff_width = max(len(diff_head), len("+0.0000 [+0.0000, +0.0000]"))
+    head += f"  {diff_head:<{diff_width}}  {'interval':<9}{'subj':>4} {'pairs':>5}  {'p':>6}  W/T/L"
+    head += "  flags"
     lines = [head, "-" * len(head)]
     for c in comparison.configs:
         line = f"{c.name:<{width}}{len(c.runs):>4}  {_num(c.oof_mean)} ± {_num(c.oof_sd)}  "
         line += "".join(f"{_num(c.fold_means.get(k, math.nan)):>8}" for k in folds)
-        p = c.vs_baseline
         if c.name == comparison.baseline:
             line += "  (baseline)"
-        elif p is None:
+        elif c.vs_baseline is None:
             line += "  no (fold, seed) pair in common with the baseline"
         else:
-            line += (
-                f"  {p.mean_diff:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}]  {p.p_value:6.3f}"
-                f"  {p.wins}/{p.ties}/{p.losses}"
-            )
-        lines.append(line)
+            line += "  " + _paired_cells(c.vs_baseline, diff_width)
+        lines.append(line.rstrip())
     lines.append(
         "OOF: out-of-fold score of each complete run, mean ± sd over seeds (-: too few complete "
-        "runs); diff: mean paired difference over (fold, seed) pairs; CI: paired bootstrap "
-        "over validation subjects; p: Wilcoxon signed-rank; W/T/L: pairs won/tied/lost against "
-        "the baseline"
+        "runs); diff: mean paired difference over (fold, seed) pairs; CI: paired bootstrap over "
+        f"validation subjects (interval {BOOTSTRAP}), or with fewer than {MIN_SUBJECTS_PER_FOLD} "
+        f"subjects in a fold a t-interval over the folds' mean differences ({T_FOLDS}); subj, "
+        "pairs: validation subjects and (fold, seed) pairs behind it; p: Wilcoxon signed-rank; "
+        "W/T/L: pairs won/tied/lost against the baseline; flags: few-subjects (no bootstrap), "
+        "disagree (the CI and p < 0.05 disagree about a difference: trust neither alone)"
     )
     return "\n".join(lines)
+
+
+def _paired_cells(p: PairedResult, diff_width: int) -> str:
+    """The paired columns of one row (``[-, -]``: no interval can be made from one fold)."""
+    interval = "[-, -]" if math.isnan(p.ci_low) else f"[{p.ci_low:+.4f}, {p.ci_high:+.4f}]"
+    diff = f"{p.mean_diff:+.4f} {interval}"
+    return (
+        f"{diff:<{diff_width}}  {p.interval:<9}{p.n_subjects:>4} {p.n:>5}  {p.p_value:6.3f}"
+        f"  {p.wins}/{p.ties}/{p.losses}  {','.join(p.flags)}"
+    )
 
 
 def write_csv(comparison: Comparison, path: Path) -> None:
@@ -327,7 +378,8 @@ def write_plot(comparison: Comparison, path: Path) -> None:
             err = [[p.mean_diff - p.ci_low], [p.ci_high - p.mean_diff]]
             diffs.errorbar(p.mean_diff, y, xerr=err, fmt="D", color="C1", capsize=4)
     diffs.axvline(0.0, color="0.3", linewidth=0.8)
-    scores.set_yticks(range(len(comparison.configs)), [c.name for c in comparison.configs])
+    names = [c.name.replace(" ", "\n") for c in comparison.configs]  # one grid key a line
+    scores.set_yticks(range(len(comparison.configs)), names)
     scores.invert_yaxis()
     scores.set_xlabel("OOF cmi_score (runs; mean ± sd over seeds)")
     diffs.set_xlabel(f"paired difference vs {comparison.baseline} (95% bootstrap CI)")

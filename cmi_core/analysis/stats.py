@@ -5,10 +5,18 @@ The bootstrap resamples *subjects* (folds are grouped by subject, so subjects, n
 are the independent units) and applies the same resample to both configs of a pair: that is
 what makes it paired. Per-subject confusion counts make each replicate one matrix product, so
 thousands of replicates over 15 (fold, seed) pairs take well under a second.
+
+The bootstrap is trusted only with enough subjects in every fold: resampling ``m`` subjects
+gives a variance ``(m - 1) / m`` of the true one and a percentile interval that is too narrow
+(8 subjects in 5 folds: 54 % coverage of a nominal 95 % interval in tests/sweep/test_stats.py).
+With fewer than :data:`MIN_SUBJECTS_PER_FOLD` subjects in a fold the interval is instead a
+Student-t interval over the folds' mean paired differences (folds hold disjoint subjects, so
+they are the independent units); docs/experiments.md cites the rule.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import attrs
@@ -19,6 +27,13 @@ from cmi_core.data.schema import GESTURE_INDEX, GESTURE_TO_NINE, NINE_CLASSES
 _NON_TARGET = NINE_CLASSES.index("non_target")
 TIE = 1e-12
 """Paired differences this close to zero count as ties."""
+LEVEL = 0.95
+"""The interval's nominal coverage, and ``1 - LEVEL`` the test's significance threshold."""
+MIN_SUBJECTS_PER_FOLD = 10
+"""Fewest validation subjects per fold for the subject bootstrap: its variance is then at least
+0.9 of the true one (Efron & Tibshirani 1993, ch. 5 and 13; Davison & Hinkley 1997, 3.2)."""
+BOOTSTRAP, T_FOLDS = "bootstrap", "t-folds"
+"""The two intervals: the paired subject bootstrap, and a t-interval over fold differences."""
 
 
 def class_index(gestures: Sequence[str]) -> np.ndarray:
@@ -64,7 +79,8 @@ def score_confusion(confusion: np.ndarray) -> np.ndarray:
 
 @attrs.frozen
 class PairedResult:
-    """A config against the baseline over ``n`` (fold, seed) pairs."""
+    """A config against the baseline over ``n`` (fold, seed) pairs, ``n_subjects`` validation
+    subjects in ``n_folds`` folds; ``interval`` names how ``ci_low``/``ci_high`` were made."""
 
     n: int
     mean_diff: float
@@ -74,6 +90,23 @@ class PairedResult:
     wins: int
     ties: int
     losses: int
+    n_subjects: int
+    n_folds: int
+    interval: str
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Why not to read this row at face value: ``few-subjects`` (the bootstrap was not
+        trusted, the interval is the t-interval over folds), ``disagree`` (the interval
+        excludes 0 and the test is not significant, or the reverse)."""
+        flags = []
+        if self.interval != BOOTSTRAP:
+            flags.append("few-subjects")
+        excludes_zero = self.ci_low > 0 or self.ci_high < 0
+        has_interval = not math.isnan(self.ci_low)
+        if has_interval and excludes_zero != (self.p_value < 1 - LEVEL):
+            flags.append("disagree")
+        return tuple(flags)
 
 
 def paired_bootstrap_ci(
@@ -82,7 +115,7 @@ def paired_bootstrap_ci(
     fold_of_subject: np.ndarray,
     *,
     replicates: int = 2000,
-    level: float = 0.95,
+    level: float = LEVEL,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Interval of the mean paired fold-score difference, resampling subjects within folds.
@@ -125,12 +158,50 @@ def wins_ties_losses(diffs: Sequence[float]) -> tuple[int, int, int]:
     )
 
 
+def fold_t_interval(
+    diffs: np.ndarray, pair_folds: np.ndarray, *, level: float = LEVEL
+) -> tuple[float, float]:
+    """Student-t interval of the mean over folds of each fold's mean paired difference (seeds
+    averaged within a fold: they share its subjects). NaN with fewer than two folds."""
+    from scipy.stats import t
+
+    folds = np.unique(pair_folds)
+    if len(folds) < 2:
+        return math.nan, math.nan
+    means = np.array([diffs[pair_folds == k].mean() for k in folds])
+    half = t.ppf(0.5 + level / 2, len(folds) - 1) * means.std(ddof=1) / math.sqrt(len(folds))
+    return float(means.mean() - half), float(means.mean() + half)
+
+
+def subjects_per_fold(confusions: np.ndarray, fold_of_subject: np.ndarray) -> dict[int, int]:
+    """Validation subjects with at least one scored sequence, counted per fold."""
+    scored = confusions.sum(axis=(0, 2, 3)) > 0
+    folds, counts = np.unique(fold_of_subject[scored], return_counts=True)
+    return {int(k): int(c) for k, c in zip(folds, counts, strict=True)}
+
+
 def compare_paired(
-    confusions: np.ndarray, baseline: np.ndarray, fold_of_subject: np.ndarray, *, seed: int = 0
+    confusions: np.ndarray,
+    baseline: np.ndarray,
+    fold_of_subject: np.ndarray,
+    pair_folds: np.ndarray,
+    *,
+    seed: int = 0,
+    replicates: int = 2000,
 ) -> PairedResult:
-    """Everything :class:`PairedResult` holds, from per-pair, per-subject confusion counts."""
+    """Everything :class:`PairedResult` holds, from per-pair, per-subject confusion counts;
+    ``pair_folds[i]`` is pair i's validation fold. The interval is the subject bootstrap when
+    every fold has :data:`MIN_SUBJECTS_PER_FOLD` subjects, else :func:`fold_t_interval`."""
     diffs = score_confusion(confusions.sum(axis=1)) - score_confusion(baseline.sum(axis=1))
-    low, high = paired_bootstrap_ci(confusions, baseline, fold_of_subject, seed=seed)
+    per_fold = subjects_per_fold(confusions + baseline, np.asarray(fold_of_subject))
+    if min(per_fold.values(), default=0) >= MIN_SUBJECTS_PER_FOLD:
+        interval = BOOTSTRAP
+        low, high = paired_bootstrap_ci(
+            confusions, baseline, fold_of_subject, replicates=replicates, seed=seed
+        )
+    else:
+        interval = T_FOLDS
+        low, high = fold_t_interval(diffs, np.asarray(pair_folds))
     wins, ties, losses = wins_ties_losses(diffs)
     return PairedResult(
         n=len(diffs),
@@ -141,4 +212,7 @@ def compare_paired(
         wins=wins,
         ties=ties,
         losses=losses,
+        n_subjects=sum(per_fold.values()),
+        n_folds=len(np.unique(pair_folds)),
+        interval=interval,
     )

@@ -32,7 +32,14 @@ from cmi_core.runs.executor import Executor
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.train.fold import train_fold
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import SUMMARY_FILE, check_run_dir, check_same_data, create_run_dir, read_finished, write_results
+from cmi_core.rundir.layout import (
+    SUMMARY_FILE,
+    check_run_dir,
+    check_same_data,
+    create_run_dir,
+    read_finished,
+    write_results,
+)
 from cmi_core.runs.trials import run_parallel
 
 RUN_DIR_ENV = "CMI_RUN_DIR"

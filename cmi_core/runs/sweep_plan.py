@@ -23,6 +23,11 @@ from cmi_core.config import Config, load_config
 from cmi_core.errors import CmiError, ConfigError
 
 SWEEP_FILE = "sweep.json"
+SEED_KEY = "trainer.seed"
+"""Set by the sweep itself for every point (``--seeds``, ``--seed-list``): never a grid key."""
+NO_EFFECT_KEYS = frozenset({"trainer.threads", "trainer.num_workers", "trainer.jobs"})
+"""Keys that change how fast a run goes, not its results: ``cmi compare`` would see the points
+of a grid over one as a single config (it groups runs by config, these keys aside)."""
 
 
 class SweepError(CmiError):
@@ -62,11 +67,59 @@ def parse_grid(arguments: Sequence[str]) -> list[GridAxis]:
             raise SweepError(f"--grid {argument}: expected KEY=V1,V2,... with at least one value")
         if "" in texts:
             raise SweepError(f"--grid {argument}: empty value between commas")
-        axes.append(GridAxis(argument, key.strip(), texts, tuple(map(_toml_value, texts))))
+        axis = GridAxis(argument, key.strip(), texts, tuple(map(_toml_value, texts)))
+        _check_axis(axis)
+        axes.append(axis)
     keys = [axis.key for axis in axes]
     if len(set(keys)) < len(keys):
         raise SweepError(f"--grid: a key is given twice: {', '.join(keys)}")
     return axes
+
+
+def _check_axis(axis: GridAxis) -> None:
+    """Refuse a grid the sweep would not honour: over the seed it sets itself, over a key that
+    does not change results, or naming one value twice (``0.1`` and ``1e-1`` are one point)."""
+    if axis.key == SEED_KEY:
+        raise SweepError(
+            f"--grid {axis.argument}: the sweep sets {SEED_KEY} itself; give the seeds with "
+            f"--seed-list {','.join(axis.texts)}"
+        )
+    if axis.key in NO_EFFECT_KEYS:
+        raise SweepError(
+            f"--grid {axis.argument}: {axis.key} does not change results, so cmi compare would "
+            "see its points as one config; time it with separate runs instead"
+        )
+    seen: dict[tuple[str, Any], str] = {}
+    for text, value in zip(axis.texts, axis.values, strict=True):
+        first = seen.setdefault(_identity(value), text)
+        if first != text:
+            raise SweepError(f"--grid {axis.argument}: {first} and {text} are the same value")
+
+
+def _identity(value: Any) -> tuple[str, Any]:
+    """What makes two grid values one point: numbers by value (``0.1`` is ``1e-1``, ``1`` is
+    ``1.0``), booleans apart from numbers, anything else by its JSON form."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", float(value))
+    return ("json", json.dumps(value, sort_keys=True))
+
+
+def value_text(value: Any) -> str:
+    """One spelling per value, for point names and labels: ``1e-1`` and ``0.1`` both ``0.1``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    return json.dumps(value)
+
+
+def point_title(values: Mapping[str, Any]) -> str:
+    """A grid point as ``cmi compare`` names it: ``key=value`` with the shortest unambiguous
+    keys, space-separated (``strategy=none max_len=96``)."""
+    short = _short_keys(list(values))
+    return " ".join(f"{short[key]}={value_text(value)}" for key, value in values.items())
 
 
 def seed_list(seeds: int | None, seeds_given: Sequence[int] | None, default: int) -> list[int]:
@@ -90,13 +143,13 @@ def make_points(axes: Sequence[GridAxis], seeds: Sequence[int]) -> list[Point]:
     choices = [list(zip(axis.texts, axis.values, strict=True)) for axis in axes]
     points = []
     for combo in itertools.product(*choices):
-        texts = [text for text, _ in combo]
+        texts = [value_text(value) for _, value in combo]  # by value: 1e-1 names as 0.1
         if len(axes) == 1:
             label = _slug(texts[0])
         else:
             label = "_".join(f"{short[a.key]}-{_slug(t)}" for a, t in zip(axes, texts, strict=True))
         values = {a.key: value for a, (_, value) in zip(axes, combo, strict=True)}
-        grid = tuple(f"{a.key}={t}" for a, t in zip(axes, texts, strict=True))
+        grid = tuple(f"{a.key}={t}" for a, (t, _) in zip(axes, combo, strict=True))
         points += [
             Point(f"{label}-seed{seed}", label, seed, values, (*grid, f"trainer.seed={seed}"))
             for seed in seeds

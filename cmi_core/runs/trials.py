@@ -22,7 +22,14 @@ from cmi_core.errors import RunError
 from cmi_core.runs.executor import Executor, Trial, TrialOutcome, write_tree
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import LAST_FILE, check_same_data, create_run_dir, fold_dir, read_finished, write_results
+from cmi_core.rundir.layout import (
+    LAST_FILE,
+    check_same_data,
+    create_run_dir,
+    fold_dir,
+    read_finished,
+    write_results,
+)
 from cmi_core.common.signals import stop_signals
 
 

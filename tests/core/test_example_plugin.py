@@ -16,7 +16,29 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cmi_weighting_normalized"
+from tests.conftest import install_fake_distribution
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "cmi_weighting_normalized"
+EXTRA_BACKBONE = {
+    "cmi_backbone_extra": """
+    import attrs
+    import cmi_core
+    from cmi_core import BackboneSpec
+
+    @attrs.frozen
+    class Options:
+        width: int = 8
+
+    def factory(in_channels, options):
+        raise NotImplementedError("listed, never built")
+
+    @cmi_core.hookimpl
+    def cmi_register_backbones():
+        return [BackboneSpec(name="zz_extra", summary="A third-party backbone",
+                             factory=factory, config_cls=Options)]
+    """
+}
 
 
 def _run(*args: str | Path, cwd: Path) -> str:
@@ -60,3 +82,26 @@ def test_the_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> Non
     output = _run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
     passed = re.search(r"(\d+) passed", output)
     assert passed and int(passed.group(1)) >= 10, output  # the kit's checks and the example's
+
+    # A plugin author develops in this environment: the project's tests of messages that list
+    # the installed plugins must hold with the example weighting and a third-party backbone.
+    install_fake_distribution(
+        site_packages, "cmi-backbone-extra", {"extra": "cmi_backbone_extra"}, EXTRA_BACKBONE
+    )
+    listing = _run(python, "-P", "-m", "cmi_core.cli", "plugins", cwd=tmp_path)
+    assert "zz_extra" in listing and "normalized" in listing, listing
+    output = _run(
+        python,
+        "-P",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "plugin_listing",
+        ROOT / "tests",
+        cwd=ROOT,
+    )
+    passed = re.search(r"(\d+) passed", output)
+    assert passed and int(passed.group(1)) >= 6 and "failed" not in output, output

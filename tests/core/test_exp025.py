@@ -115,6 +115,7 @@ def test_9_parameters_change_after_an_optimizer_step(
         assert not torch.equal(param, before[name]), f"{name} did not change"
 
 
+@pytest.mark.plugin_listing
 def test_10_config_validation() -> None:
     cfg = config_from_dict({"loss": {"weighting": {"strategy": "uncertainty"}}})
     assert cfg.loss.weighting.strategy == "uncertainty"

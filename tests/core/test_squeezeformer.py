@@ -10,6 +10,7 @@ import torch
 
 import cmi_core
 from cmi_core.config import config_from_dict
+from cmi_core.registry.manager import get_plugin_manager
 
 FULL = {"d_model": 256, "n_layers": 8, "n_heads": 8, "ff_dim": 1024}
 
@@ -82,12 +83,15 @@ def test_plugin_modules_do_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.plugin_listing
 def test_a_config_naming_an_unknown_backbone_or_option_gets_one_line_each() -> None:
     with pytest.raises(cmi_core.ConfigError) as error:
         config_from_dict({"model": {"backbone": "squeezformer"}}, "my.toml")
+    installed = ", ".join(sorted(get_plugin_manager().names("backbone")))  # third-party too
+    assert {"inception", "resse_gru", "squeezeformer"} <= set(installed.split(", "))
     assert error.value.lines() == [
         "my.toml: model.backbone: unknown backbone 'squeezformer' (did you mean "
-        "'squeezeformer'?); available: inception, resse_gru, squeezeformer"
+        f"'squeezeformer'?); available: {installed}"
     ]
     raw = {
         "model": {"squeezeformer": {"d_modle": 32}},

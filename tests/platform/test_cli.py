@@ -56,6 +56,7 @@ def test_usage_error_exit_code(capsys):
     assert "the following arguments are required: config" in capsys.readouterr().err
 
 
+@pytest.mark.plugin_listing
 def test_plugins_json_rows_are_flat(capsys):
     main(["plugins", "--json"])
     rows = json.loads(capsys.readouterr().out)

@@ -44,6 +44,7 @@ def test_shipped_configs_are_valid(config):
 WEIGHTINGS = sorted(get_plugin_manager().names("weighting"))
 
 
+@pytest.mark.plugin_listing
 def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
     path = write(
         tmp_path,

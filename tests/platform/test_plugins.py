@@ -43,6 +43,7 @@ def load(site: Path, dist: str, modules: dict[str, str]) -> PluginManager:
     return manager
 
 
+@pytest.mark.plugin_listing
 def test_builtin_plugins_are_discovered_through_entry_points(capsys):
     assert main(["plugins", "--json"]) == 0
     rows = {(r["kind"], r["name"]): r for r in json.loads(capsys.readouterr().out)}
@@ -143,6 +144,7 @@ def test_local_module_is_registered_without_packaging(site_dir):
     assert info.distribution == "local module"
 
 
+@pytest.mark.plugin_listing
 def test_unknown_name_suggests_the_closest_and_lists_all(site_dir):
     manager = load(site_dir, "cmi-extra", {"cmi_extra": good_plugin("uncertain")})
     with pytest.raises(PluginError) as error:

@@ -157,3 +157,67 @@ def test_compare_does_not_import_lightning(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_the_table_shows_subjects_pairs_interval_and_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """4 subjects in 2 folds are too few for the subject bootstrap: the row says so."""
+    for seed in (0, 1):
+        write_run(tmp_path / f"none{seed}", ONE_WRONG, seed=seed, strategy="none")
+        write_run(tmp_path / f"unc{seed}", RIGHT, seed=seed, strategy="uncertainty")
+    out = tmp_path / "cmp.json"
+    argv = ["compare", *map(str, sorted(tmp_path.iterdir())), "--baseline", "none0"]
+    assert main([*argv, "--json", str(out)]) == 0
+    head, _, _, row = capsys.readouterr().out.splitlines()[:4]
+    assert head.split()[-6:] == ["interval", "subj", "pairs", "p", "W/T/L", "flags"]
+    assert row.split()[-6:] == ["t-folds", "4", "4", "0.500", "2/2/0", "few-subjects"]
+    unc = json.loads(out.read_text())["configs"][1]
+    assert (unc["n_subjects"], unc["n_folds"], unc["n_pairs"]) == (4, 2, 4)
+    assert (unc["interval"], unc["flags"]) == ("t-folds", ["few-subjects"])
+
+
+def _grid_sweep(path: Path, points: dict[str, dict[str, object]]) -> Path:
+    """A sweep of one seed per point, as ``cmi sweep`` records it (labels and values)."""
+    rows = []
+    for (label, values), predictions in zip(
+        points.items(), (ONE_WRONG, RIGHT, RIGHT, RIGHT), strict=False
+    ):
+        write_run(path / f"{label}-seed0", predictions, seed=0, strategy=label)
+        rows.append({"name": f"{label}-seed0", "label": label, "seed": 0, "values": values})
+    write_sweep(path, {"points": rows})
+    return path
+
+
+def test_grid_configs_are_named_key_value_and_found_by_their_shortest_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    points = {
+        f"strategy-{s}_max_len-{n}": {"loss.weighting.strategy": s, "data.max_len": n}
+        for s in ("none", "direct")
+        for n in (96, 128)
+    }
+    sweep = _grid_sweep(tmp_path / "grid", points)
+    names = [c.name for c in compare([sweep]).configs]
+    assert names[0] == "strategy=none max_len=96" and len(set(names)) == 4
+    assert compare([sweep], baseline="none max_len=128").baseline == "strategy=none max_len=128"
+    assert compare([sweep], "strategy=direct max_len=96").baseline == names[2]
+    line = _error(["compare", str(sweep), "--baseline", "none"], capsys)
+    assert line.startswith("error: --baseline none: ambiguous, it names 2 configs: ")
+    assert (
+        main(["compare", str(sweep), "--baseline", "none", "--plot", str(tmp_path / "p.png")]) == 2
+    )
+
+
+def test_one_value_of_two_single_key_sweeps_is_told_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``96`` of a channels sweep and of a max_len sweep: two configs, each found by key."""
+    channels = _grid_sweep(tmp_path / "channels", {"ch96": {"model.resse_gru.channels": 96}})
+    max_len = _grid_sweep(tmp_path / "len", {"len96": {"data.max_len": 96}})
+    result = compare([channels, max_len], baseline="max_len=96")
+    assert [c.name for c in result.configs] == ["channels=96", "max_len=96"]
+    assert result.baseline == "max_len=96"
+    assert "ambiguous" in _error(
+        ["compare", str(channels), str(max_len), "--baseline", "96"], capsys
+    )

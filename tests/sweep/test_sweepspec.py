@@ -26,12 +26,25 @@ def test_grid_values_are_typed_and_lists_keep_their_commas() -> None:
         (["trainer.max_epochs"], "expected KEY=V1,V2"),
         (["trainer.max_epochs="], "expected KEY=V1,V2"),
         (["trainer.max_epochs=1,,2"], "empty value"),
-        (["trainer.seed=1", "trainer.seed=2"], "a key is given twice"),
+        (["trainer.max_epochs=1", "trainer.max_epochs=2"], "a key is given twice"),
+        (["trainer.seed=1,2"], "the sweep sets trainer.seed itself; give the seeds with "),
+        (["trainer.threads=1,2"], "trainer.threads does not change results"),
+        (["trainer.num_workers=0,2"], "trainer.num_workers does not change results"),
+        (["optimizer.lr=0.1,1e-1"], "0.1 and 1e-1 are the same value"),
+        (["trainer.max_epochs=1,1.0"], "1 and 1.0 are the same value"),
     ],
 )
 def test_bad_grids(arguments: list[str], message: str) -> None:
     with pytest.raises(SweepError, match=message):
         parse_grid(arguments)
+
+
+def test_a_point_is_named_by_its_value_not_its_spelling() -> None:
+    """Resuming ``--grid optimizer.lr=1e-1`` as ``0.1`` must find the same run directories."""
+    spelled = [make_points(parse_grid([f"optimizer.lr={t}"]), [0]) for t in ("1e-1", "0.1")]
+    assert spelled[0][0].name == spelled[1][0].name == "0.1-seed0"
+    assert spelled[0][0].overrides == ("optimizer.lr=1e-1", "trainer.seed=0")
+    assert parse_grid(["data.augment.mixup=true,1"])[0].values == (True, 1)  # not one value
 
 
 def test_seeds() -> None:
@@ -89,7 +102,15 @@ def test_a_grid_value_of_the_wrong_type_names_its_grid_argument(
     ("extra", "message"),
     [
         ([], "error: empty grid: give at least one --grid KEY=V1,V2,..."),
-        (["--grid", "trainer.seed=1", "--seeds", "0"], "error: --seeds must be at least 1, got 0"),
+        (
+            ["--grid", "trainer.max_epochs=1", "--seeds", "0"],
+            "error: --seeds must be at least 1, got 0",
+        ),
+        (
+            ["--grid", "trainer.seed=1,2"],
+            "error: --grid trainer.seed=1,2: the sweep sets trainer.seed itself; give the seeds "
+            "with --seed-list 1,2",
+        ),
     ],
 )
 def test_empty_grid_and_zero_seeds(
@@ -110,7 +131,7 @@ def test_missing_ray_install_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    argv = ["sweep", str(tiny_toml), "--grid", "trainer.seed=1", "--out", str(tmp_path / "s")]
+    argv = ["sweep", str(tiny_toml), "--grid", "trainer.max_epochs=1", "--out", str(tmp_path / "s")]
     lines = _error_lines([*argv, "--ray", "auto"], capsys)
     assert lines == ["error: --ray needs the optional Ray extra: pip install 'cmi-trainer[ray]'"]
 
@@ -122,7 +143,7 @@ def test_unreachable_ray_address_is_one_line(
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    argv = ["sweep", str(tiny_toml), "--grid", "trainer.seed=1", "--out", str(tmp_path / "s")]
+    argv = ["sweep", str(tiny_toml), "--grid", "trainer.max_epochs=1", "--out", str(tmp_path / "s")]
     lines = _error_lines([*argv, "--ray", f"127.0.0.1:{port}"], capsys)
     assert len(lines) == 1
     assert lines[0].startswith(f"error: --ray 127.0.0.1:{port}: cannot reach 127.0.0.1:{port}")
