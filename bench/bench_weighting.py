@@ -34,6 +34,7 @@ from bench_step import TurnTaking, print_ratios
 import cmi_core
 from cmi_core.config import load_config
 from cmi_core.train.model import CMIModel
+from cmi_core.train.network import CMINetwork
 from cmi_core.weighting import active_terms
 
 REPRESENTATION = (
@@ -73,7 +74,8 @@ def make_model(run: str, total_steps: int) -> CMIModel:
         cfg.model.backbone, bench_step.CHANNELS, **attrs.asdict(cfg.model.options)
     )
     optimizer = cfg.optimizer
-    return CMIModel(backbone, weighting, loss, optimizer, total_steps=total_steps)
+    network = CMINetwork(backbone, nine_class_head=loss.nine_class_head_enabled)
+    return CMIModel(network, weighting, loss, optimizer, total_steps=total_steps)
 
 
 def race(runs: tuple[str, ...], steps: int) -> dict[str, list[bench_step.Stamp]]:

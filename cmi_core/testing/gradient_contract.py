@@ -151,12 +151,14 @@ def check_state_dict_round_trip(build: Build) -> None:
 def check_trains_the_model(build: Build, where: str) -> None:
     """One training step of a tiny model: every parameter gets a finite, non-zero gradient."""
     from cmi_core.train.model import CMIModel  # Lightning: imported only when the check runs
+    from cmi_core.train.network import CMINetwork
 
     torch.manual_seed(0)
     strategy = _gradient(build)
     strategy.where = where
     backbone = build_backbone("squeezeformer", 7, d_model=16, n_layers=1, n_heads=2, ff_dim=32)
-    model = CMIModel(backbone, strategy, LossConfig(), OptimizerConfig(), total_steps=1).eval()
+    network = CMINetwork(backbone)
+    model = CMIModel(network, strategy, LossConfig(), OptimizerConfig(), total_steps=1).eval()
     y18 = torch.arange(6) * 3
     batch = {
         "x": torch.randn(6, 20, 7),
