@@ -10,6 +10,7 @@ is listed or a config is checked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -29,26 +30,33 @@ class AggregatorFactory:
     """The ``WeightingSpec.factory`` of an aggregator strategy: a plain record (not a closure)
     so a spec can be compared and pickled like any other."""
 
-    make_aggregator: MakeAggregator
+    make_aggregator: MakeAggregator | str
 
     def __call__(
         self, terms: tuple[str, ...], fixed: FixedWeights, options: GradientOptions
     ) -> LossWeighting:
         from cmi_core.weighting import AggregatorWeighting
 
-        aggregator = self.make_aggregator(options, len(terms))
+        make = self.make_aggregator
+        if isinstance(make, str):  # "module:Class", an aggregator without options
+            module, _, name = make.partition(":")
+            aggregator = getattr(import_module(module), name)()
+        else:
+            aggregator = make(options, len(terms))
         return AggregatorWeighting(terms, fixed, options.where, aggregator)
 
 
 def aggregator_strategy(
     name: str,
     summary: str,
-    make_aggregator: MakeAggregator,
+    make_aggregator: MakeAggregator | str,
     options_cls: type = GradientOptions,
     requires: Sequence[str] = ("torchjd",),
 ) -> WeightingSpec:
     """The spec of a gradient-level strategy that hands the Jacobian to an aggregator.
 
+    ``make_aggregator`` is ``make_aggregator(options, n_tasks) -> aggregator``, or for an
+    aggregator without options its class as ``"module:Class"`` (imported when built).
     ``options_cls`` must subclass ``GradientOptions`` (the ``where`` option every
     gradient-level strategy has); ``requires`` are the modules checked when the strategy is
     chosen, so a missing one is a one-line error at ``cmi check``, not a failure in training.

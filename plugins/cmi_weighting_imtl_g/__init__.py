@@ -7,16 +7,8 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import Any
-
-from cmi_core import GradientOptions, aggregator_strategy, hookimpl
+from cmi_core import aggregator_strategy, hookimpl
 from cmi_core.specs import WeightingSpec
-
-
-def _aggregator(options: GradientOptions, n_tasks: int) -> Any:
-    from torchjd.aggregation import IMTLG
-
-    return IMTLG()
 
 
 @hookimpl
@@ -25,6 +17,6 @@ def cmi_register_weightings() -> list[WeightingSpec]:
         aggregator_strategy(
             "imtl_g",
             "IMTL-G: equal projections on every unit task gradient (Liu et al. 2021)",
-            _aggregator,
+            "torchjd.aggregation:IMTLG",
         )
     ]

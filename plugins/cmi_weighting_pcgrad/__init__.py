@@ -8,16 +8,8 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import Any
-
-from cmi_core import GradientOptions, aggregator_strategy, hookimpl
+from cmi_core import aggregator_strategy, hookimpl
 from cmi_core.specs import WeightingSpec
-
-
-def _aggregator(options: GradientOptions, n_tasks: int) -> Any:
-    from torchjd.aggregation import PCGrad
-
-    return PCGrad()
 
 
 @hookimpl
@@ -26,6 +18,6 @@ def cmi_register_weightings() -> list[WeightingSpec]:
         aggregator_strategy(
             "pcgrad",
             "PCGrad: conflicting gradients projected on normal planes (Yu et al. 2020)",
-            _aggregator,
+            "torchjd.aggregation:PCGrad",
         )
     ]
