@@ -117,7 +117,7 @@ class WeightingContract(PluginContract):
         )
 
     def test_built_strategy_is_at_its_declared_level(self, spec: PluginSpec, build: Build) -> None:
-        assert isinstance(spec, WeightingSpec)
+        assert isinstance(spec, WeightingSpec), "a weighting plugin registers a WeightingSpec"
         level, built = spec.level, build().kind
         assert built == level, (
             f"the spec says level {level!r} but the factory built a {built!r}-level strategy: "
