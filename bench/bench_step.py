@@ -42,6 +42,7 @@ from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURE_IS_TARGET, GESTURE_TO_NINE
 from cmi_core.train.losses import compute_losses
 from cmi_core.train.model import CMIModel
+from cmi_core.train.network import CMINetwork
 from cmi_core.train.optim import build_optimizer
 from cmi_core.weighting import active_terms
 
@@ -153,7 +154,8 @@ def make_model(strategy: str, total_steps: int) -> CMIModel:
         strategy, active_terms(loss.nine_class_head_enabled, loss.kl_weight)
     )
     backbone = cmi_core.build_backbone("squeezeformer", CHANNELS)
-    return CMIModel(backbone, weighting, loss, OptimizerConfig(), total_steps=total_steps)
+    network = CMINetwork(backbone, nine_class_head=loss.nine_class_head_enabled)
+    return CMIModel(network, weighting, loss, OptimizerConfig(), total_steps=total_steps)
 
 
 def plain_loop(name: str, strategy: str, batches: list, turns: TurnTaking) -> None:

@@ -33,22 +33,21 @@ from bench_step import TurnTaking, print_ratios
 
 import cmi_core
 from cmi_core.config import load_config
+from cmi_core.registry.manager import get_plugin_manager
 from cmi_core.train.model import CMIModel
+from cmi_core.train.network import CMINetwork
 from cmi_core.weighting import active_terms
 
-REPRESENTATION = (
-    "upgrad",
-    "mgda",
-    "pcgrad",
-    "cagrad",
-    "imtl_g",
-    "nash_mtl",
-    "aligned_mtl",
-    "dualproj",
-    "graddrop",
-    "gradnorm",
-)
-PARAMETERS = ("upgrad", "mgda", "pcgrad", "gradnorm")
+
+def _gradient_level() -> tuple[str, ...]:
+    """Every registered gradient-level strategy: a new one is measured without naming it here."""
+    manager = get_plugin_manager()
+    names = manager.names("weighting")
+    return tuple(n for n in names if manager.get("weighting", n).level == "gradient")
+
+
+REPRESENTATION = _gradient_level()
+PARAMETERS = ("upgrad", "mgda", "pcgrad", "gradnorm")  # a sample: each costs ~T backward passes
 DEFAULT = (*REPRESENTATION, *(f"{name}@parameters" for name in PARAMETERS))
 TARGETS = {"upgrad": 1.5}  # representation level; the others are reported (target inf)
 CONFIG = Path(__file__).parents[1] / "configs" / "exp025.toml"
@@ -73,7 +72,8 @@ def make_model(run: str, total_steps: int) -> CMIModel:
         cfg.model.backbone, bench_step.CHANNELS, **attrs.asdict(cfg.model.options)
     )
     optimizer = cfg.optimizer
-    return CMIModel(backbone, weighting, loss, optimizer, total_steps=total_steps)
+    network = CMINetwork(backbone, nine_class_head=loss.nine_class_head_enabled)
+    return CMIModel(network, weighting, loss, optimizer, total_steps=total_steps)
 
 
 def race(runs: tuple[str, ...], steps: int) -> dict[str, list[bench_step.Stamp]]:

@@ -55,6 +55,8 @@ _LAZY = {
     "GradientOptions": "cmi_core.gradient_options",
     "ProjectorOptions": "cmi_core.gradient_options",
     "require_modules": "cmi_core.gradient_options",
+    "aggregator_strategy": "cmi_core.aggregators",
+    "quadprog_projector": "cmi_core.aggregators",
     "Backbone": "cmi_core.backbone",
     "build_weighting": "cmi_core.builders",
     "build_backbone": "cmi_core.builders",

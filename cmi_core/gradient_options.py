@@ -8,6 +8,7 @@ load time, never a failure mid-training.
 from __future__ import annotations
 
 import importlib.util
+from typing import ClassVar
 
 import attrs
 
@@ -17,6 +18,9 @@ from cmi_core.options import field, one_of, positive
 @attrs.frozen
 class GradientOptions:
     """``where``: the shared part the per-task gradients are taken on."""
+
+    #: read by ``WeightingSpec``: a strategy with these options is gradient-level
+    strategy_level: ClassVar[str] = "gradient"
 
     where: str = field(
         "representation",

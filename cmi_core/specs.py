@@ -46,14 +46,46 @@ class PluginSpec:
     config_cls: type = attrs.field(validator=_check_config_cls)
 
 
+LEVELS = ("loss", "gradient")
+
+
+def _check_level(_: Any, attribute: attrs.Attribute, value: str) -> None:
+    if value not in LEVELS:
+        raise ValueError(f"{attribute.name} must be one of {list(LEVELS)}, got {value!r}")
+
+
+def _derived_level(spec: WeightingSpec) -> str:
+    """An options class that inherits ``GradientOptions`` (its ``where``) marks a
+    gradient-level strategy, so a plugin written before ``level`` existed needs no change."""
+    return getattr(spec.config_cls, "strategy_level", "loss")
+
+
+def _check_requires(_: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    if not all(isinstance(m, str) and m for m in value):
+        raise ValueError(f"{attribute.name} must name importable modules, got {value!r}")
+
+
 @attrs.frozen
 class WeightingSpec(PluginSpec):
     """A loss-weighting strategy.
 
     ``factory(terms: tuple[str, ...], fixed: FixedWeights, options) -> LossWeighting``
+
+    ``level`` is ``"loss"`` (``forward(losses) -> total``) or ``"gradient"`` (per-task
+    gradients, ``GradientWeighting``); left out, it is derived from the options class
+    (``GradientOptions`` subclasses are gradient-level), and the contract kit checks that the
+    built strategy agrees. ``requires`` names optional modules the strategy needs: a missing
+    one is a one-line config error when the strategy is chosen, before anything is built.
     """
 
     kind: ClassVar[str] = "weighting"
+
+    level: str = attrs.field(
+        default=attrs.Factory(_derived_level, takes_self=True), validator=_check_level, kw_only=True
+    )
+    requires: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple, validator=_check_requires, kw_only=True
+    )
 
 
 @attrs.frozen

@@ -15,7 +15,9 @@ import attrs
 from cmi_core.config.structure import Problem, Problems, dotted, structure, unknown_key_message
 from cmi_core.config.tree import Config, LoggingConfig, ModelConfig, WeightingConfig
 from cmi_core.errors import PluginError
+from cmi_core.gradient_options import require_modules
 from cmi_core.registry.manager import PluginManager, get_plugin_manager
+from cmi_core.specs import PluginSpec, WeightingSpec
 
 
 @attrs.frozen
@@ -116,11 +118,24 @@ def _resolve_slot(slot: _Slot, table: Any, manager: PluginManager, problems: Pro
             continue
         structured, found = structure(spec.config_cls, tables.get(name, {}))
         problems.extend(((*slot.path, name, *path), message) for path, message in found)
+        missing = missing_requirements(spec) if name in chosen else None
+        if missing:
+            problems.append(((*slot.path, name), missing))
         tables[name] = structured if structured is not None else tables.get(name, {})
         if name in chosen:
             options[name] = tables[name]
     picked = options if slot.many else options.get(chosen[0], tables.get(chosen[0], {}))
     return attrs.evolve(table, options=picked, tables=tables)
+
+
+def missing_requirements(spec: PluginSpec) -> str | None:
+    """The one-line problem when a strategy's ``requires`` are not all installed, else None:
+    checked where its options are structured, so a missing extra fails ``cmi check``."""
+    try:
+        require_modules(spec.name, *(spec.requires if isinstance(spec, WeightingSpec) else ()))
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _clash_message(slot: _Slot, name: str) -> str:

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import torch
 from torch import Tensor
 
-from cmi_core.builders import build_backbone
+from cmi_core.builders import make_backbone
 from cmi_core.config import Config, apply_overrides, config_from_dict, read_toml
 from cmi_core.data.features import feature_names
 from cmi_core.errors import RunError
 from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE, read_json
-from cmi_core.train.model import CMIModel
-from cmi_core.weighting import FixedWeights, LossWeighting, active_terms, weighted_sum
+from cmi_core.train.network import CMINetwork, network_for
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})
 WEIGHTING_PREFIX = "weighting."
@@ -178,34 +176,15 @@ def check_compatible(path: Path, ckpt: dict[str, Any], cfg: Config) -> None:
         )
 
 
-class _NoWeighting(LossWeighting):
-    """Stands in for the training-time weighting: the fixed formula, nothing learned."""
-
-    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
-        return weighted_sum(losses, self.fixed.for_terms(self.terms))
-
-
-def inference_model(cfg: Config, in_channels: int) -> CMIModel:
-    """The run's model without its weighting plugin: the heads and the backbone are all that
-    predict, and a Kaggle notebook need not install the strategy a run was trained with."""
-    loss = cfg.loss
-    terms = active_terms(loss.nine_class_head_enabled, loss.kl_weight)
-    fixed = FixedWeights(loss.alpha, loss.nine_class_loss_weight, loss.kl_weight)
-    options = cfg.model.options
-    backbone = build_backbone(
-        cfg.model.backbone,
-        in_channels,
-        modules=cfg.plugins.modules,
-        **(attrs.asdict(options) if attrs.has(type(options)) else dict(options)),
+def inference_model(cfg: Config, in_channels: int) -> CMINetwork:
+    """The run's network, without the training module: the heads and the backbone are all
+    that predict, so neither the weighting plugin (a Kaggle notebook need not install the
+    strategy a run was trained with) nor an optimizer is built. The config's backbone options
+    are used as loaded, not structured again."""
+    backbone = make_backbone(
+        cfg.model.backbone, in_channels, cfg.model.options, modules=cfg.plugins.modules
     )
-    return CMIModel(
-        backbone,
-        _NoWeighting(terms, fixed),
-        loss,
-        cfg.optimizer,
-        use_demographics=cfg.model.demographics,
-        head_dropout=cfg.model.head_dropout,
-    )
+    return network_for(cfg, backbone)
 
 
 def load_weights(path: Path, model: torch.nn.Module, state: dict[str, Tensor]) -> None:

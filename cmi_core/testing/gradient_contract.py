@@ -24,7 +24,7 @@ from torch import Tensor
 from cmi_core.builders import build_backbone, build_weighting
 from cmi_core.config import LossConfig, OptimizerConfig, structure_options
 from cmi_core.errors import ConfigError
-from cmi_core.specs import PluginSpec
+from cmi_core.specs import PluginSpec, WeightingSpec
 from cmi_core.testing.plugin_contract import PluginContract, reloaded
 from cmi_core.testing.weighting_contract import TERM_SETS, WeightingContract
 from cmi_core.weighting import TERMS, WHERE, GradientWeighting, LossWeighting
@@ -151,12 +151,14 @@ def check_state_dict_round_trip(build: Build) -> None:
 def check_trains_the_model(build: Build, where: str) -> None:
     """One training step of a tiny model: every parameter gets a finite, non-zero gradient."""
     from cmi_core.train.model import CMIModel  # Lightning: imported only when the check runs
+    from cmi_core.train.network import CMINetwork
 
     torch.manual_seed(0)
     strategy = _gradient(build)
     strategy.where = where
     backbone = build_backbone("squeezeformer", 7, d_model=16, n_layers=1, n_heads=2, ff_dim=32)
-    model = CMIModel(backbone, strategy, LossConfig(), OptimizerConfig(), total_steps=1).eval()
+    network = CMINetwork(backbone)
+    model = CMIModel(network, strategy, LossConfig(), OptimizerConfig(), total_steps=1).eval()
     y18 = torch.arange(6) * 3
     batch = {
         "x": torch.randn(6, 20, 7),
@@ -183,6 +185,9 @@ class GradientWeightingContract(PluginContract):
     options = WeightingContract.options
     test_options_round_trip_through_the_config = (
         WeightingContract.test_options_round_trip_through_the_config
+    )
+    test_built_strategy_is_at_its_declared_level = (
+        WeightingContract.test_built_strategy_is_at_its_declared_level
     )
 
     @pytest.fixture
@@ -226,10 +231,15 @@ class GradientWeightingContract(PluginContract):
             structure_options(spec.config_cls, {"where": "nowhere"}, where="loss.weighting")
 
     def test_missing_optional_dependency_is_a_config_error(
-        self, spec: PluginSpec, plugin_options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+        self,
+        spec: PluginSpec,
+        plugin_options: dict[str, Any],
+        plugin_modules: Sequence[str],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        if "__attrs_post_init__" not in vars(spec.config_cls):
+        declared = isinstance(spec, WeightingSpec) and spec.requires
+        if not declared and "__attrs_post_init__" not in vars(spec.config_cls):
             pytest.skip("the strategy declares no optional dependency")
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
         with pytest.raises(ConfigError, match="pip install"):
-            structure_options(spec.config_cls, plugin_options, where="loss.weighting")
+            build_weighting(spec.name, modules=plugin_modules, **plugin_options)

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from cmi_core.builders import build_weighting
 from cmi_core.config import CONVERTER, WeightingConfig, config_from_dict, structure_options
-from cmi_core.specs import PluginSpec
+from cmi_core.specs import PluginSpec, WeightingSpec
 from cmi_core.testing.plugin_contract import PluginContract, reloaded
 from cmi_core.weighting import TERMS, LossWeighting
 
@@ -114,6 +114,15 @@ class WeightingContract(PluginContract):
         assert weighting.terms == TERMS, (
             f"built for terms {TERMS} its terms are {weighting.terms}: pass the terms to "
             "LossWeighting.__init__ unchanged"
+        )
+
+    def test_built_strategy_is_at_its_declared_level(self, spec: PluginSpec, build: Build) -> None:
+        assert isinstance(spec, WeightingSpec), "a weighting plugin registers a WeightingSpec"
+        level, built = spec.level, build().kind
+        assert built == level, (
+            f"the spec says level {level!r} but the factory built a {built!r}-level strategy: "
+            "gradient-level strategies subclass cmi_core.GradientWeighting and take options "
+            "that inherit cmi_core.GradientOptions (or declare WeightingSpec(level=...))"
         )
 
     def test_total_is_a_finite_scalar_with_grad(self, build: Build) -> None:

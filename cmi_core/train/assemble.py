@@ -16,7 +16,7 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader
 
-from cmi_core.builders import build_backbone, build_logger, build_weighting
+from cmi_core.builders import build_logger, make_backbone, make_weighting
 from cmi_core.config import Config, config_to_dict
 from cmi_core.data.dataset import MixupCollate, SequenceDataset
 from cmi_core.data.sequences import SequenceSet
@@ -33,33 +33,32 @@ from cmi_core.train.callbacks import (
     StopSignals,
 )
 from cmi_core.train.model import CMIModel
+from cmi_core.train.network import network_for
 from cmi_core.train.rng import RngState
-from cmi_core.weighting import active_terms
+from cmi_core.weighting import FixedWeights, active_terms
 
 
 def build_model(cfg: Config, in_channels: int) -> CMIModel:
-    """Resolve the backbone and weighting plugins by name and assemble the LightningModule."""
-    modules = cfg.plugins.modules
-    backbone = build_backbone(
-        cfg.model.backbone, in_channels, modules=modules, **_options(cfg.model.options)
-    )
-    loss = cfg.loss
-    weighting = build_weighting(
+    """Resolve the backbone and weighting plugins by name and assemble the LightningModule.
+
+    The options are the loaded config's own objects, handed to the factories as they are.
+    Built in the order of every earlier run (backbone, weighting, then the network's heads),
+    so a seed initialises the same weights.
+    """
+    modules, loss = cfg.plugins.modules, cfg.loss
+    backbone = make_backbone(cfg.model.backbone, in_channels, cfg.model.options, modules=modules)
+    weighting = make_weighting(
         loss.weighting.strategy,
-        terms=active_terms(loss.nine_class_head_enabled, loss.kl_weight),
-        alpha=loss.alpha,
-        nine_class_loss_weight=loss.nine_class_loss_weight,
-        kl_weight=loss.kl_weight,
+        active_terms(loss.nine_class_head_enabled, loss.kl_weight),
+        FixedWeights(loss.alpha, loss.nine_class_loss_weight, loss.kl_weight),
+        loss.weighting.options,
         modules=modules,
-        **_options(loss.weighting.options),
     )
     return CMIModel(
-        backbone,
+        network_for(cfg, backbone),
         weighting,
         loss,
         cfg.optimizer,
-        use_demographics=cfg.model.demographics,
-        head_dropout=cfg.model.head_dropout,
         lr_scale=loss.weighting.lr_scale,
     )
 
@@ -174,11 +173,6 @@ def _checkpoint_meta(cfg: Config, data: SequenceSet, k: int) -> dict[str, Any]:
         "in_channels": len(data.feature_names),
         "fold": k,
     }
-
-
-def _options(options: Any) -> dict[str, Any]:
-    """Plugin options as keywords, whether already structured (loaded config) or a dict."""
-    return attrs.asdict(options) if attrs.has(type(options)) else dict(options or {})
 
 
 def _limit(value: float) -> float | int:

@@ -1,6 +1,6 @@
-"""The LightningModule: backbone + demographics + three heads, named losses, a weighting.
+"""The LightningModule: a :class:`~cmi_core.train.network.CMINetwork`, named losses, a weighting.
 
-The module receives built backbone and weighting modules and never looks a plugin name up.
+The module receives the built network and weighting modules and never looks a plugin name up.
 Logged tags (flat, named in :mod:`cmi_core.tags`), every training step: ``loss/<term>``
 (raw), ``loss/total``, ``weights/<term>`` (effective weight), ``weighting/<param>`` (raw
 learnable value), ``lr``; ``grad/norm/<term>`` and ``grad/cosine/<a>__<b>`` (task gradients on
@@ -22,9 +22,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from cmi_core.backbone import Backbone
 from cmi_core.config import LossConfig, OptimizerConfig
-from cmi_core.data.schema import GESTURES, NINE_CLASSES
+from cmi_core.data.schema import GESTURES
 from cmi_core.errors import NonFiniteError
 from cmi_core.metrics import competition_score
 from cmi_core.tags import (
@@ -45,38 +44,28 @@ from cmi_core.train.jacobian import (
     representation_jacobian,
 )
 from cmi_core.train.losses import compute_losses
+from cmi_core.train.network import CMINetwork
 from cmi_core.train.optim import ScheduleFreeModeSwitch, build_optimizer
 from cmi_core.weighting import LossWeighting, active_terms
 
-DEMOGRAPHICS_DIM = 16
-
-
-def head(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Sequential:
-    """LN -> Dropout -> Linear -> SiLU -> Dropout -> Linear, as in exp024."""
-    return nn.Sequential(
-        nn.LayerNorm(in_dim),
-        nn.Dropout(dropout),
-        nn.Linear(in_dim, hidden),
-        nn.SiLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, out_dim),
-    )
+NETWORK_PARTS = ("backbone", "demographics", "heads")
 
 
 class CMIModel(pl.LightningModule):
-    """Predicts the 18-class gesture (argmax of the 18-class head); binary and 9-class heads
-    are auxiliary tasks whose losses the weighting strategy combines."""
+    """Trains a :class:`CMINetwork`: named losses, their weighting, the optimizer.
+
+    The network's parts are registered under the names fold checkpoints have always used
+    (``backbone``, ``weighting``, ``demographics``, ``heads``, in that order), so the training
+    checkpoint is the network's state dict plus the weighting's.
+    """
 
     def __init__(
         self,
-        backbone: Backbone,
+        network: CMINetwork,
         weighting: LossWeighting,
         loss: LossConfig,
         optimizer: OptimizerConfig,
         *,
-        n_demographics: int = 7,
-        use_demographics: bool = True,
-        head_dropout: float = 0.2,
         lr_scale: float = 0.1,
         total_steps: int | None = None,
     ) -> None:
@@ -84,31 +73,15 @@ class CMIModel(pl.LightningModule):
         expected = active_terms(loss.nine_class_head_enabled, loss.kl_weight)
         if tuple(weighting.terms) != expected:
             raise ValueError(f"weighting terms {weighting.terms} do not match the loss {expected}")
-        self.backbone, self.weighting = backbone, weighting
+        if ("nine_class" in network.heads) != loss.nine_class_head_enabled:
+            raise ValueError(
+                "the network's 9-class head does not match loss.nine_class_head_enabled"
+            )
+        self.backbone, self.weighting = network.backbone, weighting
+        self.demographics, self.heads = network.demographics, network.heads
+        self.__dict__["network"] = network  # not a second child: its parts are registered above
         self.loss_cfg, self.optimizer_cfg = loss, optimizer
         self.lr_scale, self.total_steps = lr_scale, total_steps
-        self.demographics = (
-            nn.Sequential(
-                nn.Linear(n_demographics, 32),
-                nn.Mish(),
-                nn.Dropout(head_dropout),
-                nn.Linear(32, DEMOGRAPHICS_DIM),
-                nn.Mish(),
-                nn.Dropout(head_dropout),
-            )
-            if use_demographics
-            else None
-        )
-        n_demographics_out = DEMOGRAPHICS_DIM if use_demographics else 0
-        features = backbone.out_dim + n_demographics_out
-        self.heads = nn.ModuleDict(
-            {
-                "multiclass": head(features, 128, len(GESTURES), head_dropout),
-                "binary": head(features, 64, 1, head_dropout),
-            }
-        )
-        if loss.nine_class_head_enabled:
-            self.heads["nine_class"] = head(features, 128, len(NINE_CLASSES), head_dropout)
         self._pending_backward: PendingBackward | None = None
         self._val_probs: list[Tensor] = []
         self._val_targets: list[Tensor] = []
@@ -116,37 +89,33 @@ class CMIModel(pl.LightningModule):
         self.last_val_targets: np.ndarray | None = None
         self.last_val_confusion: np.ndarray | None = None
 
+    network: CMINetwork
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Replacing a network part (a test swapping the backbone) replaces it in the network
+        too, so the module and the network it runs never disagree."""
+        super().__setattr__(name, value)
+        if name in NETWORK_PARTS and "network" in self.__dict__:
+            setattr(self.network, name, value)
+
     # -- model -------------------------------------------------------------------------------
 
     def forward(
         self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
     ) -> dict[str, Tensor]:
         """Logits by head: ``multiclass [B, 18]``, ``binary [B]``, ``nine_class [B, 9]``."""
-        return self.heads_forward(self.shared_representation(x, mask, demographics))
+        return self.network(x, mask, demographics)
 
     def shared_representation(
         self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
     ) -> Tensor:
-        """The heads' input ``[B, D]``: backbone embedding + demographics embedding."""
-        features = self.backbone(x, mask)
-        if self.demographics is not None:
-            if demographics is None:  # as exp024: missing demographics count as zeros
-                in_features = self.demographics[0].in_features
-                demographics = features.new_zeros(features.shape[0], in_features)
-            features = torch.cat([features, self.demographics(demographics)], dim=-1)
-        return features
+        return self.network.shared_representation(x, mask, demographics)
 
     def heads_forward(self, features: Tensor) -> dict[str, Tensor]:
-        outputs = {name: layer(features) for name, layer in self.heads.items()}
-        outputs["binary"] = outputs["binary"].squeeze(-1)
-        return outputs
+        return self.network.heads_forward(features)
 
     def shared_parameters(self) -> list[nn.Parameter]:
-        """The parameters every task shares: the backbone and the demographics MLP."""
-        shared = list(self.backbone.parameters())
-        if self.demographics is not None:
-            shared += list(self.demographics.parameters())
-        return [p for p in shared if p.requires_grad]
+        return self.network.shared_parameters()
 
     def _forward_batch(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return self(batch["x"], batch["mask"], batch.get("demographics"))

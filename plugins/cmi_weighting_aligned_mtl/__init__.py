@@ -8,16 +8,12 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-import cmi_core
-from cmi_core import GradientOptions, field, one_of, require_modules
+from cmi_core import GradientOptions, aggregator_strategy, field, hookimpl, one_of
 from cmi_core.specs import WeightingSpec
-
-if TYPE_CHECKING:
-    from cmi_core.weighting import FixedWeights, LossWeighting
 
 
 @attrs.frozen
@@ -30,26 +26,20 @@ class AlignedMtlOptions(GradientOptions):
         "which singular value sets the aligned gradients' scale",
     )
 
-    def __attrs_post_init__(self) -> None:
-        require_modules("aligned_mtl", "torchjd")
 
-
-def make_weighting(
-    terms: tuple[str, ...], fixed: FixedWeights, options: AlignedMtlOptions
-) -> LossWeighting:
+def _aggregator(options: AlignedMtlOptions, n_tasks: int) -> Any:
     from torchjd.aggregation import AlignedMTL
 
-    aggregator = AlignedMTL(scale_mode=options.scale_mode)
-    return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
+    return AlignedMTL(scale_mode=options.scale_mode)
 
 
-@cmi_core.hookimpl
+@hookimpl
 def cmi_register_weightings() -> list[WeightingSpec]:
     return [
-        WeightingSpec(
-            name="aligned_mtl",
-            summary="Aligned-MTL: aligned principal components (Senushkin et al. 2023)",
-            factory=make_weighting,
-            config_cls=AlignedMtlOptions,
+        aggregator_strategy(
+            "aligned_mtl",
+            "Aligned-MTL: aligned principal components (Senushkin et al. 2023)",
+            _aggregator,
+            AlignedMtlOptions,
         )
     ]

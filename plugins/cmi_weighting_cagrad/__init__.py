@@ -7,16 +7,12 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-import cmi_core
-from cmi_core import GradientOptions, field, non_negative, positive, require_modules
+from cmi_core import GradientOptions, aggregator_strategy, field, hookimpl, non_negative, positive
 from cmi_core.specs import WeightingSpec
-
-if TYPE_CHECKING:
-    from cmi_core.weighting import FixedWeights, LossWeighting
 
 
 @attrs.frozen
@@ -28,26 +24,21 @@ class CagradOptions(GradientOptions):
     )
     norm_eps: float = field(0.0001, positive, "added to the Gramian's norm before normalising")
 
-    def __attrs_post_init__(self) -> None:
-        require_modules("cagrad", "torchjd", "cvxpy", "clarabel")
 
-
-def make_weighting(
-    terms: tuple[str, ...], fixed: FixedWeights, options: CagradOptions
-) -> LossWeighting:
+def _aggregator(options: CagradOptions, n_tasks: int) -> Any:
     from torchjd.aggregation import CAGrad
 
-    aggregator = CAGrad(c=options.c, norm_eps=options.norm_eps)
-    return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
+    return CAGrad(c=options.c, norm_eps=options.norm_eps)
 
 
-@cmi_core.hookimpl
+@hookimpl
 def cmi_register_weightings() -> list[WeightingSpec]:
     return [
-        WeightingSpec(
-            name="cagrad",
-            summary="CAGrad: best worst-task descent near the mean gradient (Liu et al. 2021)",
-            factory=make_weighting,
-            config_cls=CagradOptions,
+        aggregator_strategy(
+            "cagrad",
+            "CAGrad: best worst-task descent near the mean gradient (Liu et al. 2021)",
+            _aggregator,
+            CagradOptions,
+            requires=("torchjd", "cvxpy", "clarabel"),
         )
     ]

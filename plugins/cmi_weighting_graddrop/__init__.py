@@ -8,16 +8,12 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-import cmi_core
-from cmi_core import GradientOptions, field, in_range, require_modules
+from cmi_core import GradientOptions, aggregator_strategy, field, hookimpl, in_range
 from cmi_core.specs import WeightingSpec
-
-if TYPE_CHECKING:
-    from cmi_core.weighting import FixedWeights, LossWeighting
 
 
 @attrs.frozen
@@ -26,27 +22,21 @@ class GraddropOptions(GradientOptions):
 
     leak: float = field(0.0, in_range(0, 1), "share of every task gradient that always passes")
 
-    def __attrs_post_init__(self) -> None:
-        require_modules("graddrop", "torchjd")
 
-
-def make_weighting(
-    terms: tuple[str, ...], fixed: FixedWeights, options: GraddropOptions
-) -> LossWeighting:
+def _aggregator(options: GraddropOptions, n_tasks: int) -> Any:
     import torch
     from torchjd.aggregation import GradDrop
 
-    aggregator = GradDrop(leak=torch.full((len(terms),), options.leak))
-    return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
+    return GradDrop(leak=torch.full((n_tasks,), options.leak))
 
 
-@cmi_core.hookimpl
+@hookimpl
 def cmi_register_weightings() -> list[WeightingSpec]:
     return [
-        WeightingSpec(
-            name="graddrop",
-            summary="GradDrop: random sign dropout per coordinate (Chen et al. 2020)",
-            factory=make_weighting,
-            config_cls=GraddropOptions,
+        aggregator_strategy(
+            "graddrop",
+            "GradDrop: random sign dropout per coordinate (Chen et al. 2020)",
+            _aggregator,
+            GraddropOptions,
         )
     ]

@@ -8,16 +8,12 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-import cmi_core
-from cmi_core import GradientOptions, at_least, field, positive, require_modules
+from cmi_core import GradientOptions, aggregator_strategy, at_least, field, hookimpl, positive
 from cmi_core.specs import WeightingSpec
-
-if TYPE_CHECKING:
-    from cmi_core.weighting import FixedWeights, LossWeighting
 
 
 @attrs.frozen
@@ -29,26 +25,20 @@ class MgdaOptions(GradientOptions):
     )
     max_iters: int = field(100, at_least(1), "Frank-Wolfe iterations at most")
 
-    def __attrs_post_init__(self) -> None:
-        require_modules("mgda", "torchjd")
 
-
-def make_weighting(
-    terms: tuple[str, ...], fixed: FixedWeights, options: MgdaOptions
-) -> LossWeighting:
+def _aggregator(options: MgdaOptions, n_tasks: int) -> Any:
     from torchjd.aggregation import MGDA
 
-    aggregator = MGDA(epsilon=options.epsilon, max_iters=options.max_iters)
-    return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
+    return MGDA(epsilon=options.epsilon, max_iters=options.max_iters)
 
 
-@cmi_core.hookimpl
+@hookimpl
 def cmi_register_weightings() -> list[WeightingSpec]:
     return [
-        WeightingSpec(
-            name="mgda",
-            summary="MGDA: min-norm convex combination of task gradients (Sener & Koltun 2018)",
-            factory=make_weighting,
-            config_cls=MgdaOptions,
+        aggregator_strategy(
+            "mgda",
+            "MGDA: min-norm convex combination of task gradients (Sener & Koltun 2018)",
+            _aggregator,
+            MgdaOptions,
         )
     ]

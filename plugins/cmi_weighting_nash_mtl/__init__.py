@@ -8,16 +8,12 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-import cmi_core
-from cmi_core import GradientOptions, at_least, field, non_negative, require_modules
+from cmi_core import GradientOptions, aggregator_strategy, at_least, field, hookimpl, non_negative
 from cmi_core.specs import WeightingSpec
-
-if TYPE_CHECKING:
-    from cmi_core.weighting import FixedWeights, LossWeighting
 
 
 @attrs.frozen
@@ -30,31 +26,26 @@ class NashMtlOptions(GradientOptions):
     )
     optim_niter: int = field(20, at_least(1), "solver iterations per solution")
 
-    def __attrs_post_init__(self) -> None:
-        require_modules("nash_mtl", "torchjd", "cvxpy", "ecos")
 
-
-def make_weighting(
-    terms: tuple[str, ...], fixed: FixedWeights, options: NashMtlOptions
-) -> LossWeighting:
+def _aggregator(options: NashMtlOptions, n_tasks: int) -> Any:
     from torchjd.aggregation import NashMTL
 
-    aggregator = NashMTL(
-        n_tasks=len(terms),
+    return NashMTL(
+        n_tasks=n_tasks,
         max_norm=options.max_norm,
         update_weights_every=options.update_weights_every,
         optim_niter=options.optim_niter,
     )
-    return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
 
 
-@cmi_core.hookimpl
+@hookimpl
 def cmi_register_weightings() -> list[WeightingSpec]:
     return [
-        WeightingSpec(
-            name="nash_mtl",
-            summary="Nash-MTL: Nash bargaining over the task gradients (Navon et al. 2022)",
-            factory=make_weighting,
-            config_cls=NashMtlOptions,
+        aggregator_strategy(
+            "nash_mtl",
+            "Nash-MTL: Nash bargaining over the task gradients (Navon et al. 2022)",
+            _aggregator,
+            NashMtlOptions,
+            requires=("torchjd", "cvxpy", "ecos"),
         )
     ]

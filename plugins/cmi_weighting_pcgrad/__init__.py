@@ -8,42 +8,16 @@ This module only declares the plugin; torch and torchjd are imported when a stra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import attrs
-
-import cmi_core
-from cmi_core import GradientOptions, require_modules
+from cmi_core import aggregator_strategy, hookimpl
 from cmi_core.specs import WeightingSpec
 
-if TYPE_CHECKING:
-    from cmi_core.weighting import FixedWeights, LossWeighting
 
-
-@attrs.frozen
-class PcgradOptions(GradientOptions):
-    """Options of ``strategy = "pcgrad"`` (needs ``pip install 'cmi-trainer[mtl]'``)."""
-
-    def __attrs_post_init__(self) -> None:
-        require_modules("pcgrad", "torchjd")
-
-
-def make_weighting(
-    terms: tuple[str, ...], fixed: FixedWeights, options: PcgradOptions
-) -> LossWeighting:
-    from torchjd.aggregation import PCGrad
-
-    aggregator = PCGrad()
-    return cmi_core.AggregatorWeighting(terms, fixed, options.where, aggregator)
-
-
-@cmi_core.hookimpl
+@hookimpl
 def cmi_register_weightings() -> list[WeightingSpec]:
     return [
-        WeightingSpec(
-            name="pcgrad",
-            summary="PCGrad: conflicting gradients projected on normal planes (Yu et al. 2020)",
-            factory=make_weighting,
-            config_cls=PcgradOptions,
+        aggregator_strategy(
+            "pcgrad",
+            "PCGrad: conflicting gradients projected on normal planes (Yu et al. 2020)",
+            "torchjd.aggregation:PCGrad",
         )
     ]

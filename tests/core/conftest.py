@@ -12,6 +12,7 @@ import cmi_core
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURE_IS_TARGET, GESTURE_TO_NINE
 from cmi_core.train.model import CMIModel
+from cmi_core.train.network import CMINetwork
 from cmi_core.weighting import active_terms
 
 CHANNELS = 7
@@ -61,8 +62,9 @@ def make_model() -> ModelFactory:
             **options,
         )
         backbone = cmi_core.build_backbone("squeezeformer", CHANNELS, **TINY_BACKBONE)
+        network = CMINetwork(backbone, nine_class_head=loss.nine_class_head_enabled)
         return CMIModel(
-            backbone, weighting, loss, optimizer or OptimizerConfig(), total_steps=total_steps
+            network, weighting, loss, optimizer or OptimizerConfig(), total_steps=total_steps
         )
 
     return make

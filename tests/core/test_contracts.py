@@ -6,21 +6,28 @@ from typing import Any
 
 import pytest
 
+from cmi_core.registry.manager import get_plugin_manager
 from cmi_core.testing import BackboneContract, GradientWeightingContract, WeightingContract
 
 TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32}
 
 
-class TestNoneWeighting(WeightingContract):
-    @pytest.fixture
-    def plugin_name(self) -> str:
-        return "none"
+def _strategies(level: str) -> list[str]:
+    """Every registered strategy at ``level``: a new plugin is checked without naming it here."""
+    manager = get_plugin_manager()
+    return [n for n in manager.names("weighting") if manager.get("weighting", n).level == level]
 
 
-class TestUncertaintyWeighting(WeightingContract):
-    @pytest.fixture
-    def plugin_name(self) -> str:
-        return "uncertainty"
+LOSS_LEVEL, GRADIENT_LEVEL = _strategies("loss"), _strategies("gradient")
+
+
+def test_the_registry_holds_strategies_of_both_levels() -> None:
+    assert "none" in LOSS_LEVEL and "upgrad" in GRADIENT_LEVEL, (LOSS_LEVEL, GRADIENT_LEVEL)
+
+
+@pytest.mark.parametrize("plugin_name", LOSS_LEVEL)
+class TestLossWeightings(WeightingContract):
+    pass
 
 
 class TestUncertaintyLiebelWeighting(WeightingContract):
@@ -33,27 +40,7 @@ class TestUncertaintyLiebelWeighting(WeightingContract):
         return {"variant": "liebel", "clamp": [-3.0, 4.0], "init_value": 0.5}
 
 
-class TestDirectWeighting(WeightingContract):
-    @pytest.fixture
-    def plugin_name(self) -> str:
-        return "direct"
-
-
-GRADIENT_STRATEGIES = (
-    "upgrad",
-    "mgda",
-    "pcgrad",
-    "cagrad",
-    "imtl_g",
-    "nash_mtl",
-    "aligned_mtl",
-    "dualproj",
-    "graddrop",
-    "gradnorm",
-)
-
-
-@pytest.mark.parametrize("plugin_name", GRADIENT_STRATEGIES)
+@pytest.mark.parametrize("plugin_name", GRADIENT_LEVEL)
 class TestGradientWeightings(GradientWeightingContract):
     pass
 

@@ -39,3 +39,11 @@ def test_the_documented_gradient_plugin_passes_the_kit(example_module: str) -> N
     kit.check_logged_weights(build)
     kit.check_state_dict_round_trip(build)
     kit.check_trains_the_model(build, "representation")
+
+
+def test_the_aggregator_example_is_the_mgda_plugin_as_shipped() -> None:
+    """The declaration docs/weighting.md shows is the plugin's own code, not a copy that drifts."""
+    section = DOC.read_text().split("**Around an aggregator, a declaration.**", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    plugin = Path(__file__).resolve().parents[2] / "plugins" / "cmi_weighting_mgda" / "__init__.py"
+    assert plugin.read_text().endswith(code)

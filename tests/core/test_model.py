@@ -15,6 +15,7 @@ from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURES
 from cmi_core.metrics import competition_score
 from cmi_core.train.model import CMIModel
+from cmi_core.train.network import CMINetwork
 
 from .conftest import CHANNELS, TINY_BACKBONE, ModelFactory, make_batch
 
@@ -43,12 +44,12 @@ def test_forward_returns_the_heads_logits(demographics: bool, nine_class_head: b
         if nine_class_head
         else ("multiclass", "binary")
     )
+    backbone = cmi_core.build_backbone("squeezeformer", CHANNELS, **TINY_BACKBONE)
     model = CMIModel(
-        cmi_core.build_backbone("squeezeformer", CHANNELS, **TINY_BACKBONE),
+        CMINetwork(backbone, nine_class_head=nine_class_head, use_demographics=demographics),
         cmi_core.build_weighting("none", terms),
         loss,
         OptimizerConfig(),
-        use_demographics=demographics,
     )
     batch = make_batch()
     outputs = model(batch["x"], batch["mask"], batch["demographics"] if demographics else None)
@@ -71,7 +72,7 @@ def test_missing_demographics_count_as_zeros(make_model: ModelFactory) -> None:
 def test_weighting_terms_must_match_the_loss_config() -> None:
     with pytest.raises(ValueError, match="do not match"):
         CMIModel(
-            cmi_core.build_backbone("squeezeformer", CHANNELS, **TINY_BACKBONE),
+            CMINetwork(cmi_core.build_backbone("squeezeformer", CHANNELS, **TINY_BACKBONE)),
             cmi_core.build_weighting("none", ("multiclass", "binary")),
             LossConfig(),  # expects nine_class and kl as well
             OptimizerConfig(),
@@ -127,3 +128,36 @@ def test_predict_step_returns_18_class_probabilities(make_model: ModelFactory) -
         probs = model.predict_step(make_batch(), 0)
     assert probs.shape == (4, 18)
     torch.testing.assert_close(probs.sum(dim=1), torch.ones(4))
+
+
+def test_the_trainer_builds_from_the_loaded_options_without_structuring_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmi_core import builders
+    from cmi_core.train.assemble import build_model
+    from tests.run.conftest import tiny_config
+
+    cfg = tiny_config(tmp_path, loss={"weighting": {"strategy": "uncertainty"}})
+
+    def restructured(*args: object, **kwargs: object) -> None:
+        raise AssertionError("build_model structured plugin options a second time")
+
+    monkeypatch.setattr(builders, "structure_options", restructured)
+    model = build_model(cfg, CHANNELS)
+    assert model.weighting.terms and model.network.backbone is model.backbone
+
+
+def test_the_typed_builders_refuse_a_dict() -> None:
+    from cmi_core.builders import make_backbone
+
+    with pytest.raises(TypeError, match="options here"):
+        make_backbone("squeezeformer", CHANNELS, dict(TINY_BACKBONE))
+
+
+def test_replacing_a_network_part_on_the_module_replaces_it_in_the_network(
+    make_model: ModelFactory,
+) -> None:
+    model = make_model()
+    heads = torch.nn.ModuleDict(dict(model.heads.items()))
+    model.heads = heads
+    assert model.network.heads is heads

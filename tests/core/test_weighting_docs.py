@@ -1,4 +1,5 @@
-"""docs/weighting.md describes each loss-level strategy, its options and their defaults."""
+"""docs/weighting.md describes every registered strategy at its level, and each loss-level one's
+options and their defaults."""
 
 from __future__ import annotations
 
@@ -11,9 +12,19 @@ import pytest
 from cmi_core.registry.manager import get_plugin_manager
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "weighting.md"
+STRATEGIES = get_plugin_manager().names("weighting")
+LOSS_LEVEL = [n for n in STRATEGIES if get_plugin_manager().get("weighting", n).level == "loss"]
 
 
-@pytest.mark.parametrize("name", ["dwa", "rlw", "gls", "famo"])
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_every_strategy_has_a_row_at_its_level(name: str) -> None:
+    level = get_plugin_manager().get("weighting", name).level
+    assert re.search(rf"^\| `{name}` \| {level} \|", DOC.read_text(), re.MULTILINE), (
+        f"no '| `{name}` | {level} |' row in the 'Every strategy' table"
+    )
+
+
+@pytest.mark.parametrize("name", LOSS_LEVEL)
 def test_the_strategy_has_a_catalogue_row_and_a_section_with_every_option(name: str) -> None:
     doc = DOC.read_text()
     assert re.search(rf"^\| `{name}` \| loss-level", doc, re.MULTILINE), "no catalogue row"
@@ -22,10 +33,14 @@ def test_the_strategy_has_a_catalogue_row_and_a_section_with_every_option(name: 
     options = get_plugin_manager().get("weighting", name).config_cls
     for option in attrs.fields(options):
         default = option.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
         if isinstance(default, bool):
             shown = str(default).lower()  # as TOML writes it
         elif isinstance(default, str):
             shown = f'"{default}"'
+        elif isinstance(default, tuple | list):
+            shown = f"[{', '.join(map(repr, default))}]"  # as TOML writes it
         else:
             shown = repr(default).replace("e-0", "e-")
         row = f"| `{option.name}` | `{shown}` |"
