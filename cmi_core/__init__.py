@@ -16,6 +16,7 @@ from cmi_core.hookspecs import hookimpl
 from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, WeightingSpec
 
 if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
+    from cmi_core.aggregators import aggregator_strategy, quadprog_projector
     from cmi_core.backbone import Backbone
     from cmi_core.builders import build_backbone, build_logger, build_weighting
     from cmi_core.gradient_options import GradientOptions, ProjectorOptions, require_modules
@@ -92,6 +93,7 @@ __all__ = [  # static, so linters and editors see every public name
     "RunError",
     "WeightingSpec",
     "__version__",
+    "aggregator_strategy",
     "at_least",
     "build_backbone",
     "build_logger",
@@ -104,6 +106,7 @@ __all__ = [  # static, so linters and editors see every public name
     "one_of",
     "ordered_pair",
     "positive",
+    "quadprog_projector",
     "require_modules",
     "tags",
     "weighted_sum",
