@@ -2,8 +2,9 @@
 
 Every backbone must keep padded frames (``mask == False``) out of a real frame's output; the
 contract kit checks it. These layers do the parts that are easy to get subtly wrong: batch
-statistics over real frames only, pooling over real frames only, and cheap dropout. Shapes:
-``h [B, T, C]`` for pooling and dropout, ``x [B, C, T]`` for the batch norm (as ``Conv1d``).
+statistics over real frames only, pooling over real frames only, and cheap dropout. Each
+docstring ends with its tensor layout (``B`` batch, ``T`` frames, ``C`` channels): everything
+takes ``[B, T, C]`` but ``MaskedBatchNorm1d``, which takes ``[B, C, T]`` as ``Conv1d`` does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ def real_frames(mask: Tensor) -> Tensor:
     """``mask`` as bool, with a sequence that has no real frame counted as all real.
 
     An empty sequence would otherwise give a softmax or a mean over nothing (NaN).
+
+    Layout: ``mask [B, T]`` -> ``[B, T]`` (bool).
     """
     mask = mask.bool()
     return mask | ~mask.any(dim=1, keepdim=True)
@@ -26,6 +29,8 @@ class ChannelDropout(nn.Module):
 
     One random number per sequence and channel, like Keras' SpatialDropout1D: element-wise
     masks cost ~18 % of a CPU training step (docs/benchmarks.md, "Training step").
+
+    Layout: ``h [B, T, C]`` -> ``[B, T, C]``.
     """
 
     def __init__(self, p: float) -> None:
@@ -44,6 +49,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 
     Plain BatchNorm would count padded frames, so its statistics would depend on how much
     padding a batch has. Evaluation uses the running statistics, frame by frame.
+
+    Layout: ``x [B, C, T]`` (as ``Conv1d``), ``mask [B, T]`` -> ``[B, C, T]``.
     """
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
@@ -70,7 +77,10 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 
 
 class MeanPool(nn.Module):
-    """Mean of ``[B, T, C]`` over real frames."""
+    """Mean of ``[B, T, C]`` over real frames.
+
+    Layout: ``h [B, T, C]``, ``mask [B, T]`` -> ``[B, C]``.
+    """
 
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
         weight = mask.unsqueeze(-1).to(h.dtype)
@@ -81,6 +91,8 @@ class AttentionPool(nn.Module):
     """A learned score per frame, softmax over real frames, weighted sum of ``[B, T, C]``.
 
     Every sequence needs at least one real frame (see ``real_frames``).
+
+    Layout: ``h [B, T, C]``, ``mask [B, T]`` -> ``[B, C]``.
     """
 
     def __init__(self, channels: int) -> None:
@@ -98,6 +110,8 @@ class InputNorm(nn.Module):
     Fixed-constant features differ in scale by 10x (linear acceleration vs orientation), and
     Adam moves every weight by about the learning rate: without this a small-scale channel
     needs ~10x more steps to matter. Padded frames must be finite (zero them first).
+
+    Layout: ``x [B, T, C]``, ``mask [B, T]`` -> ``[B, T, C]``.
     """
 
     def __init__(self, channels: int) -> None:

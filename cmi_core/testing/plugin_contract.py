@@ -50,5 +50,18 @@ def reloaded(trained: nn.Module, fresh: nn.Module) -> nn.Module:
     buffer = io.BytesIO()
     torch.save(trained.state_dict(), buffer)
     buffer.seek(0)
-    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    state = torch.load(buffer, weights_only=True)
+    ours = fresh.state_dict()
+    resized = [k for k in state if k in ours and state[k].shape != ours[k].shape]
+    try:
+        fresh.load_state_dict(state)
+    except RuntimeError:
+        if not resized:
+            raise
+        raise AssertionError(
+            f"state {', '.join(resized)} has shape {tuple(state[resized[0]].shape)} after "
+            f"training but {tuple(ours[resized[0]].shape)} when built, so a checkpoint cannot "
+            "load it: state sized at the first step must be resized in _load_from_state_dict "
+            "(docs/writing-a-plugin.md, 'State sized at the first step')"
+        ) from None
     return fresh

@@ -125,6 +125,34 @@ class ForgetfulBackbone(Backbone):
         return mean * self.scale
 
 
+class LazyStateBackbone(Backbone):
+    """A masked mean scaled by statistics whose size is known only at the first step: the
+    buffer starts empty, so a fresh module cannot load a trained one's ``state_dict``."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.out_dim = 4
+        self.proj = nn.Linear(in_channels, self.out_dim)
+        self.register_buffer("scale", torch.empty(0))
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        weight = mask.unsqueeze(-1).to(x.dtype)
+        mean = (self.proj(x) * weight).sum(1) / weight.sum(1).clamp_min(1.0)
+        if self.training and self.scale.numel() == 0:
+            self.scale = 1.0 + mean.detach().abs().mean(0)
+        return mean * self.scale if self.scale.numel() else mean
+
+
+class LazyStateLoaded(LazyStateBackbone):
+    """The same, with the pattern of docs/writing-a-plugin.md: resize before loading."""
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        stored = state_dict.get(prefix + "scale")
+        if stored is not None and stored.shape != self.scale.shape:
+            self.scale = torch.empty_like(stored)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 BROKEN = {
     "zero_total": lambda terms, fixed, options: ZeroTotal(terms, fixed),
     "buffer_learner": lambda terms, fixed, options: BufferLearner(terms, fixed),
@@ -155,5 +183,17 @@ def cmi_register_backbones() -> list[BackboneSpec]:
             summary="broken on purpose: state outside the state_dict",
             factory=lambda in_channels, options: ForgetfulBackbone(in_channels),
             config_cls=NoOptions,
-        )
+        ),
+        BackboneSpec(
+            name="lazy_state",
+            summary="broken on purpose: state sized at the first step, not loadable",
+            factory=lambda in_channels, options: LazyStateBackbone(in_channels),
+            config_cls=NoOptions,
+        ),
+        BackboneSpec(
+            name="lazy_state_loaded",
+            summary="state sized at the first step, resized on loading (sound)",
+            factory=lambda in_channels, options: LazyStateLoaded(in_channels),
+            config_cls=NoOptions,
+        ),
     ]

@@ -60,6 +60,11 @@ BROKEN = {
         "test_state_dict_round_trip",
         "everything the output depends on must be a parameter or a persistent buffer",
     ),
+    "lazy_state": (
+        "BackboneContract",
+        "test_state_dict_round_trip",
+        "state sized at the first step must be resized in _load_from_state_dict",
+    ),
 }
 
 
@@ -86,6 +91,10 @@ def test_the_kit_fails_a_broken_plugin_with_a_sentence(
 
 def test_the_harness_passes_a_sound_plugin(pytester: pytest.Pytester) -> None:
     assert _failures(pytester, "WeightingContract", "uncertainty") == {}
+
+
+def test_the_documented_lazy_state_pattern_passes(pytester: pytest.Pytester) -> None:
+    assert _failures(pytester, "BackboneContract", "lazy_state_loaded") == {}
 
 
 def _bare_checks(path: Path) -> list[str]:

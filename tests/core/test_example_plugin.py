@@ -20,6 +20,7 @@ from tests.conftest import install_fake_distribution
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cmi_weighting_normalized"
+BACKBONE_EXAMPLE = ROOT / "examples" / "cmi_backbone_tcn"
 EXTRA_BACKBONE = {
     "cmi_backbone_extra": """
     import attrs
@@ -49,8 +50,9 @@ def _run(*args: str | Path, cwd: Path) -> str:
     return result.stdout
 
 
-@pytest.mark.install
-def test_the_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> None:
+def _venv_with(example: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``(python, site_packages, package)``: a fresh venv that sees the project's packages
+    through a ``.pth`` file, with a copy of ``example`` pip-installed into it."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)  # pip and setuptools come from the project below
     python = env_dir / "bin" / "python"
@@ -61,27 +63,40 @@ def test_the_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> Non
     )
     project = sysconfig.get_paths()["purelib"]
     (site_packages / "cmi_project.pth").write_text(f"import site; site.addsitedir({project!r})\n")
-
-    package = shutil.copytree(
-        EXAMPLE, tmp_path / "cmi_weighting_normalized"
-    )  # build files stay out
+    package = shutil.copytree(example, tmp_path / example.name)  # build files stay out
     _run(
         python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", ".", cwd=package
     )
     where = _run(
-        python,
-        "-P",
-        "-c",
-        "import cmi_weighting_normalized; print(cmi_weighting_normalized.__file__)",
-        cwd=package,
+        python, "-P", "-c", f"import {example.name}; print({example.name}.__file__)", cwd=package
     )
     assert Path(where.strip()).is_relative_to(site_packages)  # the installed copy, not the source
+    return python, site_packages, package
+
+
+def _passed(output: str) -> int:
+    passed = re.search(r"(\d+) passed", output)
+    assert passed and "failed" not in output, output
+    return int(passed.group(1))
+
+
+@pytest.mark.install
+def test_the_backbone_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> None:
+    python, _, package = _venv_with(BACKBONE_EXAMPLE, tmp_path)
+    listing = _run(python, "-P", "-m", "cmi_core.cli", "plugins", cwd=package)
+    assert "tcn" in listing and "cmi-backbone-tcn" in listing
+    output = _run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
+    assert _passed(output) >= 15, output  # two kit runs and the example's own test
+
+
+@pytest.mark.install
+def test_the_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> None:
+    python, site_packages, package = _venv_with(EXAMPLE, tmp_path)
     listing = _run(python, "-P", "-m", "cmi_core.cli", "plugins", cwd=package)
     assert "normalized" in listing and "cmi-weighting-normalized" in listing
 
     output = _run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
-    passed = re.search(r"(\d+) passed", output)
-    assert passed and int(passed.group(1)) >= 10, output  # the kit's checks and the example's
+    assert _passed(output) >= 10, output  # the kit's checks and the example's
 
     # A plugin author develops in this environment: the project's tests of messages that list
     # the installed plugins must hold with the example weighting and a third-party backbone.
@@ -103,5 +118,26 @@ def test_the_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> Non
         ROOT / "tests",
         cwd=ROOT,
     )
-    passed = re.search(r"(\d+) passed", output)
-    assert passed and int(passed.group(1)) >= 6 and "failed" not in output, output
+    assert _passed(output) >= 6, output
+
+
+def _doc_blocks() -> list[str]:
+    text = (ROOT / "docs" / "writing-a-plugin.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_docs_backbone_code_is_the_example_package():
+    (block,) = [b for b in _doc_blocks() if "class TcnOptions" in b]
+    source = (BACKBONE_EXAMPLE / "cmi_backbone_tcn" / "__init__.py").read_text()
+    for piece in block.strip().split("\n\n\n"):
+        assert piece.strip() in source, piece
+
+
+def test_the_docs_lazy_state_pattern_is_the_one_the_kit_passes():
+    (block,) = [b for b in _doc_blocks() if "_load_from_state_dict" in b]
+    fixture = (ROOT / "tests" / "core" / "broken_plugins.py").read_text()
+    method = block[block.index("    def _load_from_state_dict") :]
+    code = [line.split("#")[0].strip() for line in method.strip().splitlines()]
+    fixture_lines = [line.split("#")[0].strip() for line in fixture.splitlines()]
+    start = fixture_lines.index(code[0])
+    assert fixture_lines[start : start + len(code)] == code

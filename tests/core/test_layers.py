@@ -44,3 +44,23 @@ def test_masked_batch_norm_trains_under_bf16_autocast_with_float32_statistics() 
     real = x[:, :, 3:]
     expected_mean = 0.1 * real.mean(dim=(0, 2))  # momentum 0.1 from zeros
     torch.testing.assert_close(norm.running_mean, expected_mean, atol=2e-2, rtol=2e-2)
+
+
+def test_every_public_layer_states_its_layout_in_its_docstring_and_the_docs():
+    import inspect
+    from pathlib import Path
+
+    from cmi_core import layers
+
+    table = (Path(__file__).parents[2] / "docs" / "backbones.md").read_text()
+    public = [
+        obj
+        for name, obj in vars(layers).items()
+        if not name.startswith("_")
+        and (inspect.isclass(obj) or inspect.isfunction(obj))
+        and obj.__module__ == layers.__name__
+    ]
+    assert len(public) >= 6
+    for obj in public:
+        assert "Layout: ``" in (obj.__doc__ or ""), obj.__name__
+        assert f"| `{obj.__name__}(" in table, obj.__name__
