@@ -33,6 +33,7 @@ import attrs
 
 from cmi_core.data.source import load_data
 from cmi_core.errors import CmiError
+from cmi_core.rundir.layout import fold_dir
 from cmi_core.common.signals import ignoring_stop_signals
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def run_trial(trial: Trial, scratch: bool = False) -> TrialOutcome:
             return TrialOutcome(trial, _train(trial, Path(trial.run_dir)))
         with tempfile.TemporaryDirectory(prefix="cmi-trial-") as tmp:
             result = _train(trial, Path(tmp))
-            return TrialOutcome(trial, result, read_tree(Path(tmp) / f"fold_{trial.fold}"))
+            return TrialOutcome(trial, result, read_tree(fold_dir(Path(tmp), trial.fold)))
     except CmiError as exc:
         return TrialOutcome(trial, error=str(exc))
     except Exception as exc:  # a bug in one trial must not stop the others: report it

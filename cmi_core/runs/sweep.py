@@ -18,7 +18,8 @@ from cmi_core.config import Config
 from cmi_core.common.console import say
 from cmi_core.runs.executor import Executor, TrialOutcome
 from cmi_core.data.fingerprint import DataFingerprint
-from cmi_core.rundir.layout import CONFIG_FILE, check_run_dir
+from cmi_core.rundir.checks import check_run_dir
+from cmi_core.rundir.layout import CONFIG_FILE
 from cmi_core.runs.sweep_plan import SweepError, SweepPlan, read_sweep, write_sweep
 from cmi_core.runs.trials import RunInProgress, drive
 

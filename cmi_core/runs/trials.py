@@ -22,7 +22,9 @@ from cmi_core.errors import RunError
 from cmi_core.runs.executor import Executor, Trial, TrialOutcome, write_tree
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import LAST_FILE, check_same_data, create_run_dir, fold_dir, read_finished, write_results
+from cmi_core.rundir.checks import check_same_data
+from cmi_core.rundir.layout import LAST_FILE, create_run_dir, fold_dir, write_results
+from cmi_core.rundir.reader import RunDir
 from cmi_core.common.signals import stop_signals
 
 
@@ -51,7 +53,7 @@ class RunInProgress:
         if not resume:
             create_run_dir(cfg, out_dir)
         check_same_data(out_dir, data, resume=resume)
-        records, oof = read_finished(out_dir) if resume else ({}, None)
+        records, oof = RunDir(out_dir).finished() if resume else ({}, None)
         return cls(cfg, Path(out_dir), sorted(wanted), records, oof)
 
     def pending(self) -> list[int]:
