@@ -62,7 +62,7 @@ def _check_same_data(runs: Sequence[RunDir]) -> None:
         differing = data_differences(runs[0], run)
         if differing:
             raise RunError(
-                f"{run.path}: trained on other data or folds than {runs[0].path} "
+                f"{runs[0].path} and {run.path} use different data or folds "
                 f"({', '.join(differing)} differ); an OOF ensemble needs runs of the same data "
                 "and CV split"
             )
