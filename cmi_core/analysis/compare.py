@@ -28,7 +28,7 @@ from cmi_core.errors import CmiError
 from cmi_core.metrics import competition_score
 from cmi_core.rundir.layout import SUMMARY_FILE, config_identity
 from cmi_core.rundir.reader import RunDir, data_differences
-from cmi_core.runs.sweep_plan import SWEEP_FILE, read_sweep
+from cmi_core.runs.sweep_plan import SWEEP_FILE, read_sweep, sweep_points
 
 KEY_COLUMNS = ("sequence_id", "subject", "fold", "gesture", "prediction")
 
@@ -95,7 +95,7 @@ def _runs_under(path: Path) -> list[Run]:
     if sweep is not None:
         return [
             _read_run(RunDir(path / p["name"]), p["label"], p["seed"])
-            for p in sweep["points"]
+            for p in sweep_points(path, sweep)
             if RunDir(path / p["name"]).has_results()
         ]
     if RunDir(path).has_results():

@@ -169,13 +169,18 @@ def _blame(line: str, axes: Sequence[GridAxis], point: Point) -> str:
 def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     """``sweep.json`` (``None`` where there is none); a damaged one is one ``RunError`` line."""
     path = Path(sweep_dir) / SWEEP_FILE
-    if not path.is_file():
-        return None
-    state = read_json_object(path)
+    return read_json_object(path) if path.is_file() else None
+
+
+def sweep_points(sweep_dir: Path, state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The points of a read ``sweep.json``, each with its ``name``, ``label`` and ``seed``."""
     points = state.get("points")
     if not isinstance(points, list) or not all(_is_point(p) for p in points):
-        raise RunError(f"{path}: not a sweep (no list of points with a name, label and seed)")
-    return state
+        raise RunError(
+            f"{Path(sweep_dir) / SWEEP_FILE}: not a sweep (no list of points with a name, label "
+            "and seed)"
+        )
+    return points
 
 
 def _is_point(raw: Any) -> bool:
