@@ -266,8 +266,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cmi_core.analysis.compare import compare, format_table, write_csv, write_json, write_plot
+    from cmi_core.analysis.compare import (
+        check_outputs,
+        compare,
+        format_table,
+        write_csv,
+        write_json,
+        write_plot,
+    )
 
+    check_outputs(args.csv, args.json, args.plot)
     comparison = compare(args.dirs, args.baseline)
     print(format_table(comparison))
     for path, write in ((args.csv, write_csv), (args.json, write_json), (args.plot, write_plot)):

@@ -1,11 +1,12 @@
 """``cmi compare``: configs side by side over seeds and folds, and each against a baseline.
 
 Reads run directories and sweep directories (``sweep.json`` + one run directory per point)
-through the run-directory contract only: ``config.toml``, ``summary.json`` and
-``oof_predictions.csv``. Runs whose configs differ only in ``trainer.seed`` (and where they
-ran) form one config. Against the baseline, scores are paired over (fold, seed): the same
-validation subjects, the same seed;
-see :mod:`cmi_core.analysis.stats` for the interval and the test.
+through the run-directory contract only (:class:`~cmi_core.rundir.reader.RunDir`):
+``config.toml``, ``summary.json``, ``oof_predictions.csv`` and ``data_fingerprint.json``, so
+runs of other data are refused wherever they sit, and a run counts once. Runs whose configs
+differ only in ``trainer.seed`` (and where they ran) form one config. Against the baseline,
+scores are paired over (fold, seed): the same validation subjects, the same seed; see
+:mod:`cmi_core.analysis.stats` for the interval and the test.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,13 @@ from cmi_core.analysis.stats import (
     compare_paired,
     subject_confusions,
 )
+from cmi_core.common.atomic import atomic_path, check_writable_file, write_text_atomic
 from cmi_core.errors import CmiError
 from cmi_core.metrics import competition_score
-from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, RESUMABLE_KEYS, SUMMARY_FILE, flatten
-from cmi_core.runs.sweep_plan import SWEEP_FILE, point_title, read_sweep
+from cmi_core.rundir.layout import SUMMARY_FILE, config_identity
+from cmi_core.rundir.reader import RunDir, data_differences
+from cmi_core.runs.sweep_plan import SWEEP_FILE, point_title, read_sweep, sweep_points
 
-SAME_DATA_KEYS = ("data.source", "data.dir", "data.synthetic.", "cv.n_folds", "cv.seed")
-"""Config keys that must agree for scores to be comparable (key prefixes end with a dot)."""
 KEY_COLUMNS = ("sequence_id", "subject", "fold", "gesture", "prediction")
 
 
@@ -86,51 +86,50 @@ class Comparison:
 
 
 def collect_runs(paths: Sequence[Path]) -> list[Run]:
-    """Every run under the given run or sweep directories (a sweep's unstarted points skipped)."""
-    runs = []
+    """Every run under the given run or sweep directories (a sweep's unstarted points skipped);
+    a directory named twice, or inside a sweep also named, counts once."""
+    found: dict[Path, Run] = {}
     for path in map(Path, paths):
-        sweep = read_sweep(path)
-        if sweep is not None:
-            runs += [
-                _read_run(path / p["name"], _point_name(p), p["seed"])
-                for p in sweep["points"]
-                if (path / p["name"] / SUMMARY_FILE).is_file()
-            ]
-        elif (path / SUMMARY_FILE).is_file():
-            runs.append(_read_run(path, path.name, None))
-        else:
-            raise CompareError(
-                f"{path}: neither a run directory with results ({SUMMARY_FILE}) nor a sweep "
-                f"({SWEEP_FILE})"
-            )
-    if not runs:
+        for run in _runs_under(path):
+            found.setdefault(run.path.resolve(), run)
+    if not found:
         raise CompareError("no finished runs to compare (no fold has finished yet)")
-    return runs
+    return list(found.values())
 
 
-def _read_run(path: Path, label: str, seed: int | None) -> Run:
-    config = flatten(tomllib.loads((path / CONFIG_FILE).read_text(encoding="utf-8")))
-    summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
-    oof = pl.read_csv(path / OOF_FILE, columns=list(KEY_COLUMNS), infer_schema_length=0)
+def _runs_under(path: Path) -> list[Run]:
+    sweep = read_sweep(path)
+    if sweep is not None:
+        return [
+            _read_run(RunDir(path / p["name"]), _point_name(p), p["seed"])
+            for p in sweep_points(path, sweep)
+            if RunDir(path / p["name"]).has_results()
+        ]
+    if RunDir(path).has_results():
+        return [_read_run(RunDir(path), path.name, None)]
+    raise CompareError(
+        f"{path}: neither a run directory with results ({SUMMARY_FILE}) nor a sweep ({SWEEP_FILE})"
+    )
+
+
+def _read_run(run_dir: RunDir, label: str, seed: int | None) -> Run:
+    config = run_dir.flat_config()
     return Run(
-        path=path,
+        path=run_dir.path,
         label=label,
         seed=int(config.get("trainer.seed", 0)) if seed is None else seed,
         config=config,
-        oof=oof.with_columns(pl.col("fold").cast(pl.Int64)),
-        complete=bool(summary.get("complete", False)),
+        oof=run_dir.oof().select(KEY_COLUMNS),
+        complete=bool(run_dir.summary().get("complete", False)),
     )
 
 
 def check_comparable(runs: Sequence[Run]) -> None:
-    """All runs must share data and folds: the same config keys and the same sequence->fold."""
+    """All runs must share data and folds: the same data fingerprints (else data settings),
+    the same ``[cv]`` and the same sequence->fold."""
     first = runs[0]
     for run in runs[1:]:
-        differing = sorted(
-            key
-            for key in first.config.keys() | run.config.keys()
-            if key.startswith(SAME_DATA_KEYS) and first.config.get(key) != run.config.get(key)
-        )
+        differing = data_differences(RunDir(first.path), RunDir(run.path))
         if differing:
             raise CompareError(
                 f"{first.path} and {run.path} use different data or folds "
@@ -146,10 +145,13 @@ def check_comparable(runs: Sequence[Run]) -> None:
 
 
 def group_configs(runs: Sequence[Run]) -> dict[str, list[Run]]:
-    """Runs that differ only in seed (and where they ran) under one name, in input order."""
+    """Runs that differ only in seed (and where they ran) under one name, in input order; two
+    runs of one config at one seed (a copied run or sweep) are refused, not counted twice."""
     groups: dict[tuple[Any, ...], list[Run]] = {}
     for run in runs:
-        groups.setdefault(_fingerprint(run.config), []).append(run)
+        groups.setdefault(config_identity(run.config, with_seed=False), []).append(run)
+    for members in groups.values():
+        _check_one_run_per_seed(members)
     named: dict[str, list[Run]] = {}
     for members in groups.values():
         name = members[0].label
@@ -187,6 +189,18 @@ def find_config(names: Iterable[str], given: str) -> str:
 def _names_part(name: str, part: str) -> bool:
     """Whether ``part`` is one ``key=value`` of a config name, or the value of one."""
     return any(part in (word, word.partition("=")[2]) for word in name.split())
+
+
+def _check_one_run_per_seed(members: Sequence[Run]) -> None:
+    seen: dict[int, Run] = {}
+    for run in members:
+        first = seen.setdefault(run.seed, run)
+        if first is not run:
+            raise CompareError(
+                f"{first.path} and {run.path} are the same config at the same seed "
+                f"(trainer.seed = {run.seed}): a copy of one run would count twice; give each "
+                "run once"
+            )
 
 
 # -- statistics ------------------------------------------------------------------------------
@@ -347,10 +361,34 @@ def _paired_cells(p: PairedResult, diff_width: int) -> str:
     )
 
 
+def check_outputs(csv_file: Path | None, json_file: Path | None, plot: Path | None) -> None:
+    """Refuse an output that cannot be written, or a plot of an unknown image type, before
+    anything is read or printed."""
+    for path, argument in ((csv_file, "--csv"), (json_file, "--json"), (plot, "--plot")):
+        if path is not None:
+            check_writable_file(path, argument)
+    if plot is not None:
+        _plot_format(plot)
+
+
+def _plot_format(path: Path) -> str:
+    """The image type of ``--plot``, by its suffix (none: PNG)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kind = Path(path).suffix.lower().removeprefix(".") or "png"
+    known = FigureCanvasBase.get_supported_filetypes()
+    if kind not in known:
+        raise CompareError(
+            f"--plot {path}: unknown image type .{kind}; use one of "
+            f"{', '.join('.' + k for k in sorted(known))}"
+        )
+    return kind
+
+
 def write_csv(comparison: Comparison, path: Path) -> None:
     rows = as_rows(comparison)
     fields = list(dict.fromkeys(key for row in rows for key in row))
-    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for row in rows:
@@ -359,7 +397,7 @@ def write_csv(comparison: Comparison, path: Path) -> None:
 
 def write_json(comparison: Comparison, path: Path) -> None:
     payload = {"baseline": comparison.baseline, "configs": as_rows(comparison)}
-    Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def write_plot(comparison: Comparison, path: Path) -> None:
@@ -383,18 +421,11 @@ def write_plot(comparison: Comparison, path: Path) -> None:
     scores.invert_yaxis()
     scores.set_xlabel("OOF cmi_score (runs; mean ± sd over seeds)")
     diffs.set_xlabel(f"paired difference vs {comparison.baseline} (95% bootstrap CI)")
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=_plot_format(path), dpi=100)
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _fingerprint(config: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What makes a config: everything but the seed and what may change on resume (where and
-    how it ran, which folds)."""
-    ignored = RESUMABLE_KEYS | {"trainer.seed"}
-    kept = {k: v for k, v in config.items() if k not in ignored}
-    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in kept.items()))
 
 
 def _num(value: float) -> str:

@@ -1,9 +1,12 @@
 """What an ensemble of runs is worth, from their out-of-fold predictions alone.
 
-Each run's ``oof_predictions.csv`` holds one row per training sequence with the probability of
-every gesture; averaging those columns (weighted) across runs and scoring the argmax is the
-ensemble's OOF score, no model needed. ``cmi ensemble`` prints it; ``cmi predict`` weights the
-runs' fold ensembles the same way (:func:`normalized_weights`).
+The runs are read through :class:`~cmi_core.rundir.reader.RunDir`: the OOF rows of their
+finished folds, checked for damage, and their data fingerprints, so runs of other data are
+refused and one run given twice (or copied) is not counted twice. Each run's
+``oof_predictions.csv`` holds one row per training sequence with the probability of every
+gesture; averaging those columns (weighted) across runs and scoring the argmax is the ensemble's
+OOF score, no model needed. ``cmi ensemble`` prints it; ``cmi predict`` weights the runs' fold
+ensembles the same way (:func:`normalized_weights`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from cmi_core.data.schema import GESTURES
 from cmi_core.errors import RunError
 from cmi_core.metrics import competition_score
 from cmi_core.predict.weights import normalized_weights
-from cmi_core.rundir.reader import OOF_KEYS, read_oof
+from cmi_core.rundir.reader import OOF_KEYS, RunDir, data_differences
 
 
 def check_same_rows(frames: Sequence[pl.DataFrame], run_dirs: Sequence[Path]) -> None:
@@ -39,6 +42,42 @@ def check_same_rows(frames: Sequence[pl.DataFrame], run_dirs: Sequence[Path]) ->
             f"{run_dir}: its OOF predictions do not cover the same sequences and folds as "
             f"{run_dirs[0]} ({detail}); an OOF ensemble needs runs of the same data and CV split"
         )
+
+
+def _check_given_once(runs: Sequence[RunDir]) -> None:
+    """One run named twice would count twice: weight it with ``--weights`` instead."""
+    seen: dict[Path, RunDir] = {}
+    for run in runs:
+        first = seen.setdefault(run.path.resolve(), run)
+        if first is not run:
+            raise RunError(
+                f"{run.path}: given twice (as {first.path}); give each run once and weight it "
+                "with --weights"
+            )
+
+
+def _check_same_data(runs: Sequence[RunDir]) -> None:
+    """Runs of other data cannot ensemble, however their sequences are named."""
+    for run in runs[1:]:
+        differing = data_differences(runs[0], run)
+        if differing:
+            raise RunError(
+                f"{runs[0].path} and {run.path} use different data or folds "
+                f"({', '.join(differing)} differ); an OOF ensemble needs runs of the same data "
+                "and CV split"
+            )
+
+
+def _check_no_copies(frames: Sequence[pl.DataFrame], run_dirs: Sequence[Path]) -> None:
+    """Two directories with the very same OOF probabilities are one run copied: refused, or
+    the copy would count twice."""
+    for j, frame in enumerate(frames):
+        for i in range(j):
+            if frame.select(GESTURES).equals(frames[i].select(GESTURES)):
+                raise RunError(
+                    f"{run_dirs[j]}: the same OOF predictions as {run_dirs[i]} (a copy of one "
+                    "run); give each run once and weight it with --weights"
+                )
 
 
 def oof_score(gestures: Sequence[str], probs: np.ndarray) -> float:
@@ -74,8 +113,12 @@ def ensemble_report(
 ) -> EnsembleReport:
     """Score every run and the weighted mean of their OOF probabilities."""
     w = normalized_weights(weights, len(run_dirs))
-    frames = [read_oof(Path(run_dir)) for run_dir in run_dirs]
+    runs = [RunDir(run_dir) for run_dir in run_dirs]
+    _check_given_once(runs)
+    frames = [run.oof().sort("sequence_id") for run in runs]
+    _check_same_data(runs)
     check_same_rows(frames, run_dirs)
+    _check_no_copies(frames, run_dirs)
     probs = [frame.select(GESTURES).to_numpy().astype(np.float64) for frame in frames]
     gestures = frames[0]["gesture"].to_list()
     mixed = sum(weight * p for weight, p in zip(w, probs, strict=True))

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cmi_core.errors import RunError
-from cmi_core.rundir.layout import OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
+from cmi_core.common.atomic import atomic_path, check_writable_file
+from cmi_core.rundir.layout import REPORT_FILES
+from cmi_core.rundir.reader import RunDir
 from cmi_core.tags import (
     GRAD_COSINE_PREFIX,
     GRAD_NORM_PREFIX,
@@ -35,14 +36,6 @@ Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
 
 # -- reading ---------------------------------------------------------------------------------
-
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    """``summary.json`` of a run; a directory without one is a one-line ``RunError``."""
-    path = Path(run_dir) / SUMMARY_FILE
-    if not path.is_file():
-        raise RunError(f"{run_dir}: not a run directory with results (no {SUMMARY_FILE})")
-    return read_json(path)
 
 
 def read_scalars(fold_dir: Path) -> dict[str, Series]:
@@ -81,16 +74,6 @@ def read_scalars(fold_dir: Path) -> dict[str, Series]:
     return {}
 
 
-def fold_dirs(run_dir: Path) -> dict[int, Path]:
-    """``fold -> fold_<k>/`` for every fold directory of a run, in fold order."""
-    found = {}
-    for path in Path(run_dir).glob("fold_*"):
-        suffix = path.name.removeprefix("fold_")
-        if path.is_dir() and suffix.isdigit():
-            found[int(suffix)] = path
-    return dict(sorted(found.items()))
-
-
 def per_epoch(scalars: Mapping[str, Series], tag: str) -> Series:
     """A validation tag against epochs (Lightning logs ``epoch`` beside every scalar)."""
     steps, values = scalars[tag]
@@ -105,19 +88,19 @@ def per_epoch(scalars: Mapping[str, Series], tag: str) -> Series:
 
 def fold_table(run_dir: Path) -> str:
     """Per-fold scores, best epochs, wall times and final learned weights, plus the OOF score."""
-    summary = load_summary(run_dir)
-    folds = summary.get("folds", [])
+    run = RunDir(run_dir)
+    summary, folds = run.summary(), list(run.fold_records().values())
     header = f"{'fold':>4}  {'cmi':>6}  {'binary':>6}  {'macro':>6}  {'best ep':>7}  {'time':>7}"
     lines = [header + "  final weights", "-" * (len(header) + 15)]
     for fold in folds:
-        weights = ", ".join(f"{t} {w:.3f}" for t, w in fold.get("weights", {}).items())
+        weights = ", ".join(f"{t} {w:.3f}" for t, w in fold.weights.items())
         lines.append(
-            f"{fold['fold']:>4}  {fold['cmi_score']:>6.4f}  {fold['binary_f1']:>6.4f}  "
-            f"{fold['macro_f1']:>6.4f}  {fold['best_epoch']:>7}  "
-            f"{fold['wall_time_s']:>6.0f}s  {weights}"
+            f"{fold.fold:>4}  {fold.cmi_score:>6.4f}  {fold.binary_f1:>6.4f}  "
+            f"{fold.macro_f1:>6.4f}  {fold.best_epoch:>7}  "
+            f"{fold.wall_time_s:>6.0f}s  {weights}"
         )
     if folds:
-        scores = np.array([f["cmi_score"] for f in folds])
+        scores = np.array([f.cmi_score for f in folds])
         lines.append(f"mean  {scores.mean():.4f} ± {scores.std():.4f} over {len(folds)} folds")
     if summary.get("cmi_score") is not None:
         lines.append(
@@ -193,16 +176,12 @@ def score_figure(scalars_by_fold: Mapping[int, Mapping[str, Series]]) -> Figure 
     return figure
 
 
-def oof_confusion_figure(run_dir: Path) -> Figure | None:
-    """Confusion matrix of the out-of-fold predictions over the 18 gestures."""
-    import polars as pl
-
+def oof_confusion_figure(run_dir: Path) -> Figure:
+    """Confusion matrix of the out-of-fold predictions over the 18 gestures (a run with results
+    has them: ``oof_predictions.csv`` is written before ``summary.json``)."""
     from cmi_core.data.schema import GESTURES
 
-    path = Path(run_dir) / OOF_FILE
-    if not path.is_file():
-        return None
-    oof = pl.read_csv(path, columns=["gesture", "prediction"])
+    oof = RunDir(run_dir).oof()
     index = {g: i for i, g in enumerate(GESTURES)}
     counts = confusion_counts(
         [index[g] for g in oof["gesture"]], [index[g] for g in oof["prediction"]], len(GESTURES)
@@ -215,9 +194,11 @@ def write_report(run_dir: Path) -> list[Path]:
     ``grad_cosines.png`` (when gradient statistics were logged), ``val_score.png`` and
     ``confusion.png`` (``rundir.REPORT_FILES``, in that order) into the run directory; returns
     the files written."""
-    run_dir = Path(run_dir)
-    load_summary(run_dir)  # refuse what is not a run directory before plotting anything
-    scalars = {fold: read_scalars(path) for fold, path in fold_dirs(run_dir).items()}
+    run = RunDir(run_dir)
+    run.fold_records()  # refuse what is not a run directory (or a damaged one) before plotting
+    for name in REPORT_FILES:
+        check_writable_file(run.path / name)
+    scalars = {fold: read_scalars(path) for fold, path in run.fold_dirs().items()}
     figures = (
         tag_family_figure(scalars, WEIGHTS_PREFIX, "Effective loss weights (weights/*)", "weight"),
         tag_family_figure(
@@ -237,11 +218,12 @@ def write_report(run_dir: Path) -> list[Path]:
             "cosine",
         ),
         score_figure(scalars),
-        oof_confusion_figure(run_dir),
+        oof_confusion_figure(run.path),
     )
     written = []
     for name, figure in zip(REPORT_FILES, figures, strict=True):
         if figure is not None:
-            figure.savefig(run_dir / name, dpi=110, bbox_inches="tight", pad_inches=0.15)
-            written.append(run_dir / name)
+            with atomic_path(run.path / name) as tmp:
+                figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pad_inches=0.15)
+            written.append(run.path / name)
     return written

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,3 +63,22 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def check_writable_file(path: Path, argument: str = "") -> None:
+    """Refuse, before any work, an output file that cannot be written there: a directory, a
+    missing parent, a parent that is a file, a read-only place. ``argument`` names the option
+    (``--csv``) in the one-line ``RunError``."""
+    path = Path(path)
+    where = f"{argument} {path}".strip()
+    if path.is_dir():
+        raise RunError(f"{where}: is a directory, not a file")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise RunError(f"{where}: {parent} {what}")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise RunError(f"{where}: cannot write there ({exc.strerror or exc})") from None

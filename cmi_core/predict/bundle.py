@@ -36,7 +36,8 @@ from cmi_core.predict.fold_models import (
 )
 from cmi_core.predict.notebook import notebook_json
 from cmi_core.registry.manager import get_plugin_manager
-from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, SUMMARY_FILE, fold_dir, read_json
+from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, SUMMARY_FILE, fold_dir
+from cmi_core.rundir.reader import RunDir
 
 PROJECT = "cmi-trainer"
 KAGGLE_IMAGE_LACKS = ("cattrs==24.1.2", "tomli-w==1.0.0")
@@ -99,7 +100,7 @@ def _trained_version(run_dirs: Sequence[Path] | Any) -> str:
     the wheel is built from it, and another version may read the checkpoints differently."""
     installed = distribution(PROJECT).version
     for run_dir in run_dirs:
-        trained = read_json(run_dir / SUMMARY_FILE).get("versions", {}).get(PROJECT)
+        trained = RunDir(run_dir).summary().get("versions", {}).get(PROJECT)
         if trained != installed:
             raise RunError(
                 f"{run_dir}: trained with cmi-trainer {trained}, but {installed} is installed; "

@@ -19,10 +19,11 @@ import torch
 from torch import Tensor
 
 from cmi_core.builders import make_backbone
-from cmi_core.config import Config, apply_overrides, config_from_dict, read_toml
+from cmi_core.config import Config, apply_overrides, config_from_dict
 from cmi_core.data.features import feature_names
 from cmi_core.errors import RunError
-from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE, read_json
+from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
+from cmi_core.rundir.reader import RunDir
 from cmi_core.train.network import CMINetwork, network_for
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})
@@ -46,11 +47,14 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
     """
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run directory not found")
-    summary = _summary(run_dir)
-    try:
-        finished = sorted(int(record["fold"]) for record in summary.get("folds", []))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        raise RunError(f"{run_dir / SUMMARY_FILE}: not a run summary (no fold records)") from None
+    run = RunDir(run_dir)
+    if not run.has_results():
+        raise RunError(
+            f"{run_dir}: no {SUMMARY_FILE}, so no fold is known to be finished "
+            "(not a run directory, or the run stopped in its first fold)"
+        )
+    summary = run.summary()
+    finished = run.finished_folds()
     if folds is None:
         unfinished = [k for k in summary.get("folds_requested", finished) if k not in finished]
         if not summary.get("complete", False) or unfinished:
@@ -67,7 +71,7 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
         absent = [k for k in wanted if k not in finished]
         if absent:
             raise RunError(f"{run_dir}: fold(s) {absent} not finished (finished: {finished})")
-    paths = {k: run_dir / f"fold_{k}" / BEST_FILE for k in wanted}
+    paths = {k: run.fold_dir(k) / BEST_FILE for k in wanted}
     missing = [k for k, path in paths.items() if not path.is_file()]
     if missing:
         raise RunError(
@@ -77,22 +81,10 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
     return paths
 
 
-def _summary(run_dir: Path) -> dict[str, Any]:
-    if not (run_dir / SUMMARY_FILE).is_file():
-        raise RunError(
-            f"{run_dir}: no {SUMMARY_FILE}, so no fold is known to be finished "
-            "(not a run directory, or the run stopped in its first fold)"
-        )
-    return read_json(run_dir / SUMMARY_FILE)
-
-
 def run_config(run_dir: Path) -> Config:
     """The run's resolved ``config.toml``, loaded without the training data or the weighting
     plugin."""
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise RunError(f"{run_dir}: no {CONFIG_FILE} (not a run directory)")
-    return _inference_config(read_toml(path), str(path))
+    return _inference_config(RunDir(run_dir).config_table(), str(run_dir / CONFIG_FILE))
 
 
 def _inference_config(raw: dict[str, Any], source: str) -> Config:

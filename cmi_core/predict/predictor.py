@@ -35,7 +35,7 @@ from cmi_core.predict.fold_models import (
     run_config,
 )
 from cmi_core.predict.weights import normalized_weights
-from cmi_core.rundir.reader import run_gestures
+from cmi_core.rundir.reader import RunDir
 
 # -- the ensembles ---------------------------------------------------------------------------
 
@@ -66,7 +66,7 @@ class FoldEnsemble:
         run_dir = Path(run_dir)
         paths = fold_checkpoints(run_dir, folds)
         cfg = run_config(run_dir)
-        gestures = run_gestures(run_dir)
+        gestures = RunDir(run_dir).gestures()
         names = feature_names(cfg.data.features)
         models = []
         for path in paths.values():

@@ -29,4 +29,5 @@ def normalized_weights(weights: Sequence[float] | None, n_runs: int) -> np.ndarr
         raise RunError(f"{len(values)} weights given for {n_runs} runs; give one per run")
     if not np.isfinite(values).all() or (values <= 0).any():
         raise RunError(f"weights must be positive numbers, got {list(weights)}")
+    values = values / values.max()  # the sum of large weights (1e308,1e308) would overflow
     return values / values.sum()

@@ -1,4 +1,7 @@
-"""The run directory: its file names, the checks before a run starts, and atomic result files.
+"""The run directory: its file names and what a run writes into it (atomically).
+
+Reading it back is :mod:`cmi_core.rundir.reader`; the checks before a run starts are
+:mod:`cmi_core.rundir.checks`.
 
 The layout (a contract, described in docs/running.md)::
 
@@ -24,7 +27,6 @@ import json
 import re
 import shutil
 import tempfile
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,8 @@ REPORT_FILES = (
 )
 """What ``cmi report`` writes into a run directory."""
 RUN_FILES = frozenset({CONFIG_FILE, SUMMARY_FILE, OOF_FILE, DATA_FILE, *REPORT_FILES})
-FOLD_DIR = re.compile(r"fold_\d+")
+FOLD_DIR = re.compile(r"fold_(\d+)")
+"""The name of a fold directory: :func:`fold_dir` writes it, :func:`fold_dirs` parses it."""
 NON_FINITE_FILE = "non_finite.txt"
 """Written into a fold directory when the fold stopped on a non-finite value: resuming the same
 config would repeat the same steps, so --resume refuses until the user deletes it."""
@@ -77,24 +80,18 @@ trained."""
 
 
 def fold_dir(out_dir: Path, k: int) -> Path:
-    return out_dir / f"fold_{k}"
+    """Fold ``k``'s directory: the one spelling of ``fold_<k>``."""
+    return Path(out_dir) / f"fold_{k}"
 
 
-def check_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse, before any work, to mix two runs in one directory or to resume nothing."""
-    holds_run = (out_dir / CONFIG_FILE).is_file()
-    if resume:
-        if not holds_run:
-            raise RunError(f"{out_dir}: nothing to resume (no {CONFIG_FILE})")
-        _check_same_config(cfg, out_dir / CONFIG_FILE)
-        _check_writable(out_dir)
-    elif holds_run and not overwrite:
-        raise RunError(
-            f"{out_dir} already holds a run; continue it with --resume or replace it with "
-            "--overwrite"
-        )
-    elif not holds_run and out_dir.exists() and any(out_dir.iterdir()):
-        raise RunError(f"{out_dir} is not empty and holds no run; choose another --out")
+def fold_dirs(out_dir: Path) -> dict[int, Path]:
+    """``{k: fold_<k>/}`` for every fold directory in ``out_dir``, in fold order."""
+    found = {}
+    for path in Path(out_dir).iterdir() if Path(out_dir).is_dir() else ():
+        match = FOLD_DIR.fullmatch(path.name)
+        if match and path.is_dir():
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
 
 
 def create_run_dir(cfg: Config, out_dir: Path) -> None:
@@ -120,8 +117,8 @@ def _remove_run_files(out_dir: Path) -> None:
                 path.unlink()
 
 
-def _check_writable(out_dir: Path) -> None:
-    """Fail before training, not when the first fold's results are written."""
+def check_writable(out_dir: Path) -> None:
+    """Fail before training (or drawing), not when the first result is written."""
     try:
         with tempfile.TemporaryFile(dir=out_dir):
             pass
@@ -133,49 +130,9 @@ def _not_writable(out_dir: Path, exc: OSError) -> RunError:
     return RunError(f"{out_dir}: cannot write the run directory ({exc.strerror or exc})")
 
 
-def _check_same_config(cfg: Config, config_file: Path) -> None:
-    stored = flatten(tomllib.loads(config_file.read_text(encoding="utf-8")))
-    given = flatten(tomllib.loads(config_to_toml(cfg)))
-    changed = sorted(
-        key
-        for key in stored.keys() | given.keys()
-        if stored.get(key) != given.get(key) and key not in RESUMABLE_KEYS
-    )
-    if changed:
-        raise RunError(
-            f"{config_file}: the config differs from the run being resumed at "
-            f"{', '.join(changed)}; resume with the run's own config.toml"
-        )
-
-
-def check_same_data(out_dir: Path, data: DataFingerprint, *, resume: bool) -> None:
-    """Record the data a run trains on; on resume, refuse data that differ from it."""
-    path = out_dir / DATA_FILE
-    if resume and path.is_file():
-        stored = DataFingerprint.from_dict(read_json(path))
-        differs = stored.differences(data)
-        if differs:
-            raise RunError(
-                f"{out_dir}: the training data differ from the data the run was trained on "
-                f"({', '.join(differs)}); resume with the run's own data (data.dir, "
-                "data.synthetic) or start a new run"
-            )
-        return
-    write_text_atomic(path, json.dumps(data.to_dict(), indent=2) + "\n")
-
-
-def read_finished(out_dir: Path) -> tuple[dict[int, FoldRecord], pl.DataFrame | None]:
-    """Fold records and OOF rows of the folds an earlier attempt finished."""
-    summary_file = out_dir / SUMMARY_FILE
-    if not summary_file.is_file():
-        return {}, None
-    try:
-        folds = read_json(summary_file)["folds"]
-        records = {f["fold"]: FoldRecord.from_dict(f) for f in folds}
-    except (KeyError, TypeError) as exc:
-        raise RunError(f"{summary_file}: not a run summary ({exc!r} is wrong or missing)") from None
-    oof = pl.read_csv(out_dir / OOF_FILE, schema_overrides=oof_schema())
-    return records, oof.filter(pl.col("fold").is_in(list(records)))
+def write_data_fingerprint(out_dir: Path, data: DataFingerprint) -> None:
+    """Record the data a run trains on (``data_fingerprint.json``)."""
+    write_text_atomic(out_dir / DATA_FILE, json.dumps(data.to_dict(), indent=2) + "\n")
 
 
 def write_results(
@@ -206,12 +163,13 @@ def oof_schema() -> dict[str, Any]:
     }
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file the run wrote; a truncated or corrupt one is a one-line ``RunError``."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: not readable as JSON ({exc}); the file is damaged") from None
+def config_identity(flat_config: Mapping[str, Any], *, with_seed: bool) -> tuple[Any, ...]:
+    """What makes a config one config: every key but where and how it ran (the keys --resume
+    may change) and, unless ``with_seed``, ``trainer.seed``. Equal for the runs of one config
+    over seeds (``with_seed=False``), and for copies of one run (``with_seed=True``)."""
+    ignored = RESUMABLE_KEYS if with_seed else RESUMABLE_KEYS | {"trainer.seed"}
+    kept = {k: v for k, v in flat_config.items() if k not in ignored}
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in kept.items()))
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

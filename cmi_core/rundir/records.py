@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class FoldRecord:
-    """One finished fold; serialised as one entry of ``summary.json``'s ``folds`` list."""
+    """One finished fold's entry in ``summary.json``'s ``folds`` list (what is kept of a fold:
+    training returns it inside a :class:`~cmi_core.train.fold.FinishedFold`)."""
 
     fold: int
     cmi_score: float

@@ -33,6 +33,7 @@ import attrs
 
 from cmi_core.data.source import load_data
 from cmi_core.errors import CmiError
+from cmi_core.rundir.layout import fold_dir
 from cmi_core.common.signals import ignoring_stop_signals
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
     from cmi_core.config import Config
     from cmi_core.data.sequences import SequenceSet
-    from cmi_core.train.fold import FoldResult
+    from cmi_core.train.fold import FinishedFold
 
 RAY_EXTRA = "pip install 'cmi-trainer[ray]'"
 
@@ -66,11 +67,12 @@ class Trial:
 
 
 @attrs.frozen
-class TrialOutcome:
-    """A finished trial: its fold result, or the error that stopped it."""
+class TrialReply:
+    """An executor's reply for one trial: the :class:`~cmi_core.train.fold.FinishedFold`, or
+    the error that stopped it (and the fold directory's files when it ran elsewhere)."""
 
     trial: Trial
-    result: FoldResult | None = None
+    result: FinishedFold | None = None
     files: dict[str, bytes] | None = None
     """The fold directory's files, when the trial ran away from the run directory."""
     error: str | None = None
@@ -80,7 +82,7 @@ class Executor(Protocol):
     default_threads: int
     """Threads of a trial whose config leaves ``trainer.threads`` at 0."""
 
-    def run(self, trials: Sequence[Trial]) -> Iterator[TrialOutcome]:
+    def run(self, trials: Sequence[Trial]) -> Iterator[TrialReply]:
         """Run every trial; yield each outcome as it finishes."""
         ...
 
@@ -116,21 +118,21 @@ _DATA: dict[str, tuple[SequenceSet, np.ndarray]] = {}
 """The data and fold assignment a worker process has loaded, by data+cv settings."""
 
 
-def run_trial(trial: Trial, scratch: bool = False) -> TrialOutcome:
+def run_trial(trial: Trial, scratch: bool = False) -> TrialReply:
     """Train one fold; ``scratch`` trains in a temporary directory and returns its files."""
     try:
         if not scratch:
-            return TrialOutcome(trial, _train(trial, Path(trial.run_dir)))
+            return TrialReply(trial, _train(trial, Path(trial.run_dir)))
         with tempfile.TemporaryDirectory(prefix="cmi-trial-") as tmp:
             result = _train(trial, Path(tmp))
-            return TrialOutcome(trial, result, read_tree(Path(tmp) / f"fold_{trial.fold}"))
+            return TrialReply(trial, result, read_tree(fold_dir(Path(tmp), trial.fold)))
     except CmiError as exc:
-        return TrialOutcome(trial, error=str(exc))
+        return TrialReply(trial, error=str(exc))
     except Exception as exc:  # a bug in one trial must not stop the others: report it
-        return TrialOutcome(trial, error=f"{type(exc).__name__}: {exc}")
+        return TrialReply(trial, error=f"{type(exc).__name__}: {exc}")
 
 
-def _train(trial: Trial, run_dir: Path) -> FoldResult:
+def _train(trial: Trial, run_dir: Path) -> FinishedFold:
     import torch
 
     from cmi_core.train.assemble import quiet_lightning
@@ -192,7 +194,7 @@ class LocalExecutor:
         self.jobs = jobs
         self.default_threads = max(1, usable_cores() // jobs)
 
-    def run(self, trials: Sequence[Trial]) -> Iterator[TrialOutcome]:
+    def run(self, trials: Sequence[Trial]) -> Iterator[TrialReply]:
         if self.jobs == 1 or len(trials) <= 1:
             for trial in trials:
                 yield run_trial(trial)
@@ -224,11 +226,11 @@ def _start_worker() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
 
 
-def _outcome(future: Future[TrialOutcome], trial: Trial) -> TrialOutcome:
+def _outcome(future: Future[TrialReply], trial: Trial) -> TrialReply:
     try:
         return future.result()
     except BrokenProcessPool as exc:  # the worker was killed (out of memory, a signal)
-        return TrialOutcome(trial, error=f"its worker process died ({exc})")
+        return TrialReply(trial, error=f"its worker process died ({exc})")
 
 
 def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
@@ -272,7 +274,7 @@ class RayExecutor:
         if self.owned:
             connect(ray, address)
 
-    def run(self, trials: Sequence[Trial]) -> Iterator[TrialOutcome]:
+    def run(self, trials: Sequence[Trial]) -> Iterator[TrialReply]:
         task = self.ray.remote(run_trial)
         pending = {
             task.options(num_cpus=t.threads, num_gpus=t.gpus).remote(t, True): t for t in trials
@@ -284,7 +286,7 @@ class RayExecutor:
                 try:
                     yield self.ray.get(done[0])
                 except self.ray.exceptions.RayError as exc:  # the task's worker died
-                    yield TrialOutcome(trial, error=f"Ray task failed: {exc}")
+                    yield TrialReply(trial, error=f"Ray task failed: {exc}")
         finally:
             for ref in pending:
                 self.ray.cancel(ref, force=True)

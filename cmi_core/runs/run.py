@@ -9,7 +9,6 @@ finished folds.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -32,14 +31,9 @@ from cmi_core.runs.executor import Executor
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.train.fold import train_fold
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import (
-    SUMMARY_FILE,
-    check_run_dir,
-    check_same_data,
-    create_run_dir,
-    read_finished,
-    write_results,
-)
+from cmi_core.rundir.checks import check_run_dir, check_same_data
+from cmi_core.rundir.layout import create_run_dir, write_results
+from cmi_core.rundir.reader import RunDir
 from cmi_core.runs.trials import run_parallel
 
 RUN_DIR_ENV = "CMI_RUN_DIR"
@@ -104,7 +98,7 @@ def _run(
             create_run_dir(cfg, out_dir)
         check_same_data(out_dir, DataFingerprint.of(data), resume=resume)
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
-    records, oof = read_finished(out_dir) if resume else ({}, None)
+    records, oof = RunDir(out_dir).finished() if resume else ({}, None)
     for k in wanted:
         if k in records:
             say(f"fold {k}: finished earlier (cmi_score {records[k].cmi_score:.4f}), kept")
@@ -135,7 +129,7 @@ def _final_summary(
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
     if not launcher:
-        summary = json.loads((out_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        summary = RunDir(out_dir).summary()
     return summary
 
 

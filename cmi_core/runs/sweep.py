@@ -16,9 +16,10 @@ from typing import Any
 from cmi_core.data.source import load_data
 from cmi_core.config import Config
 from cmi_core.common.console import say
-from cmi_core.runs.executor import Executor, TrialOutcome
+from cmi_core.runs.executor import Executor, TrialReply
 from cmi_core.data.fingerprint import DataFingerprint
-from cmi_core.rundir.layout import CONFIG_FILE, check_run_dir
+from cmi_core.rundir.checks import check_run_dir
+from cmi_core.rundir.layout import CONFIG_FILE
 from cmi_core.runs.sweep_plan import SweepError, SweepPlan, read_sweep, write_sweep
 from cmi_core.runs.trials import RunInProgress, drive
 
@@ -39,7 +40,7 @@ def run_sweep(plan: SweepPlan, out: Path, executor: Executor) -> dict[str, Any]:
     }
     _check_resumable(runs)
 
-    def record(outcome: TrialOutcome) -> None:
+    def record(outcome: TrialReply) -> None:
         _update(state, runs, outcome)
         write_sweep(out, state)
 
@@ -118,7 +119,7 @@ def _check_resumable(runs: dict[str, RunInProgress]) -> None:
         check_run_dir(run.cfg, run.out_dir, resume=True, overwrite=False)
 
 
-def _update(state: dict[str, Any], runs: dict[str, RunInProgress], outcome: TrialOutcome) -> None:
+def _update(state: dict[str, Any], runs: dict[str, RunInProgress], outcome: TrialReply) -> None:
     name = Path(outcome.trial.run_dir).name
     entry = next(e for e in state["points"] if e["name"] == name)
     fold = str(outcome.trial.fold)

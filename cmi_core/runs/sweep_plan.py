@@ -20,7 +20,8 @@ import attrs
 
 from cmi_core.common.atomic import write_text_atomic
 from cmi_core.config import Config, load_config
-from cmi_core.errors import CmiError, ConfigError
+from cmi_core.errors import CmiError, ConfigError, RunError
+from cmi_core.rundir.reader import read_json_object
 
 SWEEP_FILE = "sweep.json"
 SEED_KEY = "trainer.seed"
@@ -219,10 +220,29 @@ def _blame(line: str, axes: Sequence[GridAxis], point: Point) -> str:
 
 
 def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
+    """``sweep.json`` (``None`` where there is none); a damaged one is one ``RunError`` line."""
     path = Path(sweep_dir) / SWEEP_FILE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json_object(path) if path.is_file() else None
+
+
+def sweep_points(sweep_dir: Path, state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The points of a read ``sweep.json``, each with its ``name``, ``label`` and ``seed``."""
+    points = state.get("points")
+    if not isinstance(points, list) or not all(_is_point(p) for p in points):
+        raise RunError(
+            f"{Path(sweep_dir) / SWEEP_FILE}: not a sweep (no list of points with a name, label "
+            "and seed)"
+        )
+    return points
+
+
+def _is_point(raw: Any) -> bool:
+    return (
+        isinstance(raw, dict)
+        and isinstance(raw.get("name"), str)
+        and isinstance(raw.get("label"), str)
+        and type(raw.get("seed")) is int
+    )
 
 
 def write_sweep(sweep_dir: Path, state: Mapping[str, Any]) -> None:

@@ -19,17 +19,12 @@ import polars as pl
 from cmi_core.config import Config, config_to_dict
 from cmi_core.common.console import say
 from cmi_core.errors import RunError
-from cmi_core.runs.executor import Executor, Trial, TrialOutcome, write_tree
+from cmi_core.runs.executor import Executor, Trial, TrialReply, write_tree
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import (
-    LAST_FILE,
-    check_same_data,
-    create_run_dir,
-    fold_dir,
-    read_finished,
-    write_results,
-)
+from cmi_core.rundir.checks import check_same_data
+from cmi_core.rundir.layout import LAST_FILE, create_run_dir, fold_dir, write_results
+from cmi_core.rundir.reader import RunDir
 from cmi_core.common.signals import stop_signals
 
 
@@ -58,7 +53,7 @@ class RunInProgress:
         if not resume:
             create_run_dir(cfg, out_dir)
         check_same_data(out_dir, data, resume=resume)
-        records, oof = read_finished(out_dir) if resume else ({}, None)
+        records, oof = RunDir(out_dir).finished() if resume else ({}, None)
         return cls(cfg, Path(out_dir), sorted(wanted), records, oof)
 
     def pending(self) -> list[int]:
@@ -68,7 +63,7 @@ class RunInProgress:
         plain = config_to_dict(self.cfg)
         return [Trial(str(self.out_dir), k, plain, threads, gpus) for k in self.pending()]
 
-    def land(self, outcome: TrialOutcome) -> None:
+    def land(self, outcome: TrialReply) -> None:
         """Write a finished trial: its fold files (if sent back), then the run's results."""
         result, k = outcome.result, outcome.trial.fold
         assert result is not None
@@ -98,8 +93,8 @@ def drive(
     runs: Sequence[RunInProgress],
     executor: Executor,
     *,
-    on_outcome: Callable[[TrialOutcome], None] = lambda outcome: None,
-) -> list[TrialOutcome]:
+    on_outcome: Callable[[TrialReply], None] = lambda outcome: None,
+) -> list[TrialReply]:
     """Run every pending trial of ``runs`` on ``executor``; return the failed ones.
 
     SIGTERM is handled like Ctrl-C (``Stopped`` keeps which one it was, for the exit code):
@@ -170,7 +165,7 @@ class Progress:
         self.resumed = frozenset(resumed)
         self.start = time.monotonic()
 
-    def report(self, outcome: TrialOutcome) -> None:
+    def report(self, outcome: TrialReply) -> None:
         self.ran += 1
         self.fresh += outcome.trial.name not in self.resumed
         if outcome.error is None and outcome.result is not None:

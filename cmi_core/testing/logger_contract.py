@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cmi_core.builders import build_logger
+from cmi_core.rundir.layout import fold_dir
 from cmi_core.testing.plugin_contract import PluginContract
 
 # What a run logs: flat scalar tags (docs/running.md) and the resolved config as nested tables.
@@ -23,7 +24,7 @@ class LoggerContract(PluginContract):
 
     @pytest.fixture
     def save_dir(self, tmp_path: Path) -> Path:
-        return tmp_path / "fold_0"
+        return fold_dir(tmp_path, 0)
 
     @pytest.fixture
     def logger(

@@ -1,7 +1,7 @@
 """One fold of a run, the unit an executor schedules: fit, then predict the validation subjects.
 
 A fold writes only inside its own ``fold_<k>/`` directory (``best.pt``, ``last.ckpt``, logger
-files) and returns its :class:`FoldResult`; the run's driver alone writes ``summary.json`` and
+files) and returns its :class:`FinishedFold`; the run's driver alone writes ``summary.json`` and
 ``oof_predictions.csv`` (see :mod:`cmi_core.runs.run`).
 """
 
@@ -40,10 +40,13 @@ from cmi_core.train.oof import oof_frame, predict_probs
 
 
 @attrs.frozen
-class FoldResult:
-    """What a finished fold hands back to the driver."""
+class FinishedFold:
+    """What a finished fold hands back to the driver: its ``summary.json`` entry
+    (:class:`~cmi_core.rundir.records.FoldRecord`) and its OOF rows. A worker process sends it
+    inside a :class:`~cmi_core.runs.executor.TrialReply`."""
 
     record: FoldRecord
+    """The fold's entry in ``summary.json``."""
     oof: pl.DataFrame
     """The fold's rows of ``oof_predictions.csv``."""
 
@@ -57,7 +60,7 @@ def train_fold(
     *,
     progress: bool = True,
     extra_callbacks: Sequence[Callback] = (),
-) -> FoldResult | None:
+) -> FinishedFold | None:
     """Fit fold ``k`` of ``fold_of`` into ``out_dir/fold_<k>/`` (continuing from its
     ``last.ckpt`` if there is one), then predict its validation sequences with the best weights.
 
@@ -103,7 +106,7 @@ def train_fold(
         f"fold {k}: cmi_score {record.cmi_score:.4f} (best epoch {record.best_epoch}, "
         f"{record.wall_time_s:.0f}s)"
     )
-    return FoldResult(record, oof_frame(data, val_idx, k, probs))
+    return FinishedFold(record, oof_frame(data, val_idx, k, probs))
 
 
 def _check_readable(checkpoint: Path, k: int) -> None:

@@ -26,6 +26,7 @@ from cmi_core.errors import RunError
 from cmi_core.metrics import competition_score
 from cmi_core.predict.fold_models import inference_model, run_config
 from cmi_core.predict.predictor import Predictor
+from cmi_core.rundir.records import FoldRecord
 from tests.inference.gateway import gateway_calls
 from tests.inference.test_errors import one_line_error
 
@@ -108,7 +109,8 @@ def _untrained_run(cfg: Config, out: Path) -> Path:
         "fold": 0,
     }
     torch.save(ckpt, out / "fold_0" / "best.pt")
-    summary = {"complete": True, "folds_requested": [0], "folds": [{"fold": 0, "cmi_score": 0}]}
+    record = FoldRecord(0, 0.0, 0.0, 0.0, 0, 0, False, 0.0, 0, 0, {}, {})  # never trained
+    summary = {"complete": True, "folds_requested": [0], "folds": [record.to_dict()]}
     (out / "summary.json").write_text(json.dumps(summary))
     return out
 

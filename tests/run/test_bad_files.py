@@ -66,6 +66,7 @@ def test_a_truncated_last_ckpt_at_resume_is_a_one_line_error(
     run_dir = _copy(finished_run, tmp_path)
     summary = json.loads((run_dir / "summary.json").read_text())
     summary["folds"] = summary["folds"][:1]  # fold 1 unfinished, as after an interruption
+    summary["n_sequences"] = summary["folds"][0]["n_val"]
     (run_dir / "summary.json").write_text(json.dumps(summary))
     last = run_dir / "fold_1" / "last.ckpt"
     _truncate(last)

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmi_core.analysis.report import fold_dirs, read_scalars, write_report
+from cmi_core.analysis.report import read_scalars, write_report
 from cmi_core.cli import main
 from cmi_core.config import config_to_toml
+from cmi_core.rundir.layout import fold_dirs
 from cmi_core.runs.run import run_experiment
 from tests.run.conftest import tiny_config
 

@@ -12,7 +12,6 @@ import pytest
 from matplotlib.image import imread
 
 from cmi_core.analysis.report import (
-    fold_dirs,
     fold_table,
     read_scalars,
     score_figure,
@@ -20,6 +19,7 @@ from cmi_core.analysis.report import (
     write_report,
 )
 from cmi_core.errors import RunError
+from cmi_core.rundir.layout import fold_dirs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = ["weights.png", "weighting.png", "losses.png", "val_score.png", "confusion.png"]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import tomli_w
@@ -23,18 +24,59 @@ ROWS = [(f"seq{i}", f"subj{i // 2}", (i // 2) % 2, T1) for i in range(8)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_run(path: Path, predictions: list[str], *, seed: int, strategy: str, **cv: int) -> Path:
-    """A run directory as ``cmi run`` leaves it, with the given predictions."""
+FINGERPRINT = {
+    "n_sequences": len(ROWS),
+    "sequence_ids": "ids",
+    "subjects": "subjects",
+    "labels": "labels",
+    "features": "features",
+    "demographics": "demographics",
+}
+"""A ``data_fingerprint.json`` of the rows above (the digests stand for the real ones)."""
+
+
+def fold_record(k: int) -> dict[str, object]:
+    """One ``summary.json`` fold record, as ``cmi run`` writes it."""
+    n_val = sum(r[2] == k for r in ROWS)
+    return {
+        **{"fold": k, "cmi_score": 1.0, "binary_f1": 1.0, "macro_f1": 1.0, "best_epoch": 0},
+        **{"epochs_trained": 1, "stopped_early": False, "wall_time_s": 1.0},
+        **{"n_train": len(ROWS) - n_val, "n_val": n_val, "weights": {}, "weighting": {}},
+    }
+
+
+def write_run(
+    path: Path,
+    predictions: list[str],
+    *,
+    seed: int,
+    strategy: str,
+    probs: np.ndarray | None = None,
+    data: dict[str, object] | None = FINGERPRINT,
+    data_table: dict[str, object] | None = None,
+    **cv: int,
+) -> Path:
+    """A run directory as ``cmi run`` leaves it, with the given predictions (and gesture
+    probabilities, zero unless given), trained on ``data`` (no ``data_fingerprint.json``:
+    ``None``) configured as ``data_table``."""
     path.mkdir(parents=True)
     config = {
         "name": "exp",
         "cv": {"n_folds": 2, "seed": 0, **cv},
-        "data": {"source": "synthetic", "cache_dir": str(path)},  # where: not part of a config
+        "data": data_table or {"source": "synthetic", "cache_dir": str(path)},  # where: ignored
         "loss": {"weighting": {"strategy": strategy}},
         "trainer": {"seed": seed},
     }
     (path / "config.toml").write_text(tomli_w.dumps(config))
-    (path / "summary.json").write_text(json.dumps({"complete": True, "folds": []}))
+    summary = {
+        "complete": True,
+        "n_sequences": len(ROWS),
+        "folds": [fold_record(0), fold_record(1)],
+    }
+    (path / "summary.json").write_text(json.dumps(summary))
+    if data is not None:
+        (path / "data_fingerprint.json").write_text(json.dumps(data))
+    probs = np.zeros((len(ROWS), len(GESTURES))) if probs is None else probs
     frame = pl.DataFrame(
         {
             "sequence_id": [r[0] for r in ROWS],
@@ -42,7 +84,7 @@ def write_run(path: Path, predictions: list[str], *, seed: int, strategy: str, *
             "fold": [r[2] for r in ROWS],
             "gesture": [r[3] for r in ROWS],
             "prediction": predictions,
-            **{g: [0.0] * len(ROWS) for g in GESTURES},
+            **{g: probs[:, i] for i, g in enumerate(GESTURES)},
         }
     )
     frame.write_csv(path / "oof_predictions.csv")

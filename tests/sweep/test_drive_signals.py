@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from cmi_core.common.signals import Stopped, stop_signals
-from cmi_core.runs.executor import Trial, TrialOutcome, _stop
+from cmi_core.runs.executor import Trial, TrialReply, _stop
 from cmi_core.runs.trials import drive
 
 
@@ -29,7 +29,7 @@ class SignalledExecutor:
     def __init__(self, signum: int) -> None:
         self.signum = signum
 
-    def run(self, trials: Sequence[Trial]) -> Iterator[TrialOutcome]:
+    def run(self, trials: Sequence[Trial]) -> Iterator[TrialReply]:
         os.kill(os.getpid(), self.signum)
         yield from ()
 

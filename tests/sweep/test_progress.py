@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import pytest
 
 from cmi_core.runs import trials
-from cmi_core.runs.executor import Trial, TrialOutcome
+from cmi_core.runs.executor import Trial, TrialReply
 from cmi_core.runs.trials import Progress
 
 
-def _outcome(fold: int) -> TrialOutcome:
+def _outcome(fold: int) -> TrialReply:
     result = SimpleNamespace(record=SimpleNamespace(cmi_score=0.9))
-    return TrialOutcome(Trial("runs/sweep/a-seed0", fold, {}, 1), result=result)  # type: ignore[arg-type]
+    return TrialReply(Trial("runs/sweep/a-seed0", fold, {}, 1), result=result)  # type: ignore[arg-type]
 
 
 def _lines(clock: list[float], progress: Progress, finished: list[tuple[float, int]], capsys):
