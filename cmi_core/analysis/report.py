@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cmi_core.common.atomic import atomic_path
 from cmi_core.errors import RunError
 from cmi_core.rundir.layout import OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
 from cmi_core.tags import (
@@ -242,6 +243,7 @@ def write_report(run_dir: Path) -> list[Path]:
     written = []
     for name, figure in zip(REPORT_FILES, figures, strict=True):
         if figure is not None:
-            figure.savefig(run_dir / name, dpi=110, bbox_inches="tight", pad_inches=0.15)
+            with atomic_path(run_dir / name) as tmp:  # never through a link planted there
+                figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pad_inches=0.15)
             written.append(run_dir / name)
     return written

@@ -32,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from cmi_core.common.atomic import atomic_path, target_of, write_text_atomic
+from cmi_core.common.lock import LOCK_FILE
 from cmi_core.config import Config, config_to_toml
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.schema import GESTURES
@@ -93,8 +94,13 @@ def check_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) 
             f"{out_dir} already holds a run; continue it with --resume or replace it with "
             "--overwrite"
         )
-    elif not holds_run and out_dir.exists() and any(out_dir.iterdir()):
+    elif not holds_run and out_dir.exists() and has_entries(out_dir):
         raise RunError(f"{out_dir} is not empty and holds no run; choose another --out")
+
+
+def has_entries(directory: Path) -> bool:
+    """Whether ``directory`` holds anything but the lock file an earlier attempt left."""
+    return any(path.name != LOCK_FILE for path in directory.iterdir())
 
 
 def create_run_dir(cfg: Config, out_dir: Path) -> None:

@@ -23,6 +23,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from cmi_core.train.assemble import quiet_lightning
 from cmi_core.config import Config
 from cmi_core.common.console import say
+from cmi_core.common.lock import directory_lock
 from cmi_core.data.folds import assign_folds
 from cmi_core.data.sequences import SequenceSet
 from cmi_core.data.reader import load_train
@@ -32,7 +33,14 @@ from cmi_core.runs.executor import Executor
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.train.fold import train_fold
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import SUMMARY_FILE, check_run_dir, check_same_data, create_run_dir, read_finished, write_results
+from cmi_core.rundir.layout import (
+    SUMMARY_FILE,
+    check_run_dir,
+    check_same_data,
+    create_run_dir,
+    read_finished,
+    write_results,
+)
 from cmi_core.runs.trials import run_parallel
 
 RUN_DIR_ENV = "CMI_RUN_DIR"
@@ -72,6 +80,21 @@ def run_experiment(
     if launcher:
         check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
     wanted = _wanted_folds(cfg, folds)
+    # DDP workers re-run this command inside the launcher's lock: only the launcher takes it
+    with directory_lock(out_dir) if launcher else contextlib.nullcontext():
+        return _locked(cfg, out_dir, wanted, resume, progress, executor, launcher)
+
+
+def _locked(
+    cfg: Config,
+    out_dir: Path,
+    wanted: list[int],
+    resume: bool,
+    progress: bool,
+    executor: Executor | None,
+    launcher: bool,
+) -> dict[str, Any]:
+    """The run, with ``out_dir`` locked against a second writer."""
     quiet_lightning()
     if executor is not None:  # data loaded (generated, cached) once, before the workers read it
         data = DataFingerprint.of(load_data(cfg))

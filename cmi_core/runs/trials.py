@@ -8,6 +8,7 @@ the run directory (Ray) have their fold directory's files written here too.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -22,7 +23,14 @@ from cmi_core.errors import RunError
 from cmi_core.runs.executor import Executor, Trial, TrialOutcome, write_tree
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.rundir.records import FoldRecord
-from cmi_core.rundir.layout import LAST_FILE, check_same_data, create_run_dir, fold_dir, read_finished, write_results
+from cmi_core.rundir.layout import (
+    LAST_FILE,
+    check_same_data,
+    create_run_dir,
+    fold_dir,
+    read_finished,
+    write_results,
+)
 from cmi_core.common.signals import stop_signals
 
 
@@ -103,8 +111,9 @@ def drive(
     resumed = {t.name for t in trials if (fold_dir(Path(t.run_dir), t.fold) / LAST_FILE).is_file()}
     progress = Progress(len(trials) + sum(len(run.records) for run in runs), len(trials), resumed)
     failures = []
-    with stop_signals():
-        for outcome in executor.run(trials):
+    # closing: a stop raised here, between two outcomes, still stops the workers at once
+    with stop_signals(), contextlib.closing(executor.run(trials)) as outcomes:
+        for outcome in outcomes:
             if outcome.error is None:
                 by_dir[outcome.trial.run_dir].land(outcome)
             else:
