@@ -186,7 +186,9 @@ def start_worker(driver: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
-    _parent_death_signal(signal.SIGTERM)
+    # SIGKILL: a fold installs its own SIGTERM handler (stop at the next batch), and nothing
+    # of an orphaned worker's work is wanted; its checkpoints are whole (atomic writes)
+    _parent_death_signal(signal.SIGKILL)
     if os.getppid() != driver:  # the driver died before the signal was armed
         os._exit(128 + signal.SIGTERM)
     threading.Thread(target=_watch_driver, args=(driver,), daemon=True, name="cmi-watch").start()
