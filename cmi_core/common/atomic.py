@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,13 +56,22 @@ def atomic_path(target: Path, *, commit: bool = True) -> Iterator[Path]:
     except CmiError:
         raise  # already one line (an enclosing atomic_path of the same failed write)
     except OSError as exc:
-        raise RunError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        raise RunError(f"{target}: cannot write ({os_reason(exc)})") from None
     except Exception:
         if not disk_full(target.parent):
             raise
         raise RunError(f"{target}: cannot write ({os.strerror(errno.ENOSPC)})") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def os_reason(exc: OSError) -> str:
+    """``No space left on device``: the system's words, also for an ``OSError`` raised by a
+    Rust library (polars), which has no ``strerror`` and ends its message in ``(os error N)``."""
+    if exc.strerror:
+        return exc.strerror
+    match = re.fullmatch(r"(.*) \(os error (\d+)\)", str(exc))
+    return os.strerror(int(match.group(2))) if match else str(exc)
 
 
 def disk_full(directory: Path) -> bool:

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import attrs
 import numpy as np
 import polars as pl
 
-from cmi_core.common.atomic import atomic_path
+from cmi_core.common.atomic import atomic_path, os_reason
 from cmi_core.data.features import (
     GRAVITY,
     gravity_in_sensor,
@@ -601,6 +601,23 @@ def generate(
     # run (Ctrl-C, SIGTERM, a full disk) leaves no partial file and replaces nothing
     with contextlib.ExitStack() as files:
         tmp = {name: files.enter_context(atomic_path(out_dir / name)) for name in FILES}
+        _write_splits(splits, tmp, out_dir, demographics, subject_ids, plans, seed, progress)
+    return out_dir
+
+
+def _write_splits(
+    splits: Iterable[tuple[str, Sequence[str], range, float]],
+    tmp: dict[str, Path],
+    out_dir: Path,
+    demographics: pl.DataFrame,
+    subject_ids: list[str],
+    plans: list,
+    seed: int,
+    progress: bool,
+) -> None:
+    """Each split's demographics and sensor rows into its temporary files; a failed write
+    (a full disk) names the data set, not whichever of the four files it hit."""
+    try:
         for name, columns, members, imu_only_p in splits:
             demographics[list(members)].write_csv(tmp[f"{name}_demographics.csv"])
             with open(tmp[f"{name}.csv"], "wb") as fh:
@@ -611,7 +628,8 @@ def generate(
                         subject_ids[k], plans[k], demo, subject_rng, columns, imu_only_p
                     )
                     frame.write_csv(fh, include_header=fh.tell() == 0)
-    return out_dir
+    except OSError as exc:
+        raise DataError(f"{out_dir}: cannot write the data set ({os_reason(exc)})") from None
 
 
 def _refuse_foreign(out_dir: Path, overwrite: bool) -> None:
