@@ -141,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="IMU-only sequences to the IMU-only runs, the others to the thm/ToF runs",
     )
+    predict.add_argument(
+        "--plugin-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this local plugin module (repeatable); a run directory's own "
+        "[plugins] modules are never imported",
+    )
     predict.set_defaults(handler=_cmd_predict)
 
     ensemble = sub.add_parser("ensemble", help="OOF score of each run and of their ensemble")
@@ -298,6 +306,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         folds=args.folds,
         batch_size=args.batch_size,
         by_sensors=args.by_sensors,
+        plugin_modules=args.plugin_module,
     )
     print(f"wrote {written}")
     return 0

@@ -8,16 +8,20 @@ rename replaces a link, it does not follow it) never redirects a write outside t
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cmi_core.errors import RunError
+from cmi_core.errors import CmiError, RunError
 
 TMP_SUFFIX = ".tmp"
+FULL_BELOW_BYTES = 1 << 20
+"""Free space under which a failed write is blamed on a full disk."""
 
 
 def temp_name(target: Path) -> Path:
@@ -38,7 +42,10 @@ def atomic_path(target: Path, *, commit: bool = True) -> Iterator[Path]:
     """Yield a temporary path for a writer that takes a path (``torch.save``, polars, numpy);
     rename it onto ``target`` when the block ends without error (and ``commit`` is true).
 
-    An ``OSError`` (no space, no permission) becomes a one-line ``RunError`` naming ``target``.
+    An ``OSError`` (no space, no permission) becomes a one-line ``RunError`` naming ``target``;
+    so does any other error of the writer on a full disk (``torch.save`` raises a
+    ``RuntimeError`` about stream positions, polars a ``ComputeError``). Elsewhere another
+    error is a bug and keeps its traceback.
     """
     target = Path(target)
     tmp = temp_name(target)
@@ -47,10 +54,34 @@ def atomic_path(target: Path, *, commit: bool = True) -> Iterator[Path]:
         yield tmp
         if commit:
             os.replace(tmp, target)
+    except CmiError:
+        raise  # already one line (an enclosing atomic_path of the same failed write)
     except OSError as exc:
-        raise RunError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        raise RunError(f"{target}: cannot write ({os_reason(exc)})") from None
+    except Exception:
+        if not disk_full(target.parent):
+            raise
+        raise RunError(f"{target}: cannot write ({os.strerror(errno.ENOSPC)})") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def os_reason(exc: OSError) -> str:
+    """``No space left on device``: the system's words, also for an ``OSError`` raised by a
+    Rust library (polars), which has no ``strerror`` and ends its message in ``(os error N)``."""
+    if exc.strerror:
+        return exc.strerror
+    match = re.fullmatch(r"(.*) \(os error (\d+)\)", str(exc))
+    return os.strerror(int(match.group(2))) if match else str(exc)
+
+
+def disk_full(directory: Path) -> bool:
+    """Whether the file system of ``directory`` has (next to) no space left for this user."""
+    try:
+        stat = os.statvfs(directory)
+    except (OSError, AttributeError):  # gone, or no statvfs (Windows): cannot tell
+        return False
+    return stat.f_bavail * stat.f_frsize < FULL_BELOW_BYTES
 
 
 def write_text_atomic(path: Path, text: str) -> None:

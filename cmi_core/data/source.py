@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cmi_core.common.atomic import write_text_atomic
 from cmi_core.config import Config, DataConfig
 from cmi_core.data.reader import load_train
 from cmi_core.data.sequences import SequenceSet
@@ -55,7 +56,7 @@ def _synthetic_dir(cache_dir: Path, subjects: int, seed: int) -> Path:
     fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir))
     try:
         generate(fresh, subjects=subjects, seed=seed)
-        (fresh / COMPLETE_MARKER).write_text(GENERATOR_VERSION)
+        write_text_atomic(fresh / COMPLETE_MARKER, GENERATOR_VERSION)
         if target.exists() and not _is_complete(target, GENERATOR_VERSION):
             shutil.rmtree(target, ignore_errors=True)  # stale: an older generator or interrupted
         try:

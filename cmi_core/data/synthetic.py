@@ -23,14 +23,16 @@ the signals, all derived from ``seed``; the output is identical for a seed.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import attrs
 import numpy as np
 import polars as pl
 
+from cmi_core.common.atomic import atomic_path, os_reason
 from cmi_core.data.features import (
     GRAVITY,
     gravity_in_sensor,
@@ -563,7 +565,6 @@ def _subject_frame(
 
 
 FILES = ("train.csv", "train_demographics.csv", "test.csv", "test_demographics.csv")
-_PARTIAL = ".partial"
 
 
 def generate(
@@ -596,10 +597,30 @@ def generate(
         ("train", TRAIN_COLUMNS, range(subjects), 0.0),
         ("test", TEST_COLUMNS, range(subjects, subjects + n_test), 0.5),
     )
+    # each file beside its target, all four renamed only at the end: an interrupted or failed
+    # run (Ctrl-C, SIGTERM, a full disk) leaves no partial file and replaces nothing
+    with contextlib.ExitStack() as files:
+        tmp = {name: files.enter_context(atomic_path(out_dir / name)) for name in FILES}
+        _write_splits(splits, tmp, out_dir, demographics, subject_ids, plans, seed, progress)
+    return out_dir
+
+
+def _write_splits(
+    splits: Iterable[tuple[str, Sequence[str], range, float]],
+    tmp: dict[str, Path],
+    out_dir: Path,
+    demographics: pl.DataFrame,
+    subject_ids: list[str],
+    plans: list,
+    seed: int,
+    progress: bool,
+) -> None:
+    """Each split's demographics and sensor rows into its temporary files; a failed write
+    (a full disk) names the data set, not whichever of the four files it hit."""
     try:
         for name, columns, members, imu_only_p in splits:
-            demographics[list(members)].write_csv(out_dir / f"{name}_demographics.csv{_PARTIAL}")
-            with open(out_dir / f"{name}.csv{_PARTIAL}", "wb") as fh:
+            demographics[list(members)].write_csv(tmp[f"{name}_demographics.csv"])
+            with open(tmp[f"{name}.csv"], "wb") as fh:
                 for k in _progress(members, progress, name):
                     demo = demographics.row(k, named=True)
                     subject_rng = np.random.default_rng([seed, 1, k])
@@ -607,13 +628,8 @@ def generate(
                         subject_ids[k], plans[k], demo, subject_rng, columns, imu_only_p
                     )
                     frame.write_csv(fh, include_header=fh.tell() == 0)
-    except BaseException:  # interrupted (Ctrl-C, SIGTERM, full disk): leave no partial file
-        for name in FILES:
-            (out_dir / f"{name}{_PARTIAL}").unlink(missing_ok=True)
-        raise
-    for name in FILES:
-        (out_dir / f"{name}{_PARTIAL}").replace(out_dir / name)
-    return out_dir
+    except OSError as exc:
+        raise DataError(f"{out_dir}: cannot write the data set ({os_reason(exc)})") from None
 
 
 def _refuse_foreign(out_dir: Path, overwrite: bool) -> None:

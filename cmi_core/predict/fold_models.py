@@ -21,7 +21,7 @@ from torch import Tensor
 from cmi_core.builders import make_backbone
 from cmi_core.config import Config, apply_overrides, config_from_dict
 from cmi_core.data.features import feature_names
-from cmi_core.errors import RunError
+from cmi_core.errors import CmiError, RunError
 from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
 from cmi_core.rundir.reader import RunDir
 from cmi_core.train.network import CMINetwork, network_for
@@ -81,16 +81,39 @@ def fold_checkpoints(run_dir: Path, folds: Sequence[int] | None = None) -> dict[
     return paths
 
 
-def run_config(run_dir: Path) -> Config:
+def run_config(run_dir: Path, plugin_modules: Sequence[str] = ()) -> Config:
     """The run's resolved ``config.toml``, loaded without the training data or the weighting
-    plugin."""
-    return _inference_config(RunDir(run_dir).config_table(), str(run_dir / CONFIG_FILE))
+    plugin, importing only the ``plugin_modules`` the caller allows."""
+    table = RunDir(run_dir).config_table()
+    return _inference_config(table, str(run_dir / CONFIG_FILE), plugin_modules)
 
 
-def _inference_config(raw: dict[str, Any], source: str) -> Config:
+def _inference_config(
+    raw: dict[str, Any], source: str, plugin_modules: Sequence[str] = ()
+) -> Config:
+    """A run directory may come from anywhere: its ``[plugins] modules`` are never imported
+    (importing runs a module's code), only those the caller names; a run that needs one of
+    its modules gets a one-line error saying how to allow it."""
     raw = dict(raw)
     apply_overrides(raw, _INFERENCE_OVERRIDES)
-    return config_from_dict(raw, source, resolve_weighting=False)
+    plugins = raw.get("plugins")
+    named = plugins.get("modules", []) if isinstance(plugins, dict) else []
+    raw["plugins"] = {
+        **(plugins if isinstance(plugins, dict) else {}),
+        "modules": [*plugin_modules],
+    }
+    try:
+        return config_from_dict(raw, source, resolve_weighting=False)
+    except CmiError as exc:
+        withheld = [m for m in named if m not in plugin_modules] if isinstance(named, list) else []
+        if not withheld:
+            raise
+        raise RunError(
+            f"{source}: {exc.lines()[0]}; the run names [plugins] modules {withheld}, which "
+            "prediction does not import from a run directory: if you trust them, pass them "
+            f"explicitly (cmi predict --plugin-module {withheld[0]}, or "
+            f"Predictor.from_run(run, plugin_modules={withheld!r}))"
+        ) from None
 
 
 # -- checkpoints -----------------------------------------------------------------------------
@@ -139,13 +162,14 @@ def _first_of(keys: Sequence[str]) -> str:
     return keys[0] + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
 
 
-def _stored_config(path: Path, ckpt: dict[str, Any]) -> Config:
-    return _inference_config(dict(ckpt["config"]), f"{path}: config")
+def _stored_config(path: Path, ckpt: dict[str, Any], plugin_modules: Sequence[str]) -> Config:
+    return _inference_config(dict(ckpt["config"]), f"{path}: config", plugin_modules)
 
 
 def check_compatible(path: Path, ckpt: dict[str, Any], cfg: Config) -> None:
-    """The checkpoint must come from a config with the same input pipeline and model."""
-    stored = _stored_config(path, ckpt)
+    """The checkpoint must come from a config with the same input pipeline and model (its
+    plugin modules: those the run's config was allowed)."""
+    stored = _stored_config(path, ckpt, cfg.plugins.modules)
     differing = [
         key
         for key, ours, theirs in (

@@ -61,11 +61,17 @@ class FoldEnsemble:
 
     @classmethod
     def load(
-        cls, run_dir: Path, folds: Sequence[int] | None = None, device: str = "cpu"
+        cls,
+        run_dir: Path,
+        folds: Sequence[int] | None = None,
+        device: str = "cpu",
+        plugin_modules: Sequence[str] = (),
     ) -> FoldEnsemble:
+        """The run's finished folds; ``plugin_modules``: the local plugin modules the caller
+        allows to be imported (never those the run directory names by itself)."""
         run_dir = Path(run_dir)
         paths = fold_checkpoints(run_dir, folds)
-        cfg = run_config(run_dir)
+        cfg = run_config(run_dir, plugin_modules)
         gestures = RunDir(run_dir).gestures()
         names = feature_names(cfg.data.features)
         models = []
@@ -132,10 +138,18 @@ class Predictor:
 
     @classmethod
     def from_run(
-        cls, run_dir: Path, folds: Sequence[int] | None = None, device: str = "cpu"
+        cls,
+        run_dir: Path,
+        folds: Sequence[int] | None = None,
+        device: str = "cpu",
+        *,
+        plugin_modules: Sequence[str] = (),
     ) -> Predictor:
-        """Every fold of the complete run ``run_dir`` (or only ``folds``), loaded weights-only."""
-        return cls([FoldEnsemble.load(Path(run_dir), folds, device)])
+        """Every fold of the complete run ``run_dir`` (or only ``folds``), loaded weights-only.
+
+        ``plugin_modules``: local plugin modules to import (a backbone of your own); a run
+        directory's ``[plugins] modules`` are never imported unless named here."""
+        return cls([FoldEnsemble.load(Path(run_dir), folds, device, plugin_modules)])
 
     @classmethod
     def from_runs(
@@ -145,10 +159,14 @@ class Predictor:
         device: str = "cpu",
         *,
         by_sensors: bool = False,
+        plugin_modules: Sequence[str] = (),
     ) -> Predictor:
-        """Several complete runs: each run's fold mean counts with its weight (default equal)."""
+        """Several complete runs: each run's fold mean counts with its weight (default equal);
+        ``plugin_modules`` as for :meth:`from_run`."""
         normalized_weights(weights, len(run_dirs))  # bad weights fail before any loading
-        ensembles = [FoldEnsemble.load(Path(run_dir), None, device) for run_dir in run_dirs]
+        ensembles = [
+            FoldEnsemble.load(Path(run_dir), None, device, plugin_modules) for run_dir in run_dirs
+        ]
         return cls(ensembles, weights, by_sensors=by_sensors)
 
     @property
@@ -269,10 +287,12 @@ def predict_file(
     folds: Sequence[int] | None = None,
     batch_size: int = 256,
     by_sensors: bool = False,
+    plugin_modules: Sequence[str] = (),
 ) -> Path:
     """Predict ``test.csv`` + ``test_demographics.csv`` of ``data_dir`` into ``out`` with the
     (weighted) ensemble of ``run_dirs``; ``folds`` picks the folds of a single run;
-    ``by_sensors`` routes each sequence to the runs of its sensors (:class:`Predictor`).
+    ``by_sensors`` routes each sequence to the runs of its sensors (:class:`Predictor`);
+    ``plugin_modules``: local plugin modules the user allows to be imported.
 
     Writes ``sequence_id,gesture`` as CSV or Parquet, chosen by the suffix of ``out``. The
     output place is checked before any work, and the file appears whole or not at all.
@@ -285,9 +305,14 @@ def predict_file(
         raise RunError("--folds picks the folds of one run; give a single run directory")
     _check_writable(out)
     if folds is not None:
-        predictor = Predictor.from_run(Path(run_dirs[0]), folds)
+        predictor = Predictor.from_run(Path(run_dirs[0]), folds, plugin_modules=plugin_modules)
     else:
-        predictor = Predictor.from_runs([Path(r) for r in run_dirs], weights, by_sensors=by_sensors)
+        predictor = Predictor.from_runs(
+            [Path(r) for r in run_dirs],
+            weights,
+            by_sensors=by_sensors,
+            plugin_modules=plugin_modules,
+        )
     inputs = predictor.load_test(Path(data_dir))
     probs = predictor.predict_batch(inputs, batch_size, progress=True)
     frame = pl.DataFrame(

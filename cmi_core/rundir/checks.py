@@ -17,6 +17,7 @@ from cmi_core.rundir.layout import (
     RESUMABLE_KEYS,
     check_writable,
     flatten,
+    has_entries,
     write_data_fingerprint,
 )
 from cmi_core.rundir.reader import RunDir
@@ -35,7 +36,7 @@ def check_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) 
             f"{out_dir} already holds a run; continue it with --resume or replace it with "
             "--overwrite"
         )
-    elif not holds_run and out_dir.exists() and any(out_dir.iterdir()):
+    elif not holds_run and out_dir.exists() and has_entries(out_dir):
         raise RunError(f"{out_dir} is not empty and holds no run; choose another --out")
 
 

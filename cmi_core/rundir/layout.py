@@ -34,6 +34,7 @@ from typing import Any
 import polars as pl
 
 from cmi_core.common.atomic import atomic_path, target_of, write_text_atomic
+from cmi_core.common.lock import LOCK_FILE
 from cmi_core.config import Config, config_to_toml
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.schema import GESTURES
@@ -92,6 +93,11 @@ def fold_dirs(out_dir: Path) -> dict[int, Path]:
         if match and path.is_dir():
             found[int(match.group(1))] = path
     return dict(sorted(found.items()))
+
+
+def has_entries(directory: Path) -> bool:
+    """Whether ``directory`` holds anything but the lock file an earlier attempt left."""
+    return any(path.name != LOCK_FILE for path in directory.iterdir())
 
 
 def create_run_dir(cfg: Config, out_dir: Path) -> None:

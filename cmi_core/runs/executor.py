@@ -1,10 +1,11 @@
 """Executors: where trials run. A trial is one fold of one config and seed.
 
 - :class:`LocalExecutor`: this machine. One job trains in this process; more jobs train in
-  spawn-started worker processes (torch and ``fork`` do not mix), each with its own thread
-  budget, reused across trials so the ~5-9 s import of torch and Lightning is paid once per
-  worker. A worker trains inside its run directory's ``fold_<k>/`` (so an interrupted trial
-  resumes from its ``last.ckpt``).
+  spawn-started worker processes (torch and ``fork`` do not mix; :mod:`cmi_core.runs.workers`),
+  each with its own thread budget, reused across trials so the ~5-9 s import of torch and
+  Lightning is paid once per worker. A worker trains inside its run directory's ``fold_<k>/``
+  (so an interrupted trial resumes from its ``last.ckpt``). A worker that dies fails only its
+  own trial (a new worker takes the queue); workers end when their driver dies.
 - :class:`RayExecutor`: a Ray cluster (optional extra ``cmi-trainer[ray]``). Each trial asks Ray
   for the CPUs and GPUs its config needs, trains in a scratch directory on whichever node Ray
   picks, and sends its fold directory's files back with its result: workers need no shared
@@ -17,24 +18,23 @@ outcome with an ``error``, so the other trials go on.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
-import signal
 import socket
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from cmi_core.common.atomic import write_bytes_atomic
 from cmi_core.data.source import load_data
 from cmi_core.errors import CmiError
 from cmi_core.rundir.layout import fold_dir
 from cmi_core.common.signals import ignoring_stop_signals
+
+from cmi_core.runs.workers import WorkerPool
 
 if TYPE_CHECKING:
     import numpy as np
@@ -174,12 +174,14 @@ def read_tree(directory: Path) -> dict[str, bytes]:
 
 def write_tree(directory: Path, files: dict[str, bytes]) -> None:
     """Replace ``directory`` with exactly ``files`` (a trial's fold directory, sent back)."""
-    if directory.exists():
+    if directory.is_symlink():
+        directory.unlink()  # a link planted in place of the fold directory is not followed
+    elif directory.exists():
         shutil.rmtree(directory)
     for name, content in files.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+        write_bytes_atomic(path, content)
 
 
 # -- local -----------------------------------------------------------------------------------
@@ -199,60 +201,17 @@ class LocalExecutor:
             for trial in trials:
                 yield run_trial(trial)
             return
-        pool = ProcessPoolExecutor(
-            max_workers=min(self.jobs, len(trials)),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-        )
-        futures = {pool.submit(run_trial, trial): trial for trial in trials}
+        pool = WorkerPool(min(self.jobs, len(trials)), run_trial)
         finished = False
         try:
-            for future in as_completed(futures):
-                yield _outcome(future, futures[future])
+            for end in pool.run(trials):
+                yield end.result if end.died is None else TrialReply(end.item, error=end.died)
             finished = True
         finally:
-            _stop(pool, finished)
+            pool.stop(graceful=finished)
 
     def close(self) -> None:
         """Nothing to release: each :meth:`run` stops its own workers."""
-
-
-def _start_worker() -> None:
-    """Ctrl-C reaches the whole process group: the driver alone handles it and stops us with
-    SIGTERM, which must end this process at once. Lightning's own SIGTERM handler only notes
-    the signal (and calls this one): the fit would go on, and so would the next queued trial.
-    Exiting mid-epoch loses nothing a resume needs: checkpoints are written atomically."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
-
-
-def _outcome(future: Future[TrialReply], trial: Trial) -> TrialReply:
-    try:
-        return future.result()
-    except BrokenProcessPool as exc:  # the worker was killed (out of memory, a signal)
-        return TrialReply(trial, error=f"its worker process died ({exc})")
-
-
-def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
-    """Shut the pool down; after an interrupt, terminate the workers still training (deaf to
-    further stop signals until every worker is gone).
-
-    ``ProcessPoolExecutor`` has no public way to stop running tasks before Python 3.14
-    (``terminate_workers``), so this reaches for its process table.
-    """
-    if finished:
-        pool.shutdown(wait=True)
-        return
-    processes = list(getattr(pool, "_processes", {}).values())
-    with ignoring_stop_signals():
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=5)
 
 
 # -- Ray -------------------------------------------------------------------------------------

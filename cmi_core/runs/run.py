@@ -22,6 +22,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from cmi_core.train.assemble import quiet_lightning
 from cmi_core.config import Config
 from cmi_core.common.console import say
+from cmi_core.common.lock import directory_lock
 from cmi_core.data.folds import assign_folds
 from cmi_core.data.sequences import SequenceSet
 from cmi_core.data.reader import load_train
@@ -73,6 +74,21 @@ def run_experiment(
     if launcher:
         check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
     wanted = _wanted_folds(cfg, folds)
+    # DDP workers re-run this command inside the launcher's lock: only the launcher takes it
+    with directory_lock(out_dir) if launcher else contextlib.nullcontext():
+        return _locked(cfg, out_dir, wanted, resume, progress, executor, launcher)
+
+
+def _locked(
+    cfg: Config,
+    out_dir: Path,
+    wanted: list[int],
+    resume: bool,
+    progress: bool,
+    executor: Executor | None,
+    launcher: bool,
+) -> dict[str, Any]:
+    """The run, with ``out_dir`` locked against a second writer."""
     quiet_lightning()
     if executor is not None:  # data loaded (generated, cached) once, before the workers read it
         data = DataFingerprint.of(load_data(cfg))

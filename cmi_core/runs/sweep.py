@@ -8,6 +8,7 @@ ones continue from their last checkpoint, failed ones are tried again.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,17 +17,32 @@ from typing import Any
 from cmi_core.data.source import load_data
 from cmi_core.config import Config
 from cmi_core.common.console import say
+from cmi_core.common.lock import directory_lock
 from cmi_core.runs.executor import Executor, TrialReply
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.rundir.checks import check_run_dir
-from cmi_core.rundir.layout import CONFIG_FILE
+from cmi_core.rundir.layout import CONFIG_FILE, has_entries
 from cmi_core.runs.sweep_plan import SweepError, SweepPlan, read_sweep, write_sweep
 from cmi_core.runs.trials import RunInProgress, drive
 
 
 def run_sweep(plan: SweepPlan, out: Path, executor: Executor) -> dict[str, Any]:
-    """Train every trial not finished yet; returns the final ``sweep.json`` content."""
+    """Train every trial not finished yet; returns the final ``sweep.json`` content.
+
+    The sweep directory and each of its run directories stay locked while this runs: a second
+    identical sweep, or a ``cmi run --resume`` of one of its runs, is refused.
+    """
     state = _open(out, plan)
+    with contextlib.ExitStack() as locks:
+        for directory in [out, *(out / p.name for p in plan.points)]:
+            locks.enter_context(directory_lock(directory))
+        return _run_locked(plan, out, executor, state)
+
+
+def _run_locked(
+    plan: SweepPlan, out: Path, executor: Executor, state: dict[str, Any]
+) -> dict[str, Any]:
+    """The sweep, its directories locked."""
     data = _prepare_data(plan.configs.values())
     runs = {
         p.name: RunInProgress.open(
@@ -87,7 +103,7 @@ def _open(out: Path, plan: SweepPlan) -> dict[str, Any]:
                 "choose another --out"
             )
         return old
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and has_entries(out):
         raise SweepError(f"{out} is not empty and holds no sweep; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     write_sweep(out, state)

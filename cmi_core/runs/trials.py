@@ -8,6 +8,7 @@ the run directory (Ray) have their fold directory's files written here too.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -105,8 +106,9 @@ def drive(
     resumed = {t.name for t in trials if (fold_dir(Path(t.run_dir), t.fold) / LAST_FILE).is_file()}
     progress = Progress(len(trials) + sum(len(run.records) for run in runs), len(trials), resumed)
     failures = []
-    with stop_signals():
-        for outcome in executor.run(trials):
+    # closing: a stop raised here, between two outcomes, still stops the workers at once
+    with stop_signals(), contextlib.closing(executor.run(trials)) as outcomes:
+        for outcome in outcomes:
             if outcome.error is None:
                 by_dir[outcome.trial.run_dir].land(outcome)
             else:
