@@ -100,7 +100,7 @@ def run_config(run_dir: Path) -> Config:
 def _inference_config(raw: dict[str, Any], source: str) -> Config:
     raw = dict(raw)
     apply_overrides(raw, _INFERENCE_OVERRIDES)
-    return config_from_dict(raw, source, resolve_weighting=False)
+    return config_from_dict(raw, source, resolve_weighting=False, check_paths=False)
 
 
 # -- checkpoints -----------------------------------------------------------------------------
