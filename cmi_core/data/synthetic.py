@@ -607,9 +607,11 @@ def generate(
                         subject_ids[k], plans[k], demo, subject_rng, columns, imu_only_p
                     )
                     frame.write_csv(fh, include_header=fh.tell() == 0)
-    except BaseException:  # interrupted (Ctrl-C, SIGTERM, full disk): leave no partial file
+    except BaseException as exc:  # interrupted (Ctrl-C, SIGTERM, full disk): no partial file
         for name in FILES:
             (out_dir / f"{name}{_PARTIAL}").unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk or a target gone read-only: one line
+            raise DataError(f"{out_dir}: cannot write the synthetic data ({exc})") from None
         raise
     for name in FILES:
         (out_dir / f"{name}{_PARTIAL}").replace(out_dir / name)

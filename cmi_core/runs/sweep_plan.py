@@ -166,10 +166,21 @@ def _blame(line: str, axes: Sequence[GridAxis], point: Point) -> str:
 
 
 def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
+    """``sweep.json`` of ``sweep_dir``, ``None`` when there is none; a damaged one (cut short,
+    not an object, no list of points) is a one-line ``SweepError``, not a traceback."""
     path = Path(sweep_dir) / SWEEP_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SweepError(f"{path}: cannot be read ({exc}); {_DAMAGED}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("points"), list):
+        raise SweepError(f"{path}: not a sweep record (no list of points); {_DAMAGED}")
+    return state
+
+
+_DAMAGED = "the sweep record is damaged (restore it from a copy)"
 
 
 def write_sweep(sweep_dir: Path, state: Mapping[str, Any]) -> None:
