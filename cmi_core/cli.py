@@ -351,7 +351,7 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from cmi_core.analysis.report import fold_table, write_report
 
-    for path in write_report(args.run_dir):
+    for path in write_report(args.run_dir, note=print):
         print(f"wrote {path}")
     print(fold_table(args.run_dir))
     return 0

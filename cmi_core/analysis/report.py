@@ -10,14 +10,14 @@ Figures use matplotlib's object API (no pyplot, no GUI backend).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cmi_core.errors import RunError
-from cmi_core.rundir.layout import OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
+from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, REPORT_FILES, SUMMARY_FILE, read_json
 from cmi_core.tags import (
     GRAD_COSINE_PREFIX,
     GRAD_NORM_PREFIX,
@@ -210,11 +210,12 @@ def oof_confusion_figure(run_dir: Path) -> Figure | None:
     return confusion_figure(counts, GESTURES, f"Out-of-fold predictions ({len(oof)} sequences)")
 
 
-def write_report(run_dir: Path) -> list[Path]:
+def write_report(run_dir: Path, note: Callable[[str], None] | None = None) -> list[Path]:
     """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``grad_norms.png`` and
     ``grad_cosines.png`` (when gradient statistics were logged), ``val_score.png`` and
     ``confusion.png`` (``rundir.REPORT_FILES``, in that order) into the run directory; returns
-    the files written."""
+    the files written. ``note`` gets one line per plot left out, saying why: a plot that is
+    silently missing reads as a run that has nothing to show."""
     run_dir = Path(run_dir)
     load_summary(run_dir)  # refuse what is not a run directory before plotting anything
     scalars = {fold: read_scalars(path) for fold, path in fold_dirs(run_dir).items()}
@@ -240,8 +241,54 @@ def write_report(run_dir: Path) -> list[Path]:
         oof_confusion_figure(run_dir),
     )
     written = []
+    reasons = _left_out_reasons(run_dir, scalars)
     for name, figure in zip(REPORT_FILES, figures, strict=True):
         if figure is not None:
             figure.savefig(run_dir / name, dpi=110, bbox_inches="tight", pad_inches=0.15)
             written.append(run_dir / name)
+        elif note is not None:
+            note(f"left out {name}: {reasons[name]}")
     return written
+
+
+def _left_out_reasons(run_dir: Path, scalars: Mapping[int, Mapping[str, Series]]) -> dict[str, str]:
+    """Why each plot of ``REPORT_FILES`` would be empty, for the one the run lacks."""
+    logged = {tag for fold in scalars.values() for tag in fold}
+    if not scalars:
+        step = "no fold directory holds logged scalars (no logger, or no fold started)"
+    elif not any(tag.startswith(LOSS_PREFIX) for tag in logged):
+        every = _config_value(run_dir, "logging", "log_every_n_steps")
+        step = (
+            "no per-step scalar was logged: the run had fewer training steps than "
+            f"logging.log_every_n_steps = {every}"
+        )
+    else:
+        step = ""
+    gradients = step or (
+        "no grad/* scalar was logged: only gradient-level strategies, or "
+        "loss.weighting.monitor_gradients = true, log them"
+    )
+    strategy = _config_value(run_dir, "loss", "weighting", "strategy")
+    return {
+        "weights.png": step or "no weights/* scalar was logged",
+        "weighting.png": step or f"strategy {strategy!r} has no learnable parameters to log",
+        "losses.png": step or "no loss/* scalar was logged",
+        "grad_norms.png": gradients,
+        "grad_cosines.png": gradients,
+        "val_score.png": f"no {VAL_SCORE} was logged (no validation epoch finished, or no logger)",
+        "confusion.png": f"no {OOF_FILE} (no fold finished)",
+    }
+
+
+def _config_value(run_dir: Path, *keys: str) -> Any:
+    """A value of the run's ``config.toml``, ``"?"`` when it cannot be read (the reason is
+    still right without the number)."""
+    import tomllib
+
+    try:
+        value: Any = tomllib.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        for key in keys:
+            value = value[key]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return "?"
+    return value
