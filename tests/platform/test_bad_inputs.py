@@ -102,6 +102,7 @@ def test_a_path_argument_of_the_wrong_kind_is_one_line_naming_it(
         (["run", "{config}", "--folds", ","], "--folds: expected at least one integer"),
         (["run", "{config}", "--folds=-1"], "--folds: must be >= 0, got -1"),
         (["sweep", "{config}", "--out", "{dir}/s", "--jobs", "-1"], "--jobs: must be a positive"),
+        (["sweep", "{config}", "--out", "{dir}/s", "--seeds", "0"], "--seeds: must be a positive"),
         (["sweep", "{config}", "--out", "{dir}/s", "--seed-list=-1"], "--seed-list: must be >= 0"),
         (["synth", "{dir}/s", "--subjects", "-3"], "--subjects: must be a positive integer"),
         (["synth", "{dir}/s", "--seed", "-1"], "--seed: must be in [0, 4294967295], got -1"),
