@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cmi_core import __version__
+from cmi_core.common.paths import require_input, require_output
 from cmi_core.common.signals import Stopped, stop_signals
-from cmi_core.errors import CmiError
+from cmi_core.errors import CmiError, PathError
 
 EXIT_USAGE = 2
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
@@ -38,18 +39,58 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_folds(text: str) -> list[int]:
+    """``0,1`` -> ``[0, 1]``: at least one index, none negative (an empty list would mean
+    "every fold" to some callers and "none" to others)."""
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
         ) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
+    negative = [value for value in values if value < 0]
+    if negative:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {negative[0]}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    """A count (batch size, jobs, seeds, subjects): 0 or less is refused here, since a
+    negative batch size would otherwise run and write garbage."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed numpy and torch accept: 0 .. 2**32 - 1."""
+    from cmi_core.options import seed_range
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    problem = seed_range(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _seeds(text: str) -> list[int]:
+    """``--seed-list 0,1,2``: fold-like integers, each a valid seed."""
+    values = _parse_folds(text)
+    return [_seed(str(value)) for value in values]
 
 
 def _add_jobs_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=_positive_int,
         help="trials at once (default: [trainer] jobs, else cores // trainer.threads on a CPU)",
     )
 
@@ -93,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a config key and its values, e.g. loss.weighting.strategy=none,direct (repeatable)",
     )
     seeds = sweep.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, help="train every point with seeds 0..N-1")
-    seeds.add_argument("--seed-list", type=_parse_folds, help="these seeds, e.g. 0,1,2")
+    seeds.add_argument("--seeds", type=_positive_int, help="train every point with seeds 0..N-1")
+    seeds.add_argument("--seed-list", type=_seeds, help="these seeds, e.g. 0,1,2")
     sweep.add_argument("--out", type=Path, required=True, help="sweep directory")
     _add_jobs_arg(sweep)
     sweep.add_argument(
@@ -122,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="write a synthetic data set in the Kaggle format")
     synth.add_argument("out_dir", type=Path)
-    synth.add_argument("--subjects", type=int, default=24)
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--subjects", type=_positive_int, default=24)
+    synth.add_argument("--seed", type=_seed, default=0)
     synth.add_argument(
         "--overwrite", action="store_true", help="replace the data files of a non-empty OUT_DIR"
     )
@@ -135,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", type=Path, default=Path("submission.csv"), help=".csv/.parquet")
     predict.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
     predict.add_argument("--folds", type=_parse_folds, help="only these finished folds (one run)")
-    predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument("--batch-size", type=_positive_int, default=256)
     predict.add_argument(
         "--by-sensors",
         action="store_true",
@@ -189,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_check(args: argparse.Namespace) -> int:
     from cmi_core.config import config_to_toml, load_config, tables_without_plugin
 
-    cfg = load_config(args.config, args.override)
+    cfg = load_config(require_input("CONFIG", args.config, "file"), args.override)
     print(config_to_toml(cfg), end="")
     for note in tables_without_plugin(cfg):
         print(f"# note: {note}", file=sys.stderr)
@@ -218,6 +259,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from cmi_core.data.synthetic import generate
 
+    require_output("OUT_DIR", args.out_dir, "dir")
     out = generate(
         args.out_dir,
         subjects=args.subjects,
@@ -232,9 +274,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from cmi_core.config import load_config
 
-    config, out = args.config, args.out
-    if args.resume and config.is_dir():  # `cmi run --resume RUN_DIR`
-        config, out = config / "config.toml", out or config
+    config, out = _run_paths(args)
     cfg = load_config(config, args.override)
     from cmi_core.runs.executor import LocalExecutor, resolve_jobs
     from cmi_core.runs.run import default_run_dir, run_experiment
@@ -253,9 +293,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """The config file and the run directory of ``cmi run``, checked before anything loads:
+    ``CONFIG`` is a config file, or with ``--resume`` the run directory itself."""
+    config, out = args.config, args.out
+    if args.resume and config.is_dir():  # `cmi run --resume RUN_DIR`
+        config, out = config / "config.toml", out or config
+        require_input("CONFIG", config, "file")
+    else:
+        require_input("CONFIG", config, "file")
+        if args.resume and out is None:
+            raise PathError(
+                "--resume: name the run to continue: cmi run --resume RUN_DIR "
+                "(or CONFIG --resume --out RUN_DIR)"
+            )
+    if out is not None:
+        require_output("--out", out, "dir")
+    return config, out
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from cmi_core.runs.sweep_plan import plan_sweep
 
+    require_input("CONFIG", args.config, "file")
+    require_output("--out", args.out, "dir")
     plan = plan_sweep(args.config, args.override, args.grid, args.seeds, args.seed_list)
     from cmi_core.runs.executor import LocalExecutor, RayExecutor, resolve_jobs
 
@@ -297,6 +358,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from cmi_core.predict.predictor import predict_file
     from cmi_core.predict.weights import parse_weights
 
+    for run_dir in args.run_dirs:
+        require_input("RUN_DIR", run_dir, "dir")
+    require_input("--data", args.data, "dir")
+    require_output("--out", args.out, "file")
     weights = parse_weights(args.weights) if args.weights else None
     written = predict_file(
         args.run_dirs,
@@ -359,7 +424,7 @@ def _runs_data_dir(run_dir: Path) -> Path:
 def _cmd_report(args: argparse.Namespace) -> int:
     from cmi_core.analysis.report import fold_table, write_report
 
-    for path in write_report(args.run_dir):
+    for path in write_report(args.run_dir, note=print):
         print(f"wrote {path}")
     print(fold_table(args.run_dir))
     return 0

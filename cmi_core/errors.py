@@ -41,3 +41,8 @@ class RunError(CmiError):
 class NonFiniteError(RunError):
     """Training produced a non-finite loss, gradient or weight: the fold stops before any
     checkpoint holds it."""
+
+
+class PathError(CmiError):
+    """A path argument (or a path in a config) that is missing, of the wrong kind (a file where
+    a directory is expected or the reverse), unreadable or unwritable."""

@@ -43,6 +43,15 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+MAX_SEED = 2**32 - 1  # numpy's RandomState and Lightning's seed_everything take 0 .. 2**32 - 1
+
+
+def seed_range(value: Any) -> str | None:
+    """A seed every generator of a run accepts (numpy refuses a negative one, Lightning one
+    above 2**32 - 1): checked by ``cmi check``, not found by a traceback in the first fold."""
+    return None if 0 <= value <= MAX_SEED else f"must be in [0, {MAX_SEED}], got {value!r}"
+
+
 def odd_at_least(low: int) -> Check:
     """For kernel sizes: odd keeps 'same' padding symmetric."""
     return lambda value: (

@@ -10,14 +10,15 @@ Figures use matplotlib's object API (no pyplot, no GUI backend).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cmi_core.common.atomic import atomic_path, check_writable_file
-from cmi_core.rundir.layout import REPORT_FILES
+from cmi_core.errors import RunError
+from cmi_core.rundir.layout import OOF_FILE, REPORT_FILES
 from cmi_core.rundir.reader import RunDir
 from cmi_core.tags import (
     GRAD_COSINE_PREFIX,
@@ -189,11 +190,12 @@ def oof_confusion_figure(run_dir: Path) -> Figure:
     return confusion_figure(counts, GESTURES, f"Out-of-fold predictions ({len(oof)} sequences)")
 
 
-def write_report(run_dir: Path) -> list[Path]:
+def write_report(run_dir: Path, note: Callable[[str], None] | None = None) -> list[Path]:
     """Write ``weights.png``, ``weighting.png``, ``losses.png``, ``grad_norms.png`` and
     ``grad_cosines.png`` (when gradient statistics were logged), ``val_score.png`` and
     ``confusion.png`` (``rundir.REPORT_FILES``, in that order) into the run directory; returns
-    the files written."""
+    the files written. ``note`` gets one line per plot left out, saying why: a plot that is
+    silently missing reads as a run that has nothing to show."""
     run = RunDir(run_dir)
     run.fold_records()  # refuse what is not a run directory (or a damaged one) before plotting
     for name in REPORT_FILES:
@@ -221,9 +223,53 @@ def write_report(run_dir: Path) -> list[Path]:
         oof_confusion_figure(run.path),
     )
     written = []
+    reasons = _left_out_reasons(run, scalars)
     for name, figure in zip(REPORT_FILES, figures, strict=True):
         if figure is not None:
             with atomic_path(run.path / name) as tmp:
                 figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pad_inches=0.15)
             written.append(run.path / name)
+        elif note is not None:
+            note(f"left out {name}: {reasons[name]}")
     return written
+
+
+def _left_out_reasons(run: RunDir, scalars: Mapping[int, Mapping[str, Series]]) -> dict[str, str]:
+    """Why each plot of ``REPORT_FILES`` would be empty, for the one the run lacks."""
+    logged = {tag for fold in scalars.values() for tag in fold}
+    if not scalars:
+        step = "no fold directory holds logged scalars (no logger, or no fold started)"
+    elif not any(tag.startswith(LOSS_PREFIX) for tag in logged):
+        every = _config_value(run, "logging", "log_every_n_steps")
+        step = (
+            "no per-step scalar was logged: the run had fewer training steps than "
+            f"logging.log_every_n_steps = {every}"
+        )
+    else:
+        step = ""
+    gradients = step or (
+        "no grad/* scalar was logged: only gradient-level strategies, or "
+        "loss.weighting.monitor_gradients = true, log them"
+    )
+    strategy = _config_value(run, "loss", "weighting", "strategy")
+    return {
+        "weights.png": step or "no weights/* scalar was logged",
+        "weighting.png": step or f"strategy {strategy!r} has no learnable parameters to log",
+        "losses.png": step or "no loss/* scalar was logged",
+        "grad_norms.png": gradients,
+        "grad_cosines.png": gradients,
+        "val_score.png": f"no {VAL_SCORE} was logged (no validation epoch finished, or no logger)",
+        "confusion.png": f"no {OOF_FILE} (no fold finished)",
+    }
+
+
+def _config_value(run: RunDir, *keys: str) -> Any:
+    """A value of the run's ``config.toml``, ``"?"`` when it cannot be read (the reason is
+    still right without the number)."""
+    try:
+        value: Any = run.config_table()
+        for key in keys:
+            value = value[key]
+    except (RunError, KeyError, TypeError):
+        return "?"
+    return value

@@ -12,11 +12,11 @@ import errno
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cmi_core.common.paths import output_problem
 from cmi_core.errors import CmiError, RunError
 
 TMP_SUFFIX = ".tmp"
@@ -97,19 +97,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def check_writable_file(path: Path, argument: str = "") -> None:
-    """Refuse, before any work, an output file that cannot be written there: a directory, a
-    missing parent, a parent that is a file, a read-only place. ``argument`` names the option
-    (``--csv``) in the one-line ``RunError``."""
+    """Refuse, before any work, an output file that cannot be written where it is named: the
+    checks of :func:`cmi_core.common.paths.output_problem`, and a parent that exists (an
+    atomic write creates no directories). ``argument`` names the option (``--csv``)."""
     path = Path(path)
     where = f"{argument} {path}".strip()
-    if path.is_dir():
-        raise RunError(f"{where}: is a directory, not a file")
-    parent = path.parent
-    if not parent.is_dir():
-        what = "is not a directory" if parent.exists() else "does not exist"
-        raise RunError(f"{where}: {parent} {what}")
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise RunError(f"{where}: cannot write there ({exc.strerror or exc})") from None
+    problem = output_problem(path, "file")
+    if problem is None and not path.parent.is_dir():
+        problem = f"{path.parent} does not exist"
+    if problem:
+        raise RunError(f"{where}: {problem}")

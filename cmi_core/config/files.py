@@ -10,6 +10,7 @@ from typing import Any
 
 import tomli_w
 
+from cmi_core.config.checks import check_paths, check_trainer
 from cmi_core.config.plugin_tables import (
     SLOTS,
     check_data,
@@ -74,7 +75,7 @@ def _origin(key: str, overrides: Sequence[str], source: str) -> str:
 
 
 def _validate(
-    raw: dict[str, Any], resolve_weighting: bool = True
+    raw: dict[str, Any], resolve_weighting: bool = True, paths: bool = True
 ) -> tuple[Config | None, Problems]:
     """Every problem of a raw config: old table shapes, structure, plugin options, values."""
     raw = deep_copy(raw)
@@ -85,7 +86,8 @@ def _validate(
         return None, problems
     skip = frozenset() if resolve_weighting else frozenset({"weighting"})
     cfg, found = resolve_plugins(cfg, skip)
-    return cfg, [*problems, *found, *check_data(cfg)]
+    checks = [*check_data(cfg), *check_trainer(cfg), *(check_paths(cfg) if paths else ())]
+    return cfg, [*problems, *found, *checks]
 
 
 def config_from_dict(
@@ -94,14 +96,16 @@ def config_from_dict(
     overrides: Sequence[str] = (),
     *,
     resolve_weighting: bool = True,
+    check_paths: bool = True,
 ) -> Config:
     """Structure, resolve plugin options and check values; all problems in one ConfigError.
 
     A problem with a key that one of ``overrides`` set names that ``-o`` instead of ``source``.
     ``resolve_weighting=False`` leaves the weighting strategy unresolved (its options plain
     tables): prediction never uses the weighting, so its plugin need not be installed.
+    ``check_paths=False`` leaves the data directories unchecked: prediction reads neither.
     """
-    cfg, problems = _validate(raw, resolve_weighting)
+    cfg, problems = _validate(raw, resolve_weighting, check_paths)
     if problems or cfg is None:
         raise ConfigError(
             f"{_origin(dotted(*path), overrides, source)}: {dotted(*path)}: {message}"

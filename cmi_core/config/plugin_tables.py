@@ -7,7 +7,6 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -92,7 +91,11 @@ def resolve_plugins(cfg: Config, skip: frozenset[str] = frozenset()) -> tuple[Co
     """Phase 2: structure the chosen plugins' tables, and those of other installed plugins
     (slots whose kind is in ``skip`` stay unresolved)."""
     manager = get_plugin_manager(cfg.plugins.modules)
-    problems: Problems = []
+    problems: Problems = [
+        (("plugins", "modules"), problem)
+        for problem in map(manager.module_problem, dict.fromkeys(cfg.plugins.modules))
+        if problem
+    ]
     for slot in (s for s in SLOTS if s.kind not in skip):
         table = functools.reduce(getattr, slot.path, cfg)
         resolved = _resolve_slot(slot, table, manager, problems)
@@ -172,11 +175,8 @@ def _evolve_at(obj: Any, path: Sequence[str], value: Any) -> Any:
 
 
 def check_data(cfg: Config) -> Iterable[Problem]:
-    if cfg.data.source == "kaggle":
-        if not cfg.data.dir:
-            yield ("data", "dir"), 'required when data.source = "kaggle"'
-        elif not Path(cfg.data.dir).is_dir():
-            yield ("data", "dir"), f"directory not found: {cfg.data.dir}"
+    if cfg.data.source == "kaggle" and not cfg.data.dir:
+        yield ("data", "dir"), 'required when data.source = "kaggle"'
     if cfg.cv.folds is not None:
         bad = [k for k in cfg.cv.folds if not 0 <= k < cfg.cv.n_folds]
         if bad:

@@ -6,6 +6,12 @@ from typing import Any
 
 import attrs
 
+from cmi_core.config.lightning_values import (
+    PRECISIONS,
+    STRATEGIES,
+    batch_limit,
+    devices_problem,
+)
 from cmi_core.options import (
     at_least,
     field,
@@ -14,13 +20,14 @@ from cmi_core.options import (
     one_of,
     ordered_pair,
     positive,
+    seed_range,
 )
 
 
 @attrs.frozen
 class SyntheticConfig:
     subjects: int = field(24, at_least(2), "number of synthetic subjects (~102 sequences each)")
-    seed: int = field(0, None, "seed of the synthetic generator")
+    seed: int = field(0, seed_range, "seed of the synthetic generator")
 
 
 @attrs.frozen
@@ -56,7 +63,7 @@ class DataConfig:
 @attrs.frozen
 class CVConfig:
     n_folds: int = field(5, at_least(2), "number of subject-grouped folds")
-    seed: int = field(42, None, "seed of the fold assignment")
+    seed: int = field(42, seed_range, "seed of the fold assignment")
     folds: list[int] | None = field(None, None, "folds to train (default: all)")
 
 
@@ -111,18 +118,22 @@ class TrainerConfig:
     max_epochs: int = field(20, at_least(1), "epochs per fold")
     batch_size: int = field(64, at_least(1), "sequences per batch")
     accelerator: str = field("auto", one_of("auto", "cpu", "gpu", "cuda", "mps"), "device")
-    devices: Any = field("auto", None, "devices per node (int, list or 'auto')")
-    strategy: str = field("auto", None, "Lightning strategy: auto, ddp, ddp_spawn, ...")
-    precision: str = field("32-true", None, "Lightning precision, e.g. 16-mixed on a GPU")
+    devices: Any = field("auto", devices_problem, "devices per node (int, list or 'auto')")
+    strategy: str = field(
+        "auto", one_of(*STRATEGIES), "Lightning strategy: auto, ddp, ddp_spawn, ..."
+    )
+    precision: str = field(
+        "32-true", one_of(*PRECISIONS), "Lightning precision, e.g. 16-mixed on a GPU"
+    )
     gradient_clip_val: float = field(0.5, non_negative, "gradient norm clip; 0 disables")
     early_stopping_patience: int = field(15, at_least(1), "epochs without improvement")
     early_stopping_min_delta: float = field(0.001, non_negative, "improvement threshold")
-    seed: int = field(42, None, "global seed")
+    seed: int = field(42, seed_range, "global seed")
     num_workers: int = field(0, non_negative, "DataLoader worker processes")
     threads: int = field(0, non_negative, "torch CPU threads; 0 keeps torch's default")
     jobs: int = field(0, non_negative, "folds trained at once (cmi run); 0: cores // threads")
-    limit_train_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
-    limit_val_batches: float = field(1.0, positive, "fraction (<=1) or count of batches")
+    limit_train_batches: float = field(1.0, batch_limit, "fraction (<=1) or count of batches")
+    limit_val_batches: float = field(1.0, batch_limit, "fraction (<=1) or count of batches")
     deterministic: Any = field(
         "warn",
         lambda v: (

@@ -103,7 +103,7 @@ def _inference_config(
         "modules": [*plugin_modules],
     }
     try:
-        return config_from_dict(raw, source, resolve_weighting=False)
+        return config_from_dict(raw, source, resolve_weighting=False, check_paths=False)
     except CmiError as exc:
         withheld = [m for m in named if m not in plugin_modules] if isinstance(named, list) else []
         if not withheld:

@@ -202,6 +202,9 @@ class Predictor:
 
         Batches hold sequences of similar length (sorted), so little padding is computed.
         """
+        if not (isinstance(batch_size, int) and batch_size >= 1):
+            # a step of 0 is a ValueError of range(); a negative one leaves every row unwritten
+            raise RunError(f"batch size must be a positive integer, got {batch_size!r}")
         absent = [features for features in self.feature_sets if features not in inputs]
         if absent:
             raise RunError(

@@ -69,6 +69,7 @@ class PluginManager:
         self._failures: dict[str, tuple[_Origin, str]] = {}
         self._conflicts: dict[tuple[str, str], str] = {}
         self._loaded: set[str] = set()
+        self._registered: dict[str, int] = {}  # plugin -> how many names it registered
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -97,6 +98,9 @@ class PluginManager:
         module = None
         try:
             module = loader()
+            if self._pm.is_registered(module):  # an installed plugin also named in a config
+                self._registered[origin.plugin] = self._registered.get(self._pm.get_name(module), 0)
+                return
             self._pm.register(module, name=origin.plugin)
             self._pm.check_pending()
             self._collect(module, origin)
@@ -139,6 +143,7 @@ class PluginManager:
             seen.add((kind, spec.name))
         for kind, spec in staged:
             self._registries[kind][spec.name] = (spec, origin)
+        self._registered[origin.plugin] = len(staged)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -159,6 +164,17 @@ class PluginManager:
                 f"{message}"
             )
         raise PluginError(unknown_name_message(kind, name, self.names(kind)))
+
+    def module_problem(self, module: str) -> str | None:
+        """Why a ``[plugins] modules`` entry is of no use (it failed to load, or it registered
+        no weighting, backbone or logger), or ``None``: a config naming it would otherwise
+        pass ``cmi check`` with a warning or without a word."""
+        if module in self._failures:
+            return f"module {module!r} failed to load: {self._failures[module][1]}"
+        if self._registered.get(module, 0) == 0:
+            hooks = ", ".join(HOOKS.values())
+            return f"module {module!r} registers nothing (no @cmi_core.hookimpl of {hooks})"
+        return None
 
     def infos(self) -> list[PluginInfo]:
         rows = [

@@ -4,6 +4,7 @@ Trainer and the data loaders. Plugin names are resolved here, never inside the m
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -164,6 +165,8 @@ def quiet_lightning() -> None:
     """Lightning's start-up chatter (GPU/TPU lines, tips) buries the run's own messages."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # the fold says it in one line of its own, with the curves it costs (train/fold.py)
+    warnings.filterwarnings("ignore", message=r"The number of training batches .* logging interval")
 
 
 def _checkpoint_meta(cfg: Config, data: SequenceSet, k: int) -> dict[str, Any]:
@@ -178,3 +181,16 @@ def _checkpoint_meta(cfg: Config, data: SequenceSet, k: int) -> dict[str, Any]:
 def _limit(value: float) -> float | int:
     """Config limits: a fraction up to 1.0, a batch count above."""
     return value if value <= 1.0 else int(value)
+
+
+def train_batches_per_rank(cfg: Config, n_train: int, world_size: int) -> tuple[int, int]:
+    """``(sequences, batches)`` each process trains on per epoch: Lightning's distributed
+    sampler gives every rank ``ceil(n / world_size)`` sequences, and the training loader drops
+    a last partial batch whenever the whole set is larger than one batch (:func:`make_loaders`);
+    ``trainer.limit_train_batches`` caps the batches as Lightning does."""
+    size = cfg.trainer.batch_size
+    per_rank = math.ceil(n_train / world_size)
+    batches = per_rank // size if n_train > size else math.ceil(per_rank / size)
+    limit = cfg.trainer.limit_train_batches
+    capped = int(batches * limit) if limit <= 1.0 else min(batches, int(limit))
+    return per_rank, capped

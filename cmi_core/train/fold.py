@@ -34,6 +34,7 @@ from cmi_core.train.assemble import (
     fold_callbacks,
     make_loaders,
     make_trainer,
+    train_batches_per_rank,
 )
 from cmi_core.train.model import CMIModel
 from cmi_core.train.oof import oof_frame, predict_probs
@@ -78,6 +79,7 @@ def train_fold(
         cfg, data, k, directory, progress=progress, train_loader=train_loader
     )
     trainer = make_trainer(cfg, directory, [*callbacks.all, *extra_callbacks], progress=progress)
+    _check_steps(cfg, len(train_idx), trainer.world_size, k)
     last = directory / LAST_FILE
     if last.is_file():
         _check_readable(last, k)
@@ -107,6 +109,38 @@ def train_fold(
         f"{record.wall_time_s:.0f}s)"
     )
     return FinishedFold(record, oof_frame(data, val_idx, k, probs))
+
+
+def _check_steps(cfg: Config, n_train: int, world_size: int, k: int) -> None:
+    """Refuse a fold whose processes get no training batch (more devices than batches: it
+    would end in "no validation score was recorded"); warn once when an epoch has fewer steps
+    than the logging interval, so that the per-step curves are sparse or missing."""
+    per_rank, steps = train_batches_per_rank(cfg, n_train, world_size)
+    if steps < 1:
+        raise RunError(
+            f"fold {k}: {n_train} training sequences over {world_size} process(es) give "
+            f"{per_rank} per process, not one training batch of trainer.batch_size = "
+            f"{cfg.trainer.batch_size} (with trainer.limit_train_batches = "
+            f"{cfg.trainer.limit_train_batches}); lower trainer.batch_size or trainer.devices"
+        )
+    every = cfg.logging.log_every_n_steps
+    if steps < every:
+        _warn_once(
+            f"warning: an epoch has {steps} training step(s), fewer than "
+            f"logging.log_every_n_steps = {every}: the per-step curves (loss/*, weights/*, "
+            f"grad/*) get a point every {every} steps only, none in a run of fewer steps; "
+            f"lower logging.log_every_n_steps to see them"
+        )
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One line per process, not one per fold: every fold of a run has about the same size."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        say(message)
 
 
 def _check_readable(checkpoint: Path, k: int) -> None:

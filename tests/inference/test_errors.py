@@ -354,3 +354,14 @@ def test_prediction_needs_no_weighting_plugin(tiny_run, two_sequences, predictor
         Predictor.from_run(tiny_run[0]).predict_proba(sequence, demographics),
         predictor.predict_proba(sequence, demographics),
     )
+
+
+@pytest.mark.parametrize("batch_size", [-5, 0])
+def test_a_non_positive_batch_size_is_refused(tiny_run, tmp_path, batch_size):
+    """Before the fix -5 wrote a submission of uninitialised memory and exited 0 (the batch
+    loop ran no step), and 0 was a ValueError traceback from range()."""
+    run_dir, data_dir = tiny_run
+    out = tmp_path / "submission.csv"
+    with one_line_error(RunError, "batch size must be a positive integer"):
+        predict_file([run_dir], data_dir, out, batch_size=batch_size)
+    assert not out.exists()

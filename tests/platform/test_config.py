@@ -11,7 +11,7 @@ import pytest
 
 from cmi_core.cli import main
 from cmi_core.config import Config, TrainerConfig, config_to_toml, load_config
-from cmi_core.errors import ConfigError
+from cmi_core.errors import ConfigError, PathError
 from cmi_core.registry.manager import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +118,7 @@ def test_toml_syntax_error_names_line_and_column(tmp_path):
 
 def test_missing_config_file_is_one_line(tmp_path, capsys):
     missing = tmp_path / "nope.toml"
-    assert cli_errors(capsys, "check", str(missing)) == [f"error: {missing}: config file not found"]
+    assert cli_errors(capsys, "check", str(missing)) == [f"error: CONFIG {missing}: not found"]
 
 
 def test_kaggle_source_needs_an_existing_directory(tmp_path):
@@ -163,7 +163,7 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(ConfigError):
+    with pytest.raises(PathError):
         main(["--debug", "check", str(tmp_path / "nope.toml")])
 
 

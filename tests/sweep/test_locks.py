@@ -17,7 +17,7 @@ import pytest
 from cmi_core.cli import main
 from cmi_core.common.lock import LOCK_FILE, directory_lock
 from cmi_core.errors import RunError
-from cmi_core.rundir.layout import check_run_dir
+from cmi_core.rundir.checks import check_run_dir
 from cmi_core.runs import sweep
 from cmi_core.runs.run import run_experiment
 from tests.run.conftest import finished_run, tiny_config  # noqa: F401  (a fixture)

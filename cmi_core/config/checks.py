@@ -1,0 +1,48 @@
+"""What ``cmi check`` refuses so that ``cmi run`` never meets it later, across keys: the
+``[trainer]`` combinations Lightning's ``Trainer`` refuses, and the paths a config names (the
+single values are checked by their fields, :mod:`cmi_core.config.lightning_values`)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+
+from cmi_core.common.paths import input_problem, output_problem
+from cmi_core.config.lightning_values import devices_problem
+from cmi_core.config.structure import Problem
+from cmi_core.config.tree import Config
+
+
+def check_trainer(cfg: Config) -> Iterable[Problem]:
+    """Combinations of ``[trainer]`` keys that Lightning's ``Trainer`` refuses."""
+    t = cfg.trainer
+    if t.accelerator == "cpu":
+        if devices_problem(t.devices) is None and not _a_count(t.devices):
+            yield ("trainer", "devices"), f"must be a count >= 1 on a CPU, got {t.devices!r}"
+        if t.strategy.startswith("fsdp"):
+            yield ("trainer", "strategy"), f"{t.strategy!r} needs a GPU (trainer.accelerator)"
+    if t.strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        yield ("trainer", "strategy"), f"{t.strategy!r} needs the deepspeed package, not installed"
+
+
+def _a_count(devices: object) -> bool:
+    """``"auto"`` or a number of processes: all a CPU accelerator takes (no device indices)."""
+    if isinstance(devices, str):
+        return devices == "auto" or (devices.isdigit() and int(devices) >= 1)
+    return isinstance(devices, int) and devices >= 1
+
+
+def check_paths(cfg: Config) -> Iterable[Problem]:
+    """The directories a run reads (``data.dir``) and writes (``data.cache_dir``)."""
+    if cfg.data.source == "kaggle" and cfg.data.dir:
+        problem = input_problem(Path(cfg.data.dir), "dir")
+        if problem is None and input_problem(Path(cfg.data.dir) / "train.csv", "file"):
+            problem = "holds no readable train.csv"
+        if problem == "not found":
+            yield ("data", "dir"), f"directory not found: {cfg.data.dir}"
+        elif problem:
+            yield ("data", "dir"), f"{cfg.data.dir}: {problem}"
+    problem = output_problem(Path(cfg.data.cache_dir), "dir")
+    if problem:
+        yield ("data", "cache_dir"), f"{cfg.data.cache_dir}: {problem}"
