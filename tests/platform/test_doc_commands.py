@@ -34,6 +34,7 @@ SMOKE = {
     ],
 }  # fmt: skip
 SMOKE["sweep"] = SMOKE["run"]
+SMOKE["bundle"] = ["--no-download"]  # the pinned wheels come from PyPI; tests download nothing
 RUNS = {  # each run directory the docs' commands read, and the docs' command that makes it
     "runs/exp025": "cmi run configs/exp025.toml --out runs/exp025",
     "runs/best": "cmi run configs/best.toml --out runs/best",
