@@ -13,12 +13,19 @@ from typing import TYPE_CHECKING, Any
 from cmi_core import tags  # log tag names: plugins import them from here (docs/running.md)
 from cmi_core.errors import CmiError, ConfigError, DataError, PluginError, RunError
 from cmi_core.hookspecs import hookimpl
-from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, WeightingSpec
+from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, TaskSpec, WeightingSpec
 
 if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
     from cmi_core.aggregators import aggregator_strategy, quadprog_projector
     from cmi_core.backbone import Backbone
-    from cmi_core.builders import build_backbone, build_logger, build_weighting
+    from cmi_core.builders import build_backbone, build_logger, build_task, build_weighting
+    from cmi_core.data.schema import (
+        COMPOSITE_CLASSES,
+        GESTURE_TO_NINE,
+        GESTURES,
+        NINE_CLASSES,
+        ORIENTATIONS,
+    )
     from cmi_core.gradient_options import GradientOptions, ProjectorOptions, require_modules
     from cmi_core.options import (
         at_least,
@@ -29,6 +36,17 @@ if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
         one_of,
         ordered_pair,
         positive,
+    )
+    from cmi_core.task import (
+        ClassificationTask,
+        Task,
+        TaskContext,
+        TaskOptions,
+        aggregation_matrix,
+        head_mlp,
+        kl_consistency,
+        masked_cross_entropy,
+        mixed_loss,
     )
     from cmi_core.weighting import (
         TERMS,
@@ -59,9 +77,25 @@ _LAZY = {
     "aggregator_strategy": "cmi_core.aggregators",
     "quadprog_projector": "cmi_core.aggregators",
     "Backbone": "cmi_core.backbone",
+    "Task": "cmi_core.task",
+    "ClassificationTask": "cmi_core.task",
+    "TaskContext": "cmi_core.task",
+    "TaskOptions": "cmi_core.task",
+    "head_mlp": "cmi_core.task",
+    "mixed_loss": "cmi_core.task",
+    "masked_cross_entropy": "cmi_core.task",
+    "aggregation_matrix": "cmi_core.task",
+    "kl_consistency": "cmi_core.task",
+    # label names and maps, for tasks (built from the gesture names: docs/writing-a-plugin.md)
+    "GESTURES": "cmi_core.data.schema",
+    "NINE_CLASSES": "cmi_core.data.schema",
+    "GESTURE_TO_NINE": "cmi_core.data.schema",
+    "ORIENTATIONS": "cmi_core.data.schema",
+    "COMPOSITE_CLASSES": "cmi_core.data.schema",
     "build_weighting": "cmi_core.builders",
     "build_backbone": "cmi_core.builders",
     "build_logger": "cmi_core.builders",
+    "build_task": "cmi_core.builders",
     # plugin option classes declare value checks like the core config does
     "field": "cmi_core.options",
     "positive": "cmi_core.options",
@@ -74,10 +108,16 @@ _LAZY = {
 }
 
 __all__ = [  # static, so linters and editors see every public name
+    "COMPOSITE_CLASSES",
+    "GESTURES",
+    "GESTURE_TO_NINE",
+    "NINE_CLASSES",
+    "ORIENTATIONS",
     "TERMS",
     "AggregatorWeighting",
     "Backbone",
     "BackboneSpec",
+    "ClassificationTask",
     "CmiError",
     "ConfigError",
     "DataError",
@@ -91,16 +131,26 @@ __all__ = [  # static, so linters and editors see every public name
     "PluginSpec",
     "ProjectorOptions",
     "RunError",
+    "Task",
+    "TaskContext",
+    "TaskOptions",
+    "TaskSpec",
     "WeightingSpec",
     "__version__",
+    "aggregation_matrix",
     "aggregator_strategy",
     "at_least",
     "build_backbone",
     "build_logger",
+    "build_task",
     "build_weighting",
     "field",
+    "head_mlp",
     "hookimpl",
     "in_range",
+    "kl_consistency",
+    "masked_cross_entropy",
+    "mixed_loss",
     "non_negative",
     "odd_at_least",
     "one_of",

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from cmi_core.backbone import Backbone
-from cmi_core.config import structure_options
-from cmi_core.config.plugin_tables import missing_requirements
+from cmi_core.config import LossConfig, structure_options
+from cmi_core.config.plugin_tables import missing_requirements, task_names
 from cmi_core.errors import ConfigError
 from cmi_core.registry.manager import get_plugin_manager
 from cmi_core.specs import PluginSpec
+from cmi_core.task import Task, TaskContext
 from cmi_core.weighting import TERMS, FixedWeights, LossWeighting
 
 
@@ -103,3 +104,37 @@ def build_logger(
     if not isinstance(options, spec.config_cls):
         options = _structured("logger", spec, options)
     return spec.factory(Path(save_dir), options)
+
+
+def build_task(
+    name: str,
+    context: TaskContext | None = None,
+    *,
+    modules: Sequence[str] = (),
+    **options: Any,
+) -> Task:
+    """Build the task registered as ``name``; ``options`` are checked as a config file's."""
+    spec = _spec("task", name, modules)
+    return spec.factory(name, _structured("task", spec, options), context or TaskContext())
+
+
+def make_tasks(loss: LossConfig, *, modules: Sequence[str] = ()) -> list[Task]:
+    """The configured tasks, in config order (the order their heads are built and seeded),
+    from the options objects of a loaded config."""
+    context = TaskContext(loss.label_smoothing, loss.kl_temperature)
+    tasks = []
+    for name in task_names(loss):
+        spec = _spec("task", name, modules)
+        options = loss.tasks.options.get(name) or spec.config_cls()
+        tasks.append(spec.factory(name, _typed("task", spec, options), context))
+    return tasks
+
+
+def fixed_weights(loss: LossConfig) -> FixedWeights:
+    """The fixed weights of ``[loss]``, plus the ``weight`` option of every other task."""
+    extra = tuple(
+        (name, float(options.weight))
+        for name, options in loss.tasks.options.items()
+        if hasattr(options, "weight")
+    )
+    return FixedWeights(loss.alpha, loss.nine_class_loss_weight, loss.kl_weight, extra)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from cmi_core.specs import BackboneSpec, LoggerSpec, WeightingSpec
+from cmi_core.specs import BackboneSpec, LoggerSpec, TaskSpec, WeightingSpec
 
 PROJECT = "cmi"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -55,4 +55,17 @@ def cmi_register_loggers() -> Iterable[LoggerSpec]:
         def cmi_register_loggers():
             return [LoggerSpec(name="csv", summary="Metrics as CSV files",
                                factory=make_csv_logger, config_cls=CSVOptions)]
+    """
+
+
+@hookspec
+def cmi_register_tasks() -> Iterable[TaskSpec]:
+    """Return the tasks (a head and its loss) this plugin provides.
+
+    Example::
+
+        @cmi_core.hookimpl
+        def cmi_register_tasks():
+            return [TaskSpec(name="orientation", summary="4 body positions per sequence",
+                             factory=OrientationTask, config_cls=cmi_core.TaskOptions)]
     """

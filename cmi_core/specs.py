@@ -102,6 +102,32 @@ class LoggerSpec(PluginSpec):
     kind: ClassVar[str] = "logger"
 
 
+def _check_task_names(_: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    for name in value:
+        _check_name(None, attribute, name)
+
+
+@attrs.frozen
+class TaskSpec(PluginSpec):
+    """A task: a head and its loss. ``factory(name: str, options, context: TaskContext) -> Task``.
+
+    ``depends_on`` names tasks whose outputs this one reads (``kl`` reads ``multiclass`` and
+    ``nine_class``): a config choosing it without them is a one-line error. ``predicts``: its
+    head is used at prediction time (``Predictor.predict_outputs`` returns its probabilities);
+    most auxiliary tasks are training-only. ``level`` is ``"sequence"`` (head on ``[B, D]``).
+    """
+
+    kind: ClassVar[str] = "task"
+
+    depends_on: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple, validator=_check_task_names, kw_only=True
+    )
+    predicts: bool = attrs.field(default=False, kw_only=True)
+    level: str = attrs.field(
+        default="sequence", validator=attrs.validators.in_(("sequence",)), kw_only=True
+    )
+
+
 SPEC_TYPES: dict[str, type[PluginSpec]] = {
-    cls.kind: cls for cls in (WeightingSpec, BackboneSpec, LoggerSpec)
+    cls.kind: cls for cls in (WeightingSpec, BackboneSpec, LoggerSpec, TaskSpec)
 }

@@ -4,8 +4,9 @@ The tags are flat strings (never dict-valued), listed for users in docs/running.
 ``loss/<term>`` (raw), ``loss/total``, ``weights/<term>`` (effective weight),
 ``weighting/<param>`` (raw learnable value), ``lr``; per training epoch ``train/<tag>``; per
 validation epoch ``val/loss/<term>``, ``val/loss/total``, ``val/cmi_score``, ``val/binary_f1``,
-``val/macro_f1``; ``hparams/cmi_score`` once per fold; on logging steps of gradient-level
-strategies (or with ``monitor_gradients``) ``grad/norm/<term>`` and ``grad/cosine/<a>__<b>``.
+``val/macro_f1``, ``val/task/<task>/<metric>``; ``hparams/cmi_score`` once per fold; on
+logging steps of gradient-level strategies (or with ``monitor_gradients``) ``grad/norm/<term>``
+and ``grad/cosine/<a>__<b>``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def train_tag(tag: str) -> str:
 def val_tag(name: str) -> str:
     """``val/<name>``: a validation-epoch value (a score or ``loss/<term>``)."""
     return VAL_PREFIX + name
+
+
+def task_metric_tag(task: str, metric: str) -> str:
+    """``val/task/<task>/<metric>``: a task's validation metric (e.g. orientation accuracy)."""
+    return f"{VAL_PREFIX}task/{task}/{metric}"
 
 
 def grad_norm_tag(term: str) -> str:

@@ -1,10 +1,11 @@
 """The loss-weighting interface every weighting plugin implements.
 
-A loss-level weighting turns the named task losses (``multiclass``, ``binary``, ``nine_class``,
-``kl``) into the one scalar the optimizer minimises; a gradient-level one (``GradientWeighting``)
-turns their per-task gradients on the shared part of the model into its update. Either is an
-``nn.Module`` and a child of the LightningModule, so its learnable parameters are saved in
-checkpoints and synchronised by DDP, and the optimizer puts them in their own parameter group.
+A loss-level weighting turns the named task losses (one per configured task: exp025's
+``multiclass``, ``binary``, ``nine_class``, ``kl``, and any task plugin's) into the one scalar
+the optimizer minimises; a gradient-level one (``GradientWeighting``) turns their per-task
+gradients on the shared part of the model into its update. Either is an ``nn.Module`` and a
+child of the LightningModule, so its learnable parameters are saved in checkpoints and
+synchronised by DDP, and the optimizer puts them in their own parameter group.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class FixedWeights:
     alpha: float = 0.5
     nine_class_loss_weight: float = 0.2
     kl_weight: float = 0.1
+    #: ``(task, weight)`` pairs of the tasks beside the four exp025 terms (their ``weight``
+    #: option); a term named in neither gets weight 1.
+    extra: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=tuple)
 
     def for_terms(self, terms: Sequence[str]) -> dict[str, float]:
         """The fixed weight of each active term, by name."""
@@ -34,8 +38,9 @@ class FixedWeights:
             "binary": 1.0 - self.alpha,
             "nine_class": self.nine_class_loss_weight,
             "kl": self.kl_weight,
+            **dict(self.extra),
         }
-        return {term: table[term] for term in terms}
+        return {term: table.get(term, 1.0) for term in terms}
 
 
 def active_terms(nine_class_head_enabled: bool, kl_weight: float) -> tuple[str, ...]:
@@ -72,9 +77,9 @@ class LossWeighting(nn.Module):
 
     def __init__(self, terms: Sequence[str], fixed: FixedWeights) -> None:
         super().__init__()
-        unknown = set(terms) - set(TERMS)
-        if unknown:
-            raise ValueError(f"unknown loss terms {sorted(unknown)}; known: {list(TERMS)}")
+        bad = [t for t in terms if not isinstance(t, str) or not t.isidentifier()]
+        if bad or len(set(terms)) != len(terms) or not terms:
+            raise ValueError(f"terms must be distinct task names, got {list(terms)}")
         self.terms: tuple[str, ...] = tuple(terms)
         self.fixed = fixed
 

@@ -14,6 +14,7 @@ from cmi_core.config.checks import check_paths, check_trainer
 from cmi_core.config.plugin_tables import (
     SLOTS,
     check_data,
+    check_tasks,
     resolve_plugins,
     split_plugin_tables,
     table_at,
@@ -86,7 +87,12 @@ def _validate(
         return None, problems
     skip = frozenset() if resolve_weighting else frozenset({"weighting"})
     cfg, found = resolve_plugins(cfg, skip)
-    checks = [*check_data(cfg), *check_trainer(cfg), *(check_paths(cfg) if paths else ())]
+    checks = [
+        *check_data(cfg),
+        *check_tasks(cfg),
+        *check_trainer(cfg),
+        *(check_paths(cfg) if paths else ()),
+    ]
     return cfg, [*problems, *found, *checks]
 
 

@@ -12,11 +12,19 @@ from typing import Any
 import attrs
 
 from cmi_core.config.structure import Problem, Problems, dotted, structure, unknown_key_message
-from cmi_core.config.tree import Config, LoggingConfig, ModelConfig, WeightingConfig
+from cmi_core.config.tree import (
+    Config,
+    LoggingConfig,
+    LossConfig,
+    ModelConfig,
+    TasksConfig,
+    WeightingConfig,
+)
 from cmi_core.errors import PluginError
 from cmi_core.gradient_options import require_modules
 from cmi_core.registry.manager import PluginManager, get_plugin_manager
-from cmi_core.specs import PluginSpec, WeightingSpec
+from cmi_core.specs import PluginSpec, TaskSpec, WeightingSpec
+from cmi_core.weighting import active_terms
 
 
 @attrs.frozen
@@ -30,13 +38,15 @@ class _Slot:
 
     @property
     def many(self) -> bool:
-        return self.choice == "loggers"
+        return self.choice in ("loggers", "names")
 
     @property
     def core_keys(self) -> list[str]:
         return [f.name for f in attrs.fields(self.cls) if not f.metadata.get("plugin_tables")]
 
     def names(self, chosen: Any) -> list[str]:
+        if chosen is None:  # [loss.tasks] names unset: the tasks follow from [loss]
+            return []
         return [str(name) for name in chosen] if self.many else [str(chosen)]
 
 
@@ -44,6 +54,7 @@ SLOTS = (
     _Slot(("model",), "backbone", "backbone", ModelConfig),
     _Slot(("loss", "weighting"), "weighting", "strategy", WeightingConfig),
     _Slot(("logging",), "logger", "loggers", LoggingConfig),
+    _Slot(("loss", "tasks"), "task", "names", TasksConfig),
 )
 
 
@@ -172,6 +183,34 @@ def _evolve_at(obj: Any, path: Sequence[str], value: Any) -> Any:
         return value
     head, *rest = path
     return attrs.evolve(obj, **{head: _evolve_at(getattr(obj, head), rest, value)})
+
+
+def task_names(loss: LossConfig) -> tuple[str, ...]:
+    """The configured tasks: ``[loss.tasks] names``, or exp025's terms from the old keys of
+    ``[loss]`` (``nine_class_head_enabled``, ``kl_weight``) when it is unset."""
+    if loss.tasks.names is not None:
+        return tuple(loss.tasks.names)
+    return active_terms(loss.nine_class_head_enabled, loss.kl_weight)
+
+
+def check_tasks(cfg: Config) -> Iterable[Problem]:
+    """The tasks are distinct, at least one, and each one's ``depends_on`` is configured too
+    (``kl`` reads the ``multiclass`` and ``nine_class`` heads)."""
+    names = task_names(cfg.loss)
+    where = ("loss", "tasks", "names")
+    if not names:
+        yield where, "must name at least one task"
+    if len(set(names)) != len(names):
+        yield where, f"names a task twice: {list(names)}"
+    manager = get_plugin_manager(cfg.plugins.modules)
+    for name in dict.fromkeys(names):
+        try:
+            spec = manager.get("task", name)
+        except PluginError:
+            continue  # reported where the slot is resolved
+        missing = [d for d in getattr(spec, "depends_on", ()) if d not in names]
+        if isinstance(spec, TaskSpec) and missing:
+            yield where, f"task {name!r} depends on {missing}, which are not configured"
 
 
 def check_data(cfg: Config) -> Iterable[Problem]:

@@ -88,6 +88,15 @@ class WeightingConfig:
 
 
 @attrs.frozen
+class TasksConfig:
+    names: list[str] | None = field(
+        None, None, "task plugin names; unset: exp025's terms, from the keys of [loss]"
+    )
+    options: dict[str, Any] = field({}, None, "options of each chosen task", plugin=True)
+    tables: dict[str, Any] = field({}, None, "[loss.tasks.<name>] tables", plugin=True)
+
+
+@attrs.frozen
 class LossConfig:
     alpha: float = field(0.5, in_range(0, 1), "alpha*L18 + (1-alpha)*Lbin")
     nine_class_loss_weight: float = field(0.2, non_negative, "w9, weight of the 9-class loss")
@@ -96,6 +105,7 @@ class LossConfig:
     label_smoothing: float = field(0.1, in_range(0, 0.99), "label smoothing of both CE losses")
     kl_temperature: float = field(1.0, positive, "temperature of both softmaxes in the KL term")
     weighting: WeightingConfig = field(WeightingConfig)
+    tasks: TasksConfig = field(TasksConfig)
 
 
 OPTIMIZERS = ("adamw", "schedulefree_adamw", "schedulefree_radam", "schedulefree_sgd")

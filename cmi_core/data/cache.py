@@ -14,7 +14,7 @@ from cmi_core.common.atomic import atomic_path
 from cmi_core.config import FeatureConfig
 from cmi_core.data.sequences import SequenceSet
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: initial_behaviors
 FINGERPRINT_BLOCK = 1 << 20
 
 
@@ -61,6 +61,8 @@ def write_cache(path: Path, data: SequenceSet) -> None:
     }
     if data.orientations is not None:
         arrays["orientations"] = data.orientations
+    if data.initial_behaviors is not None:
+        arrays["initial_behaviors"] = data.initial_behaviors
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -77,4 +79,5 @@ def read_cache(path: Path) -> SequenceSet:
             labels=z["labels"],
             orientations=z["orientations"] if "orientations" in z.files else None,
             feature_names=tuple(z["feature_names"].tolist()),
+            initial_behaviors=z["initial_behaviors"] if "initial_behaviors" in z.files else None,
         )

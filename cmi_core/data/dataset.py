@@ -13,7 +13,14 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from cmi_core.config import AugmentConfig
 from cmi_core.data.features import IMU_FEATURES, THM_TOF_FEATURES, mirror_features
-from cmi_core.data.schema import DEMOGRAPHIC_FEATURES, GESTURE_IS_TARGET, GESTURE_TO_NINE
+from cmi_core.data.schema import (
+    COMPOSITE_INDEX,
+    DEMOGRAPHIC_FEATURES,
+    GESTURE_IS_TARGET,
+    GESTURE_TO_NINE,
+    GESTURES,
+    ORIENTATIONS,
+)
 from cmi_core.data.sequences import SequenceSet
 
 HANDEDNESS = DEMOGRAPHIC_FEATURES.index("handedness")
@@ -86,6 +93,25 @@ def augment_sequence(
     return x, valid, demographics
 
 
+def auxiliary_labels(data: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+    """Per sequence: the orientation index (``schema.ORIENTATIONS``) and the composite class
+    (``schema.COMPOSITE_CLASSES``: orientation, gesture, initial behaviour); ``-1`` where the
+    files do not carry them (test files), so the auxiliary tasks skip those sequences."""
+    n = len(data)
+    orientations = data.orientations if data.orientations is not None else np.full(n, "")
+    behaviors = data.initial_behaviors if data.initial_behaviors is not None else np.full(n, "")
+    orientation = np.array(
+        [ORIENTATIONS.index(o) if o in ORIENTATIONS else -1 for o in orientations]
+    )
+    composite = np.array(
+        [
+            COMPOSITE_INDEX.get((o, GESTURES[y], b), -1) if y >= 0 else -1
+            for o, y, b in zip(orientations, data.labels, behaviors, strict=True)
+        ]
+    )
+    return orientation.astype(np.int64), composite.astype(np.int64)
+
+
 class SequenceDataset(Dataset):
     """Items of a ``SequenceSet`` as padded tensors with 18-class, binary and 9-class labels.
 
@@ -108,6 +134,7 @@ class SequenceDataset(Dataset):
         self.max_len = max_len
         self.augment = augment
         self.seed = seed
+        self.orientation, self.composite = auxiliary_labels(data)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -133,6 +160,8 @@ class SequenceDataset(Dataset):
             "ybin": torch.tensor(float(GESTURE_IS_TARGET[y18]) if labelled else -1.0),
             "y9": torch.tensor(int(GESTURE_TO_NINE[y18]) if labelled else -1, dtype=torch.int64),
             "index": torch.tensor(k, dtype=torch.int64),
+            "yorient": torch.tensor(int(self.orientation[k]), dtype=torch.int64),
+            "ycomposite": torch.tensor(int(self.composite[k]), dtype=torch.int64),
         }
 
 

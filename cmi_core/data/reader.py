@@ -304,13 +304,16 @@ def _assemble(
         values = np.concatenate([values, feat.thm_tof_features(*per_sensor, starts)], axis=1)
 
     labels = np.full(len(starts), -1, dtype=np.int64)
-    orientations = None
+    orientations = initial_behaviors = None
     if labelled:
         labels = _labels(
             frame["gesture"].gather(starts).to_numpy().astype(str), sequence_ids, source
         )
         orientations = frame["orientation"].gather(starts).fill_null("").to_numpy().astype(str)
         _check_values(orientations, ORIENTATIONS, "orientation", sequence_ids, source)
+        if "behavior" in frame.columns:  # the composite task's initial behaviour
+            initial_behaviors = frame["behavior"].gather(starts).fill_null("").to_numpy()
+            initial_behaviors = initial_behaviors.astype(str)
     cuts = starts[1:]
     return SequenceSet(
         sequence_ids=sequence_ids,
@@ -321,6 +324,7 @@ def _assemble(
         labels=labels,
         orientations=orientations,
         feature_names=feat.feature_names(features),
+        initial_behaviors=initial_behaviors,
     )
 
 

@@ -65,6 +65,17 @@ BEHAVIORS: tuple[str, ...] = (*MOVE_BEHAVIORS, PAUSE_BEHAVIOR, GESTURE_BEHAVIOR)
 PHASES: tuple[str, ...] = ("Transition", "Gesture")
 SEQUENCE_TYPES: tuple[str, ...] = ("Target", "Non-Target")
 
+COMPOSITE_CLASSES: tuple[tuple[str, str, str], ...] = tuple(
+    (orientation, gesture, behavior)
+    for orientation in ORIENTATIONS
+    for gesture in GESTURES
+    for behavior in MOVE_BEHAVIORS
+)
+"""The composite target (orientation, gesture, initial behaviour), one fixed layout for every
+run and fold (so fold models average): 4 x 18 x 2 = 144 classes, of which the training data
+holds about 102 (the others never are a target)."""
+COMPOSITE_INDEX: dict[tuple[str, str, str], int] = {c: i for i, c in enumerate(COMPOSITE_CLASSES)}
+
 _SEATED_ONLY = ("Seated Straight",)
 _LEAN_ONLY = ("Seated Lean Non Dom - FACE DOWN",)
 _NOT_LEAN = ORIENTATIONS[:3]

@@ -20,6 +20,7 @@ class SequenceSet:
     labels: np.ndarray  # int64 [N], index into GESTURES; -1 when unlabelled
     orientations: np.ndarray | None  # str [N] (train only)
     feature_names: tuple[str, ...]
+    initial_behaviors: np.ndarray | None = None  # str [N]: the first frame's behaviour (train only)
 
     def __len__(self) -> int:
         return len(self.sequence_ids)
@@ -37,4 +38,7 @@ class SequenceSet:
             labels=self.labels[idx],
             orientations=None if self.orientations is None else self.orientations[idx],
             feature_names=self.feature_names,
+            initial_behaviors=None
+            if self.initial_behaviors is None
+            else self.initial_behaviors[idx],
         )

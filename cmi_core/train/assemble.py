@@ -17,7 +17,7 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader
 
-from cmi_core.builders import build_logger, make_backbone, make_weighting
+from cmi_core.builders import build_logger, fixed_weights, make_backbone, make_weighting, task_names
 from cmi_core.config import Config, config_to_dict
 from cmi_core.data.dataset import MixupCollate, SequenceDataset
 from cmi_core.data.sequences import SequenceSet
@@ -36,7 +36,6 @@ from cmi_core.train.callbacks import (
 from cmi_core.train.model import CMIModel
 from cmi_core.train.network import network_for
 from cmi_core.train.rng import RngState
-from cmi_core.weighting import FixedWeights, active_terms
 
 
 def build_model(cfg: Config, in_channels: int) -> CMIModel:
@@ -50,8 +49,8 @@ def build_model(cfg: Config, in_channels: int) -> CMIModel:
     backbone = make_backbone(cfg.model.backbone, in_channels, cfg.model.options, modules=modules)
     weighting = make_weighting(
         loss.weighting.strategy,
-        active_terms(loss.nine_class_head_enabled, loss.kl_weight),
-        FixedWeights(loss.alpha, loss.nine_class_loss_weight, loss.kl_weight),
+        task_names(loss),
+        fixed_weights(loss),
         loss.weighting.options,
         modules=modules,
     )

@@ -7,7 +7,8 @@ learnable value), ``lr``; ``grad/norm/<term>`` and ``grad/cosine/<a>__<b>`` (tas
 the shared part) on logging steps, for gradient-level strategies and when
 ``monitor_gradients`` is on; per training epoch (mean): ``train/loss/<term>``,
 ``train/loss/total``; per validation epoch: ``val/loss/<term>``, ``val/loss/total``,
-``val/cmi_score``, ``val/binary_f1``, ``val/macro_f1``.
+``val/cmi_score``, ``val/binary_f1``, ``val/macro_f1``, and ``val/task/<task>/<metric>`` for each
+task with a validation metric.
 Validation keeps the epoch's probabilities, labels and confusion matrix on the module
 (``last_val_probs``, ``last_val_targets``, ``last_val_confusion``) for callbacks and reports.
 """
@@ -22,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from cmi_core.builders import task_names
 from cmi_core.config import LossConfig, OptimizerConfig
 from cmi_core.data.schema import GESTURES
 from cmi_core.errors import NonFiniteError
@@ -31,11 +33,13 @@ from cmi_core.tags import (
     LOSS_TOTAL,
     LR,
     loss_tag,
+    task_metric_tag,
     train_tag,
     val_tag,
     weight_tag,
     weighting_tag,
 )
+from cmi_core.task import Task
 from cmi_core.train.jacobian import (
     PendingBackward,
     SharedPart,
@@ -43,10 +47,10 @@ from cmi_core.train.jacobian import (
     gradient_step,
     representation_jacobian,
 )
-from cmi_core.train.losses import compute_losses
+from cmi_core.train.losses import task_losses
 from cmi_core.train.network import CMINetwork
 from cmi_core.train.optim import ScheduleFreeModeSwitch, build_optimizer
-from cmi_core.weighting import LossWeighting, active_terms
+from cmi_core.weighting import LossWeighting
 
 NETWORK_PARTS = ("backbone", "demographics", "heads")
 
@@ -70,13 +74,16 @@ class CMIModel(pl.LightningModule):
         total_steps: int | None = None,
     ) -> None:
         super().__init__()
-        expected = active_terms(loss.nine_class_head_enabled, loss.kl_weight)
+        expected = task_names(loss)
         if tuple(weighting.terms) != expected:
             raise ValueError(f"weighting terms {weighting.terms} do not match the loss {expected}")
-        if ("nine_class" in network.heads) != loss.nine_class_head_enabled:
+        by_name = {task.name: task for task in network.tasks}
+        if not set(expected) <= set(by_name) or not set(network.heads) <= set(expected):
             raise ValueError(
-                "the network's 9-class head does not match loss.nine_class_head_enabled"
+                f"the network's tasks {list(by_name)} do not match the loss {expected}"
             )
+        #: the tasks whose losses are computed, in the weighting's term order
+        self.loss_tasks = tuple(by_name[t] for t in weighting.terms)
         self.backbone, self.weighting = network.backbone, weighting
         self.demographics, self.heads = network.demographics, network.heads
         self.__dict__["network"] = network  # not a second child: its parts are registered above
@@ -85,6 +92,7 @@ class CMIModel(pl.LightningModule):
         self._pending_backward: PendingBackward | None = None
         self._val_probs: list[Tensor] = []
         self._val_targets: list[Tensor] = []
+        self._val_task_outputs: dict[str, list[tuple[Tensor, Tensor]]] = {}
         self.last_val_probs: np.ndarray | None = None
         self.last_val_targets: np.ndarray | None = None
         self.last_val_confusion: np.ndarray | None = None
@@ -126,9 +134,7 @@ class CMIModel(pl.LightningModule):
         features = self.shared_representation(batch["x"], batch["mask"], batch.get("demographics"))
         by_gradient = self.weighting.kind == "gradient"
         head_input = features.detach().requires_grad_() if by_gradient else features
-        losses = compute_losses(
-            self.heads_forward(head_input), batch, self.loss_cfg, self.weighting.terms
-        )
+        losses = task_losses(self.loss_tasks, self.heads_forward(head_input), batch)
         total = self.weighting(losses)
         if not torch.isfinite(total):
             raise NonFiniteError(_non_finite_message(self.global_step, losses, total))
@@ -216,18 +222,42 @@ class CMIModel(pl.LightningModule):
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         outputs = self._forward_batch(batch)
-        losses = compute_losses(outputs, batch, self.loss_cfg, self.weighting.terms)
+        losses = task_losses(self.loss_tasks, outputs, batch)
         values = {val_tag(loss_tag(t)): v for t, v in losses.items()}
         values[val_tag(LOSS_TOTAL)] = self.weighting(losses)
         self.log_dict(values, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
         self._val_probs.append(outputs["multiclass"].float().softmax(dim=-1))
         self._val_targets.append(batch["y18"])
+        for task in self._metric_tasks():
+            logits, target = outputs[task.name].detach(), task.target(batch)
+            self._val_task_outputs.setdefault(task.name, []).append((logits, target))
 
     def on_validation_epoch_start(self) -> None:
         self._val_probs.clear()
         self._val_targets.clear()
+        self._val_task_outputs.clear()
+
+    def _metric_tasks(self) -> list[Task]:
+        """The tasks with a head, a target and a validation metric."""
+        return [t for t in self.network.tasks if t.metric_name is not None and t.name in self.heads]
+
+    def _log_task_metrics(self) -> None:
+        """Each task's metric over the epoch, as ``val/task/<task>/<metric>`` (this rank)."""
+        values = {}
+        for task in self._metric_tasks():
+            pairs = self._val_task_outputs.get(task.name, [])
+            if pairs:
+                logits = torch.cat([p[0] for p in pairs])
+                target = torch.cat([p[1] for p in pairs])
+                value = task.metric(logits, target)
+                if value is not None:
+                    values[task_metric_tag(task.name, str(task.metric_name))] = float(value)
+        self._val_task_outputs.clear()
+        if values:
+            self.log_dict(values)
 
     def on_validation_epoch_end(self) -> None:
+        self._log_task_metrics()
         if not self._val_probs:
             return
         probs, targets = torch.cat(self._val_probs), torch.cat(self._val_targets)

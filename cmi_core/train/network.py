@@ -8,36 +8,35 @@ checkpoint, so runs written before the network was split from the training modul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from cmi_core.backbone import Backbone
+from cmi_core.builders import build_task, make_tasks
 from cmi_core.config import Config
-from cmi_core.data.schema import GESTURES, NINE_CLASSES
+from cmi_core.task import Task
+from cmi_core.weighting import active_terms
 
 DEMOGRAPHICS_DIM = 16
 
 
-def head(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Sequential:
-    """LN -> Dropout -> Linear -> SiLU -> Dropout -> Linear, as in exp024."""
-    return nn.Sequential(
-        nn.LayerNorm(in_dim),
-        nn.Dropout(dropout),
-        nn.Linear(in_dim, hidden),
-        nn.SiLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, out_dim),
-    )
-
-
 class CMINetwork(nn.Module):
-    """Predicts the 18-class gesture (argmax of the 18-class head); the binary and 9-class heads
-    serve the auxiliary tasks."""
+    """Predicts the 18-class gesture (argmax of the ``multiclass`` head); the other tasks'
+    heads serve auxiliary losses or, for prediction-time tasks, extra outputs.
+
+    ``tasks``: the configured tasks, whose heads are built in their order (so a seed
+    initialises the same weights as before tasks were plugins); left out, exp025's
+    ``multiclass``, ``binary`` and (with ``nine_class_head``) ``nine_class`` and ``kl``; the
+    model computes the losses of its weighting's terms among them.
+    """
 
     def __init__(
         self,
         backbone: Backbone,
         *,
+        tasks: Sequence[Task] | None = None,
         nine_class_head: bool = True,
         n_demographics: int = 7,
         use_demographics: bool = True,
@@ -58,19 +57,20 @@ class CMINetwork(nn.Module):
             else None
         )
         features = backbone.out_dim + (DEMOGRAPHICS_DIM if use_demographics else 0)
-        self.heads = nn.ModuleDict(
-            {
-                "multiclass": head(features, 128, len(GESTURES), head_dropout),
-                "binary": head(features, 64, 1, head_dropout),
-            }
-        )
-        if nine_class_head:
-            self.heads["nine_class"] = head(features, 128, len(NINE_CLASSES), head_dropout)
+        if tasks is None:
+            tasks = [build_task(name) for name in active_terms(nine_class_head, kl_weight=1.0)]
+        self.tasks: tuple[Task, ...] = tuple(tasks)
+        self.heads = nn.ModuleDict()
+        for task in self.tasks:
+            layer = task.build_head(features, head_dropout)
+            if layer is not None:
+                self.heads[task.name] = layer
 
     def forward(
         self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
     ) -> dict[str, Tensor]:
-        """Logits by head: ``multiclass [B, 18]``, ``binary [B]``, ``nine_class [B, 9]``."""
+        """Logits by task head: ``multiclass [B, 18]``, ``binary [B]``, ``nine_class [B, 9]``,
+        ..."""
         return self.heads_forward(self.shared_representation(x, mask, demographics))
 
     def shared_representation(
@@ -86,9 +86,11 @@ class CMINetwork(nn.Module):
         return features
 
     def heads_forward(self, features: Tensor) -> dict[str, Tensor]:
-        outputs = {name: layer(features) for name, layer in self.heads.items()}
-        outputs["binary"] = outputs["binary"].squeeze(-1)
-        return outputs
+        return {
+            task.name: task.logits(self.heads[task.name](features))
+            for task in self.tasks
+            if task.name in self.heads
+        }
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task shares: the backbone and the demographics MLP."""
@@ -103,7 +105,7 @@ def network_for(cfg: Config, backbone: Backbone) -> CMINetwork:
     so the random initialisation runs in the order every earlier run used)."""
     return CMINetwork(
         backbone,
-        nine_class_head=cfg.loss.nine_class_head_enabled,
+        tasks=make_tasks(cfg.loss, modules=cfg.plugins.modules),
         use_demographics=cfg.model.demographics,
         head_dropout=cfg.model.head_dropout,
     )

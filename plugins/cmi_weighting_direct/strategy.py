@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from cmi_core.weighting import FixedWeights, LossWeighting, weighted_sum
 
 _EPS = 1e-8
+_EXP025_TERMS = ("multiclass", "binary", "nine_class", "kl")
 
 
 class WeightCollapseWarning(UserWarning):
@@ -27,8 +28,9 @@ class DirectWeighting(LossWeighting):
     """``alpha*L18 + (1-alpha)*Lbin + w9*L9 + wkl*Lkl`` with learned ``alpha``, ``w9``, ``wkl``.
 
     Raw parameters exist only for active terms: ``alpha`` (multiclass/binary), ``w9``
-    (nine_class), ``wkl`` (kl). They are clamped to ``[low, high]`` in the forward pass and
-    projected back after every optimizer step.
+    (nine_class), ``wkl`` (kl), and ``w_<task>`` (``weight = exp(w_<task>)``, starting at the
+    task's fixed weight) for every other task. They are clamped to ``[low, high]`` in the
+    forward pass and projected back after every optimizer step.
     """
 
     learns = True
@@ -54,6 +56,11 @@ class DirectWeighting(LossWeighting):
             "w9": "nine_class" in self.terms,
             "wkl": "kl" in self.terms,
         }
+        fixed_weights = fixed.for_terms(self.terms)
+        for term in self.terms:
+            if term not in _EXP025_TERMS:
+                start[f"w_{term}"] = math.log(max(fixed_weights[term], _EPS))
+                wanted[f"w_{term}"] = True
         self.raw = nn.ParameterDict(
             {
                 name: nn.Parameter(torch.tensor(min(max(value, low), high)))
@@ -72,6 +79,9 @@ class DirectWeighting(LossWeighting):
             weights["nine_class"] = torch.exp(raw["w9"])
         if "wkl" in raw:
             weights["kl"] = torch.exp(raw["wkl"])
+        for term in self.terms:
+            if term not in _EXP025_TERMS:
+                weights[term] = torch.exp(raw[f"w_{term}"])
         return {t: weights[t] for t in self.terms}
 
     def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
@@ -96,6 +106,9 @@ class DirectWeighting(LossWeighting):
             weight["nine_class"] = math.exp(raw["w9"])
         if "wkl" in raw:
             weight["kl"] = math.exp(raw["wkl"])
+        for term in self.terms:
+            if term not in _EXP025_TERMS:
+                weight[term] = math.exp(raw[f"w_{term}"])
         return sum(weight[t] * losses[t] for t in self.terms)
 
     def after_optimizer_step(self) -> None:

@@ -26,7 +26,7 @@ def make_batch(size: int = 4, length: int = 50, seed: int = 0) -> dict[str, torc
     x = torch.randn(size, length, CHANNELS, generator=generator) + 0.3 * y18[:, None, None]
     mask = torch.ones(size, length, dtype=torch.bool)
     mask[size // 2 :, : length // 3] = False
-    return {
+    batch = {
         "x": x,
         "mask": mask,
         "demographics": torch.rand(size, 7, generator=generator),
@@ -34,6 +34,10 @@ def make_batch(size: int = 4, length: int = 50, seed: int = 0) -> dict[str, torc
         "ybin": torch.as_tensor(GESTURE_IS_TARGET)[y18].float(),
         "y9": torch.as_tensor(GESTURE_TO_NINE)[y18],
     }
+    # the auxiliary tasks' targets, drawn after the others so those stay as they were
+    batch["yorient"] = torch.randint(0, 4, (size,), generator=generator)
+    batch["ycomposite"] = torch.randint(0, 144, (size,), generator=generator)
+    return batch
 
 
 ModelFactory = Callable[..., CMIModel]
