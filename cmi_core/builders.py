@@ -130,6 +130,17 @@ def make_tasks(loss: LossConfig, *, modules: Sequence[str] = ()) -> list[Task]:
     return tasks
 
 
+def prediction_tasks(loss: LossConfig, *, modules: Sequence[str] = ()) -> tuple[str, ...]:
+    """The configured tasks whose heads are read at prediction time (``TaskSpec.predicts``),
+    besides ``multiclass`` (the gesture itself)."""
+    manager = get_plugin_manager(modules)
+    return tuple(
+        name
+        for name in task_names(loss)
+        if name != "multiclass" and getattr(manager.get("task", name), "predicts", False)
+    )
+
+
 def fixed_weights(loss: LossConfig) -> FixedWeights:
     """The fixed weights of ``[loss]``, plus the ``weight`` option of every other task."""
     extra = tuple(

@@ -133,7 +133,7 @@ def _check_header(path: Path, expected: Sequence[str]) -> None:
 
 def _needed_columns(labelled: bool, features: FeatureConfig) -> list[str]:
     meta = ["sequence_id", "sequence_counter", "subject"]
-    meta += ["orientation", "gesture"] if labelled else []
+    meta += ["orientation", "behavior", "gesture"] if labelled else []
     sensors = [*ACC_COLUMNS, *ROT_COLUMNS]
     sensors += [*THM_COLUMNS, *TOF_COLUMNS] if features.thm_tof else []
     return meta + sensors
@@ -143,7 +143,8 @@ def _dtypes(columns: Sequence[str], tof: pl.DataType | None) -> dict[str, pl.Dat
     """Column types; ``tof=None`` accepts raw ToF readings of any numeric type as they are."""
     dtypes: dict[str, pl.DataType | None] = {c: pl.Float32() for c in columns}
     dtypes.update(sequence_id=pl.String(), subject=pl.String(), sequence_counter=pl.Int64())
-    dtypes.update({c: pl.String() for c in ("orientation", "gesture") if c in columns})
+    labels = ("orientation", "behavior", "gesture")
+    dtypes.update({c: pl.String() for c in labels if c in columns})
     if TOF_COLUMNS[0] in columns:
         dtypes.update(dict.fromkeys(TOF_COLUMNS, tof))
     return dtypes

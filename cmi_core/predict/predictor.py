@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from cmi_core.builders import prediction_tasks
 from cmi_core.common.atomic import atomic_path
 from cmi_core.config import Config, FeatureConfig
 from cmi_core.data.dataset import pad_or_truncate
@@ -101,6 +102,17 @@ class FoldEnsemble:
         mean = total / len(self.models)
         return mean if self._order is None else mean[:, self._order]
 
+    @property
+    def output_tasks(self) -> tuple[str, ...]:
+        """The prediction-time tasks besides the gesture whose heads this run trained."""
+        return prediction_tasks(self.cfg.loss, modules=self.cfg.plugins.modules)
+
+    @torch.inference_mode()
+    def task_proba(self, task: str, x: Tensor, mask: Tensor, demographics: Tensor) -> Tensor:
+        """``[B, classes]`` fold-averaged softmax of a prediction-time task's head."""
+        probs = [torch.softmax(m(x, mask, demographics)[task].float(), dim=-1) for m in self.models]
+        return torch.stack(probs).mean(dim=0)
+
 
 Inputs = Mapping[FeatureConfig, SequenceSet]
 """The same sequences prepared once per feature set of an ensemble (IMU-only, thm/ToF, ...)."""
@@ -182,6 +194,39 @@ class Predictor:
 
     def predict_proba(self, sequence: pl.DataFrame, demographics: pl.DataFrame) -> np.ndarray:
         """``[18]`` class probabilities in ``GESTURES`` order for one sequence."""
+        return self.predict_batch(self._one_sequence(sequence, demographics))[0]
+
+    def predict_outputs(
+        self, sequence: pl.DataFrame, demographics: pl.DataFrame
+    ) -> dict[str, np.ndarray]:
+        """One sequence's outputs: ``"gesture"``, the ``[18]`` probabilities of
+        :meth:`predict_proba`, and one key per prediction-time task head (``TaskSpec.predicts``,
+        e.g. ``"composite"``) with its probabilities, averaged over the runs that trained it
+        (their weights renormalised among them)."""
+        inputs = self._one_sequence(sequence, demographics)
+        outputs = {"gesture": self.predict_batch(inputs)[0]}
+        indices = np.zeros(1, dtype=np.int64)
+        weights = self._run_weights(inputs, indices)[:, 0]
+        tasks = dict.fromkeys(t for e in self.ensembles for t in e.output_tasks)
+        for task in tasks:
+            total, weight_sum = None, 0.0
+            for ensemble, weight in zip(self.ensembles, weights, strict=True):
+                if weight <= 0 or task not in ensemble.output_tasks:
+                    continue
+                batch = _model_inputs(
+                    inputs[ensemble.features], indices, ensemble.max_len, ensemble.device
+                )
+                probs = ensemble.task_proba(task, *batch)[0].cpu().numpy() * weight
+                total = probs if total is None else total + probs
+                weight_sum += float(weight)
+            if total is not None:
+                outputs[task] = (total / weight_sum).astype(np.float32)
+        return outputs
+
+    def _one_sequence(
+        self, sequence: pl.DataFrame, demographics: pl.DataFrame
+    ) -> dict[FeatureConfig, SequenceSet]:
+        """One sequence's rows as the inputs of every feature set; refused unless one."""
         inputs = {
             features: sequences_from_frames(sequence, demographics, features, source="<sequence>")
             for features in self.feature_sets
@@ -189,7 +234,7 @@ class Predictor:
         n = len(next(iter(inputs.values())).sequence_ids)
         if n != 1:
             raise DataError(f"<sequence>: expected one sequence_id, got {n}")
-        return self.predict_batch(inputs)[0]
+        return inputs
 
     def load_test(self, data_dir: Path) -> dict[FeatureConfig, SequenceSet]:
         """``test.csv`` + ``test_demographics.csv`` parsed once per feature set."""
