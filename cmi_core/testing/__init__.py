@@ -26,6 +26,7 @@ _LAZY = {
     "GradientWeightingContract": "cmi_core.testing.gradient_contract",
     "BackboneContract": "cmi_core.testing.backbone_contract",
     "LoggerContract": "cmi_core.testing.logger_contract",
+    "TaskContract": "cmi_core.testing.task_contract",
     "PluginContract": "cmi_core.testing.plugin_contract",
 }
 

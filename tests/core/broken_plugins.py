@@ -18,7 +18,7 @@ from torch import Tensor, nn
 import cmi_core
 from cmi_core import field, ordered_pair
 from cmi_core.backbone import Backbone
-from cmi_core.specs import BackboneSpec, WeightingSpec
+from cmi_core.specs import BackboneSpec, TaskSpec, WeightingSpec
 from cmi_core.weighting import FixedWeights, LossWeighting, weighted_sum
 
 
@@ -196,4 +196,64 @@ def cmi_register_backbones() -> list[BackboneSpec]:
             factory=lambda in_channels, options: LazyStateLoaded(in_channels),
             config_cls=NoOptions,
         ),
+    ]
+
+
+# -- tasks: each a sound 4-class orientation task (or a head-less term) but for one fault ------
+
+
+class SoundOrientation(cmi_core.ClassificationTask):
+    """Sound: 4 orientations, masked cross-entropy, mixup-aware."""
+
+    batch_key = "yorient"
+    n_classes = 4
+
+
+class IgnoresMixup(SoundOrientation):
+    """Fault: the loss of a mixed batch uses the batch's own targets only."""
+
+    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        plain = {k: v for k, v in batch.items() if k not in ("mix_index", "mix_lambda")}
+        return super().loss(outputs, plain)
+
+
+class DetachedLoss(SoundOrientation):
+    """Fault: the loss is computed from detached logits, so the head never trains."""
+
+    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        detached = {self.name: outputs[self.name].detach()}
+        return super().loss(detached, batch).requires_grad_()
+
+
+class UndeclaredDependency(cmi_core.Task):
+    """Fault: reads the ``multiclass`` logits without ``depends_on=("multiclass",)``."""
+
+    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        return outputs["multiclass"].logsumexp(dim=-1).mean()
+
+
+BROKEN_TASKS = {
+    "ignores_mixup": IgnoresMixup,
+    "detached_loss": DetachedLoss,
+    "undeclared_dependency": UndeclaredDependency,
+}
+
+
+@cmi_core.hookimpl
+def cmi_register_tasks() -> list[TaskSpec]:
+    return [
+        TaskSpec(
+            name=name,
+            summary=f"broken on purpose: {name}",
+            factory=factory,
+            config_cls=cmi_core.TaskOptions,
+        )
+        for name, factory in BROKEN_TASKS.items()
+    ] + [
+        TaskSpec(
+            name="sound_task",
+            summary="the broken tasks without their faults (sound)",
+            factory=SoundOrientation,
+            config_cls=cmi_core.TaskOptions,
+        )
     ]

@@ -65,6 +65,21 @@ BROKEN = {
         "test_state_dict_round_trip",
         "state sized at the first step must be resized in _load_from_state_dict",
     ),
+    "ignores_mixup": (
+        "TaskContract",
+        "test_the_loss_is_mixup_aware",
+        "with mix_lambda = 0 the loss must be the loss of the partners' targets",
+    ),
+    "detached_loss": (
+        "TaskContract",
+        "test_the_loss_trains_the_heads_it_reads",
+        "the loss sends no gradient to the head(s) it reads",
+    ),
+    "undeclared_dependency": (
+        "TaskContract",
+        "test_the_loss_reads_only_the_outputs_it_declares",
+        "the loss reads the output 'multiclass', which it does not declare",
+    ),
 }
 
 
@@ -91,6 +106,10 @@ def test_the_kit_fails_a_broken_plugin_with_a_sentence(
 
 def test_the_harness_passes_a_sound_plugin(pytester: pytest.Pytester) -> None:
     assert _failures(pytester, "WeightingContract", "uncertainty") == {}
+
+
+def test_the_sound_task_behind_the_broken_ones_passes(pytester: pytest.Pytester) -> None:
+    assert _failures(pytester, "TaskContract", "sound_task") == {}
 
 
 def test_the_documented_lazy_state_pattern_passes(pytester: pytest.Pytester) -> None:

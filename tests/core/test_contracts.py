@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from cmi_core.registry.manager import get_plugin_manager
-from cmi_core.testing import BackboneContract, GradientWeightingContract, WeightingContract
+from cmi_core.testing import (
+    BackboneContract,
+    GradientWeightingContract,
+    TaskContract,
+    WeightingContract,
+)
 
 TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "ff_dim": 32}
 
@@ -28,6 +33,11 @@ def test_the_registry_holds_strategies_of_both_levels() -> None:
 @pytest.mark.parametrize("plugin_name", LOSS_LEVEL)
 class TestLossWeightings(WeightingContract):
     pass
+
+
+@pytest.mark.parametrize("plugin_name", get_plugin_manager().names("task"))
+class TestTasks(TaskContract):
+    """Every registered task: a new one is checked without naming it here."""
 
 
 class TestUncertaintyLiebelWeighting(WeightingContract):
