@@ -21,6 +21,7 @@ from tests.conftest import install_fake_distribution
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cmi_weighting_normalized"
 BACKBONE_EXAMPLE = ROOT / "examples" / "cmi_backbone_tcn"
+TASK_EXAMPLE = ROOT / "examples" / "cmi_task_body_region"
 EXTRA_BACKBONE = {
     "cmi_backbone_extra": """
     import attrs
@@ -87,6 +88,22 @@ def test_the_backbone_example_installs_and_passes_the_contract_kit(tmp_path: Pat
     assert "tcn" in listing and "cmi-backbone-tcn" in listing
     output = _run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
     assert _passed(output) >= 15, output  # two kit runs and the example's own test
+
+
+@pytest.mark.install
+def test_the_task_example_installs_and_passes_the_contract_kit(tmp_path: Path) -> None:
+    python, _, package = _venv_with(TASK_EXAMPLE, tmp_path)
+    listing = _run(python, "-P", "-m", "cmi_core.cli", "plugins", cwd=package)
+    assert "body_region" in listing and "cmi-task-body-region" in listing
+    output = _run(python, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
+    assert _passed(output) >= 6, output  # the kit's checks and the example's own test
+
+
+def test_the_docs_task_code_is_the_example_package():
+    (block,) = [b for b in _doc_blocks() if "class BodyRegionTask" in b]
+    source = (TASK_EXAMPLE / "cmi_task_body_region" / "__init__.py").read_text()
+    for piece in block.strip().split("\n\n\n"):
+        assert piece.strip() in source, piece
 
 
 @pytest.mark.install
