@@ -129,7 +129,7 @@ def test_without_names_the_old_keys_choose_the_tasks(tmp_path: Path) -> None:
     assert set(model.heads) == {"multiclass", "binary"}
 
 
-@pytest.mark.parametrize("strategy", ["none", "uncertainty", "direct", "upgrad", "dwa"])
+@pytest.mark.parametrize("strategy", get_plugin_manager().names("weighting"))
 def test_auxiliary_tasks_train_under_any_weighting(tmp_path: Path, strategy: str) -> None:
     names = ["multiclass", "binary", "nine_class", "kl", "orientation", "composite"]
     raw = {
@@ -149,6 +149,7 @@ def test_auxiliary_tasks_train_under_any_weighting(tmp_path: Path, strategy: str
         grads = [p.grad for p in model.heads[task].parameters()]
         assert all(g is not None and g.abs().sum() > 0 for g in grads), task
     weights = model.weighting.effective_weights()
-    assert set(weights) == set(names), weights
+    if strategy != "graddrop":  # graddrop drops gradient signs at random: it has no weights
+        assert set(weights) == set(names), weights
     if strategy == "none":
         assert float(weights["orientation"]) == 0.3 and float(weights["composite"]) == 1.0
