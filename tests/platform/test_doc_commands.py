@@ -88,6 +88,12 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "runs/strategies": "cmi sweep configs/exp025.toml --grid loss.weighting.strategy="
     "dwa,rlw,gls,famo,upgrad,mgda,pcgrad,cagrad,imtl_g,nash_mtl,aligned_mtl,dualproj,graddrop,"
     "gradnorm --seeds 3 --out runs/strategies --jobs 2",
+    "runs/aux-off": "cmi sweep configs/exp025.toml --grid loss.weighting.strategy=uncertainty "
+    "--seeds 3 --out runs/aux-off",
+    "runs/aux-on": "cmi sweep configs/multitask.toml --grid loss.weighting.strategy=uncertainty "
+    "--seeds 3 --out runs/aux-on",
+    "runs/multitask-weighting": "cmi sweep configs/multitask.toml --grid loss.weighting.strategy="
+    "none,uncertainty,direct,dwa,famo,pcgrad,upgrad --seeds 3 --out runs/multitask-weighting",
     "runs/uncertainty-lr": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=false "
     "--grid loss.weighting.lr_scale=1.0 --seeds 3 --out runs/uncertainty-lr --jobs 2",
