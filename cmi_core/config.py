@@ -192,6 +192,7 @@ class TrainerConfig:
     batch_size: int = field(64, at_least(1), "sequences per batch")
     accelerator: str = field("auto", one_of("auto", "cpu", "gpu", "cuda", "mps"), "device")
     devices: Any = field("auto", None, "devices per node (int, list or 'auto')")
+    num_nodes: int = field(1, at_least(1), "machines (torchrun --nnodes, SLURM nodes); ddp")
     strategy: str = field("auto", None, "Lightning strategy: auto, ddp, ddp_spawn, ...")
     precision: str = field("32-true", None, "Lightning precision, e.g. 16-mixed on a GPU")
     gradient_clip_val: float = field(0.5, non_negative, "gradient norm clip; 0 disables")
