@@ -16,6 +16,8 @@ from cmi_core.launch import external_environment, rank_zero_first
 from tests.run.conftest import tiny_config
 from tests.run.test_multinode import ROOT, child_env, free_port
 
+CMI = Path(sys.executable).with_name("cmi")
+
 
 def test_check_refuses_fewer_than_one_node(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     config = tmp_path / "exp.toml"
@@ -70,7 +72,7 @@ def test_rank_zero_refusing_the_run_directory_stops_the_other_node(
             [
                 *(sys.executable, "-m", "torch.distributed.run", "--nnodes=2"),
                 *("--nproc-per-node=1", f"--node-rank={rank}", "--master-addr=127.0.0.1"),
-                *(f"--master-port={port}", "-m", "cmi_core.cli", "run", str(config)),
+                *(f"--master-port={port}", "--no-python", str(CMI), "run", str(config)),
                 *("--out", str(out), "-o", "trainer.num_nodes=2"),
             ],
             stdout=subprocess.PIPE,
