@@ -123,6 +123,7 @@ def make_trainer(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
+        num_nodes=t.num_nodes,
         strategy=t.strategy,
         precision=t.precision,
         gradient_clip_val=t.gradient_clip_val or None,
