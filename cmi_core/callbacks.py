@@ -80,8 +80,13 @@ class FiniteGuard(Callback):
 
 
 def _all_finite(tensors: Any) -> bool:
-    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
-    return not checks or bool(torch.stack(checks).all())
+    """Whether every floating tensor is finite, in one fused pass: the norm over all of them is
+    finite exactly when each value is, unless huge finite values overflow it, which the exact
+    per-tensor check then settles. Checking each tensor cost ~100 small ops, ~5 ms a step."""
+    floats = [t.detach() for t in tensors if t.is_floating_point()]
+    if not floats or bool(torch.isfinite(torch.nn.utils.get_total_norm(floats))):
+        return True
+    return all(bool(torch.isfinite(t).all()) for t in floats)
 
 
 def _score(trainer: pl.Trainer) -> float | None:
