@@ -139,22 +139,24 @@ class SequenceDataset(Dataset):
             "mask": torch.from_numpy(mask),
             "demographics": torch.from_numpy(np.array(demographics, dtype=np.float32)),
         }
-        return item | {key: column[i].clone() for key, column in self._labels.items()}
+        return item | self._labels[i]
 
 
-def _label_tensors(y18: np.ndarray, index: np.ndarray) -> dict[str, torch.Tensor]:
-    """``y18``, ``ybin``, ``y9`` (-1 where unlabelled) and ``index`` of every item, computed
-    once per dataset instead of four small tensors per item and epoch."""
+def _label_tensors(y18: np.ndarray, index: np.ndarray) -> list[dict[str, torch.Tensor]]:
+    """``y18``, ``ybin``, ``y9`` (-1 where unlabelled) and ``index`` of every item, made once
+    per dataset instead of four small tensors per item and epoch (read-only 0-d views)."""
     labelled = y18 >= 0
     known = np.where(labelled, y18, 0)
     ybin = np.where(labelled, np.asarray(GESTURE_IS_TARGET, dtype=np.float32)[known], -1.0)
     y9 = np.where(labelled, np.asarray(GESTURE_TO_NINE, dtype=np.int64)[known], -1)
-    return {
+    columns = {
         "y18": torch.as_tensor(y18, dtype=torch.int64),
         "ybin": torch.as_tensor(ybin, dtype=torch.float32),
         "y9": torch.as_tensor(y9, dtype=torch.int64),
         "index": torch.as_tensor(index, dtype=torch.int64),
     }
+    rows = zip(*(column.unbind() for column in columns.values()), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def mixup_batch(batch: dict, alpha: float, generator: torch.Generator) -> dict:
