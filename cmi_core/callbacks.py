@@ -95,7 +95,8 @@ def _all_finite(tensors: Any) -> bool:
     finite exactly when each value is, unless huge finite values overflow it, which the exact
     per-tensor check then settles. Checking each tensor cost ~100 small ops, ~5 ms a step."""
     floats = [t.detach() for t in tensors if t.is_floating_point()]
-    if not floats or bool(torch.isfinite(torch.nn.utils.get_total_norm(floats))):
+    total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6
+    if not floats or (total_norm is not None and bool(torch.isfinite(total_norm(floats)))):
         return True
     return all(bool(torch.isfinite(t).all()) for t in floats)
 
