@@ -39,8 +39,11 @@ SETUPS = {
 }
 
 
-def timed_run(config: str, extra: list[str], setup: str, out: Path) -> tuple[float, list[float]]:
-    """Wall seconds of one ``cmi run`` and its per-fold scores."""
+def timed_run(
+    config: str, extra: list[str], setup: str, out: Path
+) -> tuple[float, list[float], list[float]]:
+    """Wall seconds of one ``cmi run``, its per-fold scores and per-fold training times (the
+    fold's own clock: without the start-up of ``cmi`` and its workers)."""
     argv = [*CMI, "run", config, "--out", str(out), *SETUPS[setup], *extra]
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
@@ -48,7 +51,8 @@ def timed_run(config: str, extra: list[str], setup: str, out: Path) -> tuple[flo
     if done.returncode != 0:
         sys.exit(f"bench_jobs: {' '.join(argv)} failed:\n{done.stderr[-3000:]}")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    return seconds, [fold["cmi_score"] for fold in summary["folds"]]
+    folds = summary["folds"]
+    return seconds, [f["cmi_score"] for f in folds], [f["wall_time_s"] for f in folds]
 
 
 def main() -> None:
@@ -70,12 +74,17 @@ def main() -> None:
         for i in range(args.repeat):
             order = list(SETUPS) if i % 2 == 0 else list(reversed(SETUPS))
             for name in order:
-                seconds, fold_scores = timed_run(
+                seconds, fold_scores, trained = timed_run(
                     args.config, extra, name, Path(tmp) / f"{name}-{i}"
                 )
                 times[name].append(seconds)
                 scores[name] = fold_scores
-                print(f"  {name}: {seconds:.1f} s, fold scores {fold_scores}", flush=True)
+                fold_times = ", ".join(f"{t:.1f}" for t in trained)
+                print(
+                    f"  {name}: {seconds:.1f} s, fold scores {fold_scores}, "
+                    f"training time per fold {fold_times} s",
+                    flush=True,
+                )
     report(times, scores, folds_of(args.config, overrides))
 
 
