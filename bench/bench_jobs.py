@@ -14,7 +14,7 @@ on its thread count (the summation order of the reductions), never on ``--jobs``
 2x1 fold 0 scores must be equal, which the script checks.
 
     .venv/bin/python bench/bench_jobs.py [--config configs/exp025.toml] [--repeat 1]
-        [--epochs N] [-o KEY=VALUE ...]
+        [--epochs N] [-o KEY=VALUE ...] [--setups 1x1,2x1]
 """
 
 from __future__ import annotations
@@ -61,18 +61,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=0, help="trainer.max_epochs (0: config's)")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--setups", default=",".join(SETUPS), help="a subset, e.g. 1x1,2x1")
     args = parser.parse_args()
+    setups = [name for name in args.setups.split(",") if name]
+    unknown = sorted(set(setups) - set(SETUPS))
+    if unknown:
+        parser.error(f"unknown setups {unknown}; choose from {', '.join(SETUPS)}")
     overrides = [*args.override] + ([f"trainer.max_epochs={args.epochs}"] if args.epochs else [])
     extra = [item for o in overrides for item in ("-o", o)]
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.1f}; {args.config}, overrides: {' '.join(overrides) or 'none'}"
     )
-    times: dict[str, list[float]] = {name: [] for name in SETUPS}
+    times: dict[str, list[float]] = {name: [] for name in setups}
     scores: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         for i in range(args.repeat):
-            order = list(SETUPS) if i % 2 == 0 else list(reversed(SETUPS))
+            order = setups if i % 2 == 0 else list(reversed(setups))
             for name in order:
                 seconds, fold_scores, trained = timed_run(
                     args.config, extra, name, Path(tmp) / f"{name}-{i}"
@@ -85,7 +90,8 @@ def main() -> None:
                     f"training time per fold {fold_times} s",
                     flush=True,
                 )
-    report(times, scores, folds_of(args.config, overrides))
+    if set(setups) == set(SETUPS):
+        report(times, scores, folds_of(args.config, overrides))
 
 
 def folds_of(config: str, overrides: list[str]) -> int:
