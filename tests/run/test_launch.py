@@ -42,7 +42,7 @@ def test_torchrun_variables_make_an_external_launch(monkeypatch: pytest.MonkeyPa
 def test_the_run_directory_must_be_named_under_torchrun(
     run_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cmi_core.run import default_run_dir
+    from cmi_core.runs.run import default_run_dir
 
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
     monkeypatch.setenv("WORLD_SIZE", "2")
