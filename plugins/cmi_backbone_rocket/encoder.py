@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -129,12 +130,24 @@ class RocketFeatures(nn.Module):
         self.register_buffer("biases", torch.zeros(n_series, n_dil, 84, o.biases_per_kernel))
         self.register_buffer("scales", torch.ones(n_series, n_dil, 84))
         self.register_buffer("fitted", torch.tensor(False))
+        self._known_fitted = False  # read ``fitted`` (a device sync) until it is seen True
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._known_fitted = False
+
+    def _must_fit(self) -> bool:
+        """Whether this training call fits the biases; one device read per module at most."""
+        if not self.training or self._known_fitted:
+            return False
+        self._known_fitted = bool(self.fitted)
+        return not self._known_fitted
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         series = [(x, mask)]
         if self.options.difference:
             series.append(first_difference(x, mask))
-        fit = self.training and not bool(self.fitted)
+        fit = self._must_fit()
         features = []
         for s, (h, m) in enumerate(series):
             h = h.transpose(1, 2)
@@ -147,6 +160,7 @@ class RocketFeatures(nn.Module):
                 features.append(pool(z, frames.unsqueeze(2), self.scales[s, i], self.options))
         if fit:
             self.fitted.fill_(True)
+            self._known_fitted = True
         return torch.cat([f.flatten(1) for f in features], dim=1)
 
     @staticmethod

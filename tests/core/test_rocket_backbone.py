@@ -105,6 +105,20 @@ def test_biases_are_fitted_once_from_the_first_training_batch() -> None:
     assert torch.equal(backbone.features.biases, fitted)
 
 
+def test_a_loaded_state_decides_whether_the_next_training_call_fits() -> None:
+    x, mask = torch.randn(8, 30, 5), torch.ones(8, 30, dtype=torch.bool)
+    fitted = build().train()
+    fitted(x, mask)
+    restored = build()
+    restored.load_state_dict(fitted.state_dict())
+    restored.train()(x * 10.0, mask)
+    assert torch.equal(restored.features.biases, fitted.features.biases)
+    fitted.load_state_dict(build().state_dict())  # back to unfitted: the next call fits anew
+    fitted.train()(x * 10.0, mask)
+    assert fitted.features.fitted
+    assert not torch.equal(fitted.features.biases, restored.features.biases)
+
+
 def test_evaluation_does_not_fit_the_biases() -> None:
     backbone = build().eval()
     with torch.no_grad():
