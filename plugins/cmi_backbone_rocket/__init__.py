@@ -69,13 +69,11 @@ def make_backbone(in_channels: int, options: RocketOptions) -> Any:
     return RocketEncoder(in_channels, options)
 
 
-@cmi_core.hookimpl
-def cmi_register_backbones() -> list[BackboneSpec]:
-    return [
-        BackboneSpec(
-            name="rocket",
-            summary="MiniRocket/MultiRocket fixed dilated kernels + PPV-type pooling + projection",
-            factory=make_backbone,
-            config_cls=RocketOptions,
-        )
-    ]
+cmi_register_backbones = cmi_core.registering(
+    BackboneSpec(
+        name="rocket",
+        summary="MiniRocket/MultiRocket fixed dilated kernels + PPV-type pooling + projection",
+        factory=make_backbone,
+        config_cls=RocketOptions,
+    )
+)
