@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
 import sys
 import types
 from pathlib import Path
@@ -112,7 +111,7 @@ def test_the_docs_predict_and_ensemble_commands_run(
     runs = {
         "runs/exp025": run_dir,
         "runs/exp024": disagreeing_run(run_dir, tmp_path / "exp024"),
-        "runs/exp025_thm_tof": shutil.copytree(run_dir, tmp_path / "exp025_thm_tof"),
+        "runs/exp025_thm_tof": disagreeing_run(run_dir, tmp_path / "exp025_thm_tof", seed=1),
         "runs/best": tiny_thm_tof_run[0],
         "runs/resse_gru": run_dir,
     }
