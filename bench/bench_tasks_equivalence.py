@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = "84b50ae"  # main's HEAD when issue 20 (tasks as plugins) started
+REFERENCE = "974f309"  # main's HEAD when issue 20 (tasks as plugins) last merged it
 TINY = [
     "data.synthetic.subjects=4",
     "data.max_len=32",
