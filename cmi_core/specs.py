@@ -128,6 +128,19 @@ class TaskSpec(PluginSpec):
     )
 
 
+def active_terms(nine_class_head_enabled: bool, kl_weight: float) -> tuple[str, ...]:
+    """The loss terms a model computes: no ``nine_class`` without its head, no ``kl`` at 0.
+
+    exp025's task plugins, chosen by the old keys of ``[loss]`` when ``[loss.tasks] names`` is
+    unset; here, torch-free, because ``cmi check`` and ``cmi ensemble`` load configs."""
+    terms = ["multiclass", "binary"]
+    if nine_class_head_enabled:
+        terms.append("nine_class")
+        if kl_weight > 0:
+            terms.append("kl")
+    return tuple(terms)
+
+
 SPEC_TYPES: dict[str, type[PluginSpec]] = {
     cls.kind: cls for cls in (WeightingSpec, BackboneSpec, LoggerSpec, TaskSpec)
 }

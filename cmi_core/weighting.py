@@ -17,6 +17,8 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from cmi_core.specs import active_terms  # noqa: F401  (its home before tasks were plugins)
+
 TERMS = ("multiclass", "binary", "nine_class", "kl")
 
 
@@ -41,16 +43,6 @@ class FixedWeights:
             **dict(self.extra),
         }
         return {term: table.get(term, 1.0) for term in terms}
-
-
-def active_terms(nine_class_head_enabled: bool, kl_weight: float) -> tuple[str, ...]:
-    """The loss terms a model computes: no ``nine_class`` without its head, no ``kl`` at 0."""
-    terms = ["multiclass", "binary"]
-    if nine_class_head_enabled:
-        terms.append("nine_class")
-        if kl_weight > 0:
-            terms.append("kl")
-    return tuple(terms)
 
 
 class LossWeighting(nn.Module):

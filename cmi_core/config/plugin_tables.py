@@ -23,8 +23,7 @@ from cmi_core.config.tree import (
 from cmi_core.errors import PluginError
 from cmi_core.gradient_options import require_modules
 from cmi_core.registry.manager import PluginManager, get_plugin_manager
-from cmi_core.specs import PluginSpec, TaskSpec, WeightingSpec
-from cmi_core.weighting import active_terms
+from cmi_core.specs import PluginSpec, TaskSpec, WeightingSpec, active_terms
 
 
 @attrs.frozen

@@ -94,6 +94,9 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "--seeds 3 --out runs/aux-on",
     "runs/multitask-weighting": "cmi sweep configs/multitask.toml --grid loss.weighting.strategy="
     "none,uncertainty,direct,dwa,famo,pcgrad,upgrad --seeds 3 --out runs/multitask-weighting",
+    "runs/multitask-fixed": "cmi sweep configs/multitask.toml -o loss.weighting.strategy=none "
+    "--grid loss.tasks.orientation.weight=0.2,1.0 --grid loss.tasks.composite.weight=0.2,1.0 "
+    "--seeds 3 --out runs/multitask-fixed",
     "runs/uncertainty-lr": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=false "
     "--grid loss.weighting.lr_scale=1.0 --seeds 3 --out runs/uncertainty-lr --jobs 2",
