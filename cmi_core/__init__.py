@@ -81,7 +81,7 @@ _LAZY = {
     "Task": "cmi_core.task",
     "ClassificationTask": "cmi_core.task",
     "TaskContext": "cmi_core.task",
-    "TaskOptions": "cmi_core.task",
+    "TaskOptions": "cmi_core.options",
     "head_mlp": "cmi_core.task",
     "mixed_loss": "cmi_core.task",
     "masked_cross_entropy": "cmi_core.task",

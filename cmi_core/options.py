@@ -80,3 +80,12 @@ def field(default: Any, check: Check | None = None, doc: str = "", *, plugin: bo
     else:
         kwargs["default"] = default
     return attrs.field(**kwargs)
+
+
+@attrs.frozen
+class TaskOptions:
+    """Options every task added beside the four exp025 terms has: its fixed weight (used by
+    the ``none`` strategy, and as the starting weight of strategies that start from it).
+    Here, torch-free, so a task plugin declares its options without importing torch."""
+
+    weight: float = field(1.0, non_negative, "fixed weight of this task's loss")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cmi_core.options import field, non_negative
+from cmi_core.options import TaskOptions  # noqa: F401  (re-exported: torch-free home)
 
 PerSample = Callable[[Tensor, Tensor], Tensor]
 
@@ -30,14 +30,6 @@ class TaskContext:
 
     label_smoothing: float = 0.1
     kl_temperature: float = 1.0
-
-
-@attrs.frozen
-class TaskOptions:
-    """Options every task added beside the four exp025 terms has: its fixed weight (used by
-    the ``none`` strategy, and as the starting weight of strategies that start from it)."""
-
-    weight: float = field(1.0, non_negative, "fixed weight of this task's loss")
 
 
 def head_mlp(in_dim: int, hidden: int, out_dim: int, dropout: float) -> nn.Sequential:

@@ -8,19 +8,20 @@ per-subject post-processing. Target ``ycomposite`` (``-1`` where unknown).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cmi_core
 from cmi_core.specs import TaskSpec
 
+if TYPE_CHECKING:
+    from cmi_core.task import Task, TaskContext
 
-class CompositeTask(cmi_core.ClassificationTask):
-    """Cross-entropy over the composite classes; validation accuracy."""
 
-    hidden = 128
-    batch_key = "ycomposite"
+def make_task(name: str, options: object, context: TaskContext) -> Task:
+    """Build the task; torch is imported here, not when the plugin is registered."""
+    from cmi_task_composite.task import CompositeTask
 
-    @property
-    def n_classes(self) -> int:  # type: ignore[override]
-        return len(cmi_core.COMPOSITE_CLASSES)
+    return CompositeTask(name, options, context)
 
 
 @cmi_core.hookimpl
@@ -29,7 +30,7 @@ def cmi_register_tasks() -> list[TaskSpec]:
         TaskSpec(
             name="composite",
             summary="Orientation x gesture x initial behaviour (144 classes); predicted",
-            factory=CompositeTask,
+            factory=make_task,
             config_cls=cmi_core.TaskOptions,
             predicts=True,
         )

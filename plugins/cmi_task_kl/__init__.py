@@ -8,7 +8,6 @@ compares two heads on the same (mixed) input. Weight ``[loss] kl_weight``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -17,7 +16,7 @@ import cmi_core
 from cmi_core.specs import TaskSpec
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from cmi_core.task import Task, TaskContext
 
 
 @attrs.frozen
@@ -25,18 +24,11 @@ class KLOptions:
     """No options of its own: weight ``[loss] kl_weight``, temperature ``kl_temperature``."""
 
 
-class KLTask(cmi_core.Task):
-    """Reads the ``multiclass`` and ``nine_class`` logits (its ``depends_on``)."""
+def make_task(name: str, options: object, context: TaskContext) -> Task:
+    """Build the task; torch is imported here, not when the plugin is registered."""
+    from cmi_task_kl.task import KLTask
 
-    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        z18 = outputs["multiclass"]
-        mapping = tuple(int(i) for i in cmi_core.GESTURE_TO_NINE)
-        aggregation = cmi_core.aggregation_matrix(
-            mapping, len(cmi_core.NINE_CLASSES), z18.device, z18.dtype
-        )
-        return cmi_core.kl_consistency(
-            z18, outputs["nine_class"], self.context.kl_temperature, aggregation
-        )
+    return KLTask(name, options, context)
 
 
 @cmi_core.hookimpl
@@ -45,7 +37,7 @@ def cmi_register_tasks() -> list[TaskSpec]:
         TaskSpec(
             name="kl",
             summary="KL between the 18-class head summed to 9 classes and the 9-class head",
-            factory=KLTask,
+            factory=make_task,
             config_cls=KLOptions,
             depends_on=("multiclass", "nine_class"),
         )

@@ -6,7 +6,6 @@ validation score (``val/cmi_score``) is computed from this head by the trainer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -15,7 +14,7 @@ import cmi_core
 from cmi_core.specs import TaskSpec
 
 if TYPE_CHECKING:
-    from torch import Tensor, nn
+    from cmi_core.task import Task, TaskContext
 
 
 @attrs.frozen
@@ -23,24 +22,11 @@ class MulticlassOptions:
     """No options of its own: the weight is ``[loss] alpha``, smoothing ``label_smoothing``."""
 
 
-class MulticlassTask(cmi_core.Task):
-    """18 gestures (``schema.GESTURES`` order), target ``y18``."""
+def make_task(name: str, options: object, context: TaskContext) -> Task:
+    """Build the task; torch is imported here, not when the plugin is registered."""
+    from cmi_task_multiclass.task import MulticlassTask
 
-    def build_head(self, in_dim: int, dropout: float) -> nn.Module:
-        return cmi_core.head_mlp(in_dim, 128, len(cmi_core.GESTURES), dropout)
-
-    def target(self, batch: Mapping[str, Tensor]) -> Tensor:
-        return batch["y18"]
-
-    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        import torch.nn.functional as F
-
-        smoothing = self.context.label_smoothing
-
-        def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
-            return F.cross_entropy(logits, target, label_smoothing=smoothing, reduction="none")
-
-        return cmi_core.mixed_loss(cross_entropy, outputs[self.name], self.target(batch), batch)
+    return MulticlassTask(name, options, context)
 
 
 @cmi_core.hookimpl
@@ -49,7 +35,7 @@ def cmi_register_tasks() -> list[TaskSpec]:
         TaskSpec(
             name="multiclass",
             summary="18-class gesture head, cross-entropy (exp024's L18; the prediction)",
-            factory=MulticlassTask,
+            factory=make_task,
             config_cls=MulticlassOptions,
             predicts=True,
         )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -12,7 +11,7 @@ import cmi_core
 from cmi_core.specs import TaskSpec
 
 if TYPE_CHECKING:
-    from torch import Tensor, nn
+    from cmi_core.task import Task, TaskContext
 
 
 @attrs.frozen
@@ -20,24 +19,11 @@ class NineClassOptions:
     """No options of its own: the weight is ``[loss] nine_class_loss_weight``."""
 
 
-class NineClassTask(cmi_core.Task):
-    """9 classes (``schema.NINE_CLASSES`` order), target ``y9``."""
+def make_task(name: str, options: object, context: TaskContext) -> Task:
+    """Build the task; torch is imported here, not when the plugin is registered."""
+    from cmi_task_nine_class.task import NineClassTask
 
-    def build_head(self, in_dim: int, dropout: float) -> nn.Module:
-        return cmi_core.head_mlp(in_dim, 128, len(cmi_core.NINE_CLASSES), dropout)
-
-    def target(self, batch: Mapping[str, Tensor]) -> Tensor:
-        return batch["y9"]
-
-    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        import torch.nn.functional as F
-
-        smoothing = self.context.label_smoothing
-
-        def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
-            return F.cross_entropy(logits, target, label_smoothing=smoothing, reduction="none")
-
-        return cmi_core.mixed_loss(cross_entropy, outputs[self.name], self.target(batch), batch)
+    return NineClassTask(name, options, context)
 
 
 @cmi_core.hookimpl
@@ -46,7 +32,7 @@ def cmi_register_tasks() -> list[TaskSpec]:
         TaskSpec(
             name="nine_class",
             summary="9-class head (8 targets + non-target), cross-entropy (exp024's L9)",
-            factory=NineClassTask,
+            factory=make_task,
             config_cls=NineClassOptions,
         )
     ]

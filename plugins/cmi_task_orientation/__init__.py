@@ -7,19 +7,20 @@ against exp024's 0.7504 on the real data). Target ``yorient`` (``-1`` where unkn
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cmi_core
 from cmi_core.specs import TaskSpec
 
+if TYPE_CHECKING:
+    from cmi_core.task import Task, TaskContext
 
-class OrientationTask(cmi_core.ClassificationTask):
-    """Cross-entropy over the 4 orientations; validation accuracy."""
 
-    hidden = 64
-    batch_key = "yorient"
+def make_task(name: str, options: object, context: TaskContext) -> Task:
+    """Build the task; torch is imported here, not when the plugin is registered."""
+    from cmi_task_orientation.task import OrientationTask
 
-    @property
-    def n_classes(self) -> int:  # type: ignore[override]
-        return len(cmi_core.ORIENTATIONS)
+    return OrientationTask(name, options, context)
 
 
 @cmi_core.hookimpl
@@ -28,7 +29,7 @@ def cmi_register_tasks() -> list[TaskSpec]:
         TaskSpec(
             name="orientation",
             summary="Body position per sequence (4 classes), cross-entropy; training only",
-            factory=OrientationTask,
+            factory=make_task,
             config_cls=cmi_core.TaskOptions,
         )
     ]

@@ -100,9 +100,11 @@ def test_the_task_example_installs_and_passes_the_contract_kit(tmp_path: Path) -
 
 
 def test_the_docs_task_code_is_the_example_package():
-    (block,) = [b for b in _doc_blocks() if "class BodyRegionTask" in b]
-    source = (TASK_EXAMPLE / "cmi_task_body_region" / "__init__.py").read_text()
-    for piece in block.strip().split("\n\n\n"):
+    blocks = [b for b in _doc_blocks() if "BodyRegionTask" in b]
+    package = TASK_EXAMPLE / "cmi_task_body_region"
+    source = "".join((package / name).read_text() for name in ("__init__.py", "task.py"))
+    assert len(blocks) == 2
+    for piece in "\n\n\n".join(blocks).strip().split("\n\n\n"):
         assert piece.strip() in source, piece
 
 

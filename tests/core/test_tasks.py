@@ -3,6 +3,8 @@ the heads' checkpoint keys, and new tasks train beside them under any weighting.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,16 @@ def test_auxiliary_tasks_train_under_any_weighting(tmp_path: Path, strategy: str
         assert set(weights) == set(names), weights
     if strategy == "none":
         assert float(weights["orientation"]) == 0.3 and float(weights["composite"]) == 1.0
+
+
+def test_registering_the_tasks_imports_no_torch() -> None:
+    """``cmi plugins`` and ``cmi check`` load every plugin: a task plugin declares itself
+    without torch and imports its class when built (as the backbones do)."""
+    code = (
+        "import sys\nfrom cmi_core.registry.manager import get_plugin_manager\n"
+        "manager = get_plugin_manager()\n"
+        "assert 'orientation' in manager.names('task'), manager.names('task')\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stdout + done.stderr

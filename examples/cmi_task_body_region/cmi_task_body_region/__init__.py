@@ -6,51 +6,20 @@ Training only: its head shapes the shared representation and is not read at pred
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import cmi_core
 from cmi_core import TaskSpec
 
 if TYPE_CHECKING:
-    from torch import Tensor
-
-REGIONS = ("head", "face", "neck", "leg", "away")
-REGION_OF = {  # by name, never by index: GESTURES is sorted, not grouped
-    "Above ear - pull hair": "head",
-    "Cheek - pinch skin": "face",
-    "Eyebrow - pull hair": "face",
-    "Eyelash - pull hair": "face",
-    "Forehead - pull hairline": "face",
-    "Forehead - scratch": "face",
-    "Glasses on/off": "face",
-    "Pull air toward your face": "face",
-    "Drink from bottle/cup": "face",
-    "Neck - pinch skin": "neck",
-    "Neck - scratch": "neck",
-    "Write name on leg": "leg",
-    "Scratch knee/leg skin": "leg",
-    "Pinch knee/leg skin": "leg",
-    "Wave hello": "away",
-    "Write name in air": "away",
-    "Text on phone": "away",
-    "Feel around in tray and pull out an object": "away",
-}
+    from cmi_core.task import Task, TaskContext
 
 
-class BodyRegionTask(cmi_core.ClassificationTask):
-    """Cross-entropy over the 5 regions (mixup-aware, ``[loss] label_smoothing``); validation
-    accuracy, logged as ``val/task/body_region/accuracy``."""
+def make_task(name: str, options: cmi_core.TaskOptions, context: TaskContext) -> Task:
+    """Build the task; torch is imported here, not when ``cmi plugins`` lists the plugin."""
+    from cmi_task_body_region.task import BodyRegionTask
 
-    n_classes = len(REGIONS)
-    hidden = 64
-
-    def target(self, batch: Mapping[str, Tensor]) -> Tensor:
-        import torch
-
-        table = torch.tensor([REGIONS.index(REGION_OF[g]) for g in cmi_core.GESTURES])
-        y18 = batch["y18"]
-        return torch.where(y18 >= 0, table.to(y18.device)[y18.clamp(min=0)], -1)
+    return BodyRegionTask(name, options, context)
 
 
 @cmi_core.hookimpl
@@ -59,7 +28,7 @@ def cmi_register_tasks() -> list[TaskSpec]:
         TaskSpec(
             name="body_region",
             summary="Body region of the gesture (head, face, neck, leg, away); training only",
-            factory=BodyRegionTask,
+            factory=make_task,
             config_cls=cmi_core.TaskOptions,  # its one option: weight (fixed weight for "none")
         )
     ]

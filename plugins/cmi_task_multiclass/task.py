@@ -1,0 +1,29 @@
+"""The ``multiclass`` task itself (imports torch: loaded when the task is built)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor, nn
+
+import cmi_core
+
+
+class MulticlassTask(cmi_core.Task):
+    """18 gestures (``schema.GESTURES`` order), target ``y18``."""
+
+    def build_head(self, in_dim: int, dropout: float) -> nn.Module:
+        return cmi_core.head_mlp(in_dim, 128, len(cmi_core.GESTURES), dropout)
+
+    def target(self, batch: Mapping[str, Tensor]) -> Tensor:
+        return batch["y18"]
+
+    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        import torch.nn.functional as F
+
+        smoothing = self.context.label_smoothing
+
+        def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+            return F.cross_entropy(logits, target, label_smoothing=smoothing, reduction="none")
+
+        return cmi_core.mixed_loss(cross_entropy, outputs[self.name], self.target(batch), batch)
