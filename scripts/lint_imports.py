@@ -53,7 +53,7 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".toml", encoding="utf-8") as config:
         config.write(_toml(expanded(pyproject)))
         config.flush()
-        return subprocess.run([str(linter), "--config", config.name], cwd=ROOT).returncode
+        return subprocess.run([str(linter), config.name], cwd=ROOT).returncode
 
 
 if __name__ == "__main__":
