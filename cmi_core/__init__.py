@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from cmi_core import tags  # log tag names: plugins import them from here (docs/running.md)
 from cmi_core.errors import CmiError, ConfigError, DataError, PluginError, RunError
 from cmi_core.hookspecs import hookimpl
-from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, WeightingSpec
+from cmi_core.specs import (
+    BackboneSpec,
+    LoggerSpec,
+    PluginSpec,
+    PostprocessorSpec,
+    WeightingSpec,
+)
 
 if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
     from cmi_core.aggregators import aggregator_strategy, quadprog_projector
@@ -89,6 +95,7 @@ __all__ = [  # static, so linters and editors see every public name
     "LossWeighting",
     "PluginError",
     "PluginSpec",
+    "PostprocessorSpec",
     "ProjectorOptions",
     "RunError",
     "WeightingSpec",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from cmi_core.specs import BackboneSpec, LoggerSpec, WeightingSpec
+from cmi_core.specs import BackboneSpec, LoggerSpec, PostprocessorSpec, WeightingSpec
 
 PROJECT = "cmi"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -55,4 +55,18 @@ def cmi_register_loggers() -> Iterable[LoggerSpec]:
         def cmi_register_loggers():
             return [LoggerSpec(name="csv", summary="Metrics as CSV files",
                                factory=make_csv_logger, config_cls=CSVOptions)]
+    """
+
+
+@hookspec
+def cmi_register_postprocessors() -> Iterable[PostprocessorSpec]:
+    """Return the per-subject post-processors this plugin provides.
+
+    Example::
+
+        @cmi_core.hookimpl
+        def cmi_register_postprocessors():
+            return [PostprocessorSpec(name="subject_prior", summary="Boost under-predicted "
+                                      "classes per subject", factory=SubjectPrior,
+                                      config_cls=PriorOptions)]
     """

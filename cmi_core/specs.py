@@ -102,6 +102,18 @@ class LoggerSpec(PluginSpec):
     kind: ClassVar[str] = "logger"
 
 
+@attrs.frozen
+class PostprocessorSpec(PluginSpec):
+    """A per-subject post-processor used at prediction time:
+    ``factory(protocol: cmi_core.postprocess.Protocol, options) -> Postprocessor``.
+
+    Its options are given to ``cmi predict --postprocess-option`` (or ``Predictor(...,
+    postprocess_options=...)``) and structured into ``config_cls`` like any plugin's table.
+    """
+
+    kind: ClassVar[str] = "postprocessor"
+
+
 SPEC_TYPES: dict[str, type[PluginSpec]] = {
-    cls.kind: cls for cls in (WeightingSpec, BackboneSpec, LoggerSpec)
+    cls.kind: cls for cls in (WeightingSpec, BackboneSpec, LoggerSpec, PostprocessorSpec)
 }
