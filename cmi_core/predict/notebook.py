@@ -26,7 +26,7 @@ RUN_DIRS = [{run_dirs}]
 WEIGHTS = {weights}  # one per run; None: equal
 BY_SENSORS = {by_sensors}  # IMU-only sequences to the IMU-only runs
 POSTPROCESS = {postprocess}  # per-subject post-processor (docs/kaggle.md); None: none
-POSTPROCESS_OPTIONS = {postprocess_options}
+POSTPROCESS_OPTIONS = {postprocess_options}  # its options, e.g. {{"extra_slots": 1}}
 COMPETITION_DIR = Path("{competition_dir}")
 sys.path.append(str(COMPETITION_DIR))  # the kaggle_evaluation package ships with the data
 import kaggle_evaluation.cmi_inference_server  # noqa: E402
@@ -83,10 +83,21 @@ def notebook_code(
         run_dirs=", ".join(f'BUNDLE / "runs" / "{name}"' for name in run_names),
         weights=None if weights is None else [float(w) for w in weights],
         by_sensors=by_sensors,
-        postprocess=repr(postprocess),
-        postprocess_options=repr(dict(postprocess_options or {})),
+        postprocess=_literal(postprocess),
+        postprocess_options=_literal(dict(postprocess_options or {})),
         competition_dir=COMPETITION_DIR,
     )
+
+
+def _literal(value: Any) -> str:
+    """``value`` as Python source in the notebook's style (double-quoted strings)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    return repr(value)
 
 
 def notebook_json(

@@ -202,11 +202,12 @@ def test_cli_ensemble_errors(tiny_run, tmp_path, capsys, extra, message):
 # -- cmi ensemble: the OOF score of an ensemble ------------------------------------------------
 
 
-def disagreeing_run(run_dir: Path, out: Path) -> Path:
-    """A run over the same sequences and folds whose probabilities disagree with ``run_dir``."""
+def disagreeing_run(run_dir: Path, out: Path, seed: int = 0) -> Path:
+    """A run over the same sequences and folds whose probabilities disagree with ``run_dir``
+    (and with another ``seed``'s)."""
     shutil.copytree(run_dir, out)
     oof = pl.read_csv(out / "oof_predictions.csv")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     probs = rng.dirichlet(np.ones(len(GESTURES)), size=len(oof)).astype(np.float32)
     oof = oof.with_columns(pl.Series(g, probs[:, i]) for i, g in enumerate(GESTURES))
     oof.with_columns(prediction=pl.Series([GESTURES[i] for i in probs.argmax(1)])).write_csv(
