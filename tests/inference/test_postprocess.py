@@ -4,6 +4,8 @@ options, refusals), ``Predictor``/``cmi predict --postprocess`` and the OOF esti
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -258,3 +260,31 @@ def test_cmi_ensemble_reports_the_score_without_and_with(tiny_run, capsys):
     out = capsys.readouterr().out
     assert "subject_prior: 2 arrival order(s)" in out
     assert "without    with    gain  95% interval" in out
+
+
+# -- the notebook and the bundle -----------------------------------------------------------------
+
+
+def test_the_notebook_json_carries_the_post_processor():
+    from cmi_core.predict.notebook import notebook_json
+
+    text = notebook_json(
+        ["a"], "slug", postprocess="subject_prior", postprocess_options={"strength": 2.0}
+    )
+    code = "".join(json.loads(text)["cells"][1]["source"])
+    assert 'POSTPROCESS = "subject_prior"' in code
+    assert 'POSTPROCESS_OPTIONS = {"strength": 2.0}' in code
+    assert "POSTPROCESS = None" in "".join(
+        json.loads(notebook_json(["a"], "s"))["cells"][1]["source"]
+    )
+
+
+def test_cmi_bundle_refuses_a_bad_post_processor_before_writing(tiny_run, tmp_path, capsys):
+    run_dir, _ = tiny_run
+    out = tmp_path / "upload"
+    base = ["bundle", str(run_dir), "--out", str(out), "--no-download", "--postprocess"]
+    assert main([*base, "subject_prior", "--postprocess-option", "strength=-1"]) == 2
+    assert "postprocess subject_prior: strength: must be >= 0, got -1" in capsys.readouterr().err
+    assert main([*base, "subject_assignment", "--postprocess-option", "target=composite"]) == 2
+    assert "needs the output(s) composite" in capsys.readouterr().err
+    assert not out.exists()
