@@ -21,7 +21,7 @@ from typing import Any
 from cmi_core import __version__
 from cmi_core.common.paths import require_input, require_output
 from cmi_core.common.signals import Stopped, stop_signals
-from cmi_core.errors import CmiError, PathError
+from cmi_core.errors import CmiError, PathError, RunError
 
 EXIT_USAGE = 2
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
@@ -206,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument(
         "--orders",
         type=_positive_int,
-        default=20,
-        help="with --postprocess: replay each fold's OOF sequences in N arrival orders",
+        help="with --postprocess: replay each fold's OOF sequences in N arrival orders "
+        "(default 20)",
     )
     ensemble.set_defaults(handler=_cmd_ensemble)
 
@@ -257,7 +257,6 @@ def _add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _postprocess_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    from cmi_core.errors import RunError
     from cmi_core.predict.postprocessing import parse_options
 
     if args.postprocess_option and not args.postprocess:
@@ -427,12 +426,15 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
 
     weights = parse_weights(args.weights) if args.weights else None
     options = _postprocess_options(args)
+    if args.orders is not None and not args.postprocess:
+        raise RunError("--orders replays the OOF sequences for a post-processor; add --postprocess")
     print(ensemble_report(args.run_dirs, weights).table())
     if args.postprocess:
         from cmi_core.analysis.postprocess_estimate import postprocess_estimate
 
+        orders = 20 if args.orders is None else args.orders
         estimate = postprocess_estimate(
-            args.run_dirs, args.postprocess, weights=weights, orders=args.orders, options=options
+            args.run_dirs, args.postprocess, weights=weights, orders=orders, options=options
         )
         print(estimate.table())
     return 0

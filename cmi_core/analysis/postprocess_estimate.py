@@ -84,10 +84,15 @@ class PostprocessEstimate:
     rows: tuple[EstimateRow, ...]
     n_sequences: int
 
+    @property
+    def runs(self) -> tuple[EstimateRow, ...]:
+        """The rows of single runs (the ensemble's row, with several runs, is the last)."""
+        return self.rows[:-1] if len(self.rows) > 1 else self.rows
+
     def pooled_interval(self) -> tuple[float, float] | None:
         """With several runs: the t-interval of the mean gain over runs (orders averaged
         within each run), the runs' seeds being the independent units; else None."""
-        runs = self.rows[:-1]
+        runs = self.runs
         if len(runs) < 2:
             return None
         gains = np.concatenate([row.gains for row in runs])
@@ -108,7 +113,7 @@ class PostprocessEstimate:
             )
         pooled = self.pooled_interval()
         if pooled is not None:
-            gains = np.mean([row.gains.mean() for row in self.rows[:-1]])
+            gains = np.mean([row.gains.mean() for row in self.runs])
             lines.append(
                 f"{'over runs':<{width}}  {'':6}  {'':6}  {gains:+.4f}  "
                 f"[{pooled[0]:+.4f}, {pooled[1]:+.4f}]"
@@ -132,8 +137,9 @@ def postprocess_estimate(
     build_postprocessor(  # bad options or a missing output fail before any replay
         name, oof_protocol(inputs.frame), options, plugin_modules=plugin_modules
     )
-    candidates = list(zip(inputs.names, inputs.probs, strict=True)) if len(run_dirs) > 1 else []
-    candidates.append(("ensemble", inputs.mixed))
+    candidates = list(zip(inputs.names, inputs.probs, strict=True))
+    if len(run_dirs) > 1:
+        candidates.append(("ensemble", inputs.mixed))
     gestures = inputs.frame["gesture"].to_list()
     rows = []
     for label, probs in candidates:

@@ -249,15 +249,30 @@ def test_the_replay_serves_each_fold_in_the_gateway_order(tiny_run):
             assert got == GESTURES[answers[i]]
 
 
+def test_several_runs_get_a_row_each_an_ensemble_row_and_an_interval_over_runs(tiny_run, tmp_path):
+    from tests.inference.test_ensemble import disagreeing_run
+
+    run_dir, _ = tiny_run
+    other = disagreeing_run(run_dir, tmp_path / "other")
+    estimate = postprocess_estimate([run_dir, other], "subject_prior", orders=2)
+    assert [row.name for row in estimate.rows] == [str(run_dir), str(other), "ensemble"]
+    low, high = estimate.pooled_interval()
+    mean = np.mean([row.gains.mean() for row in estimate.runs])
+    assert low <= mean <= high
+    assert "over runs" in estimate.table()
+
+
 def test_cmi_ensemble_reports_the_score_without_and_with(tiny_run, capsys):
     run_dir, _ = tiny_run
     estimate = postprocess_estimate([run_dir], "subject_assignment", orders=3)
     (row,) = estimate.rows
-    assert len(row.with_orders) == 3 and row.name == "ensemble"
+    assert len(row.with_orders) == 3 and row.name == str(run_dir)
     low, high = row.interval()
     assert low <= row.gains.mean() <= high
     assert main(["ensemble", str(run_dir), "--postprocess", "subject_prior", "--orders", "2"]) == 0
     out = capsys.readouterr().out
+    assert main(["ensemble", str(run_dir), "--orders", "2"]) == 2
+    assert "--orders replays the OOF sequences for a post-processor" in capsys.readouterr().err
     assert "subject_prior: 2 arrival order(s)" in out
     assert "without    with    gain  95% interval" in out
 
@@ -288,3 +303,10 @@ def test_cmi_bundle_refuses_a_bad_post_processor_before_writing(tiny_run, tmp_pa
     assert main([*base, "subject_assignment", "--postprocess-option", "target=composite"]) == 2
     assert "needs the output(s) composite" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cmi_plugins_lists_the_post_processors(capsys):
+    assert main(["plugins", "--json"]) == 0
+    rows = {(row["kind"], row["name"]): row for row in json.loads(capsys.readouterr().out)}
+    for name in ("subject_assignment", "subject_prior"):
+        assert rows[("postprocessor", name)]["status"] == "active"
