@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from cmi_core import tags  # log tag names: plugins import them from here (docs/running.md)
 from cmi_core.errors import CmiError, ConfigError, DataError, PluginError, RunError
-from cmi_core.hookspecs import hookimpl
+from cmi_core.hookspecs import hookimpl, registering
 from cmi_core.specs import (
     BackboneSpec,
     LoggerSpec,
@@ -22,7 +22,7 @@ from cmi_core.specs import (
 )
 
 if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
-    from cmi_core.aggregators import aggregator_strategy, quadprog_projector
+    from cmi_core.aggregators import Projected, aggregator_strategy, quadprog_projector
     from cmi_core.backbone import Backbone
     from cmi_core.builders import build_backbone, build_logger, build_weighting
     from cmi_core.gradient_options import GradientOptions, ProjectorOptions, require_modules
@@ -63,6 +63,7 @@ _LAZY = {
     "ProjectorOptions": "cmi_core.gradient_options",
     "require_modules": "cmi_core.gradient_options",
     "aggregator_strategy": "cmi_core.aggregators",
+    "Projected": "cmi_core.aggregators",
     "quadprog_projector": "cmi_core.aggregators",
     "Backbone": "cmi_core.backbone",
     "build_weighting": "cmi_core.builders",
@@ -96,6 +97,7 @@ __all__ = [  # static, so linters and editors see every public name
     "PluginError",
     "PluginSpec",
     "PostprocessorSpec",
+    "Projected",
     "ProjectorOptions",
     "RunError",
     "WeightingSpec",
@@ -114,6 +116,7 @@ __all__ = [  # static, so linters and editors see every public name
     "ordered_pair",
     "positive",
     "quadprog_projector",
+    "registering",
     "require_modules",
     "tags",
     "weighted_sum",

@@ -38,9 +38,8 @@ class AggregatorFactory:
         from cmi_core.weighting import AggregatorWeighting
 
         make = self.make_aggregator
-        if isinstance(make, str):  # "module:Class", an aggregator without options
-            module, _, name = make.partition(":")
-            aggregator = getattr(import_module(module), name)()
+        if isinstance(make, str):  # "module:Class", built from the options named as its arguments
+            aggregator = imported(make)(**_own_options(options))
         else:
             aggregator = make(options, len(terms))
         return AggregatorWeighting(terms, fixed, options.where, aggregator)
@@ -55,8 +54,9 @@ def aggregator_strategy(
 ) -> WeightingSpec:
     """The spec of a gradient-level strategy that hands the Jacobian to an aggregator.
 
-    ``make_aggregator`` is ``make_aggregator(options, n_tasks) -> aggregator``, or for an
-    aggregator without options its class as ``"module:Class"`` (imported when built).
+    ``make_aggregator`` is ``make_aggregator(options, n_tasks) -> aggregator``, or the
+    aggregator's class as ``"module:Class"`` (imported when built), called with the options
+    class's own fields (those beyond ``GradientOptions``) as keyword arguments.
     ``options_cls`` must subclass ``GradientOptions`` (the ``where`` option every
     gradient-level strategy has); ``requires`` are the modules checked when the strategy is
     chosen, so a missing one is a one-line error at ``cmi check``, not a failure in training.
@@ -81,3 +81,30 @@ def quadprog_projector(options: ProjectorOptions) -> Any:
     from torchjd.linalg import QuadprogProjector
 
     return QuadprogProjector(norm_eps=options.norm_eps, reg_eps=options.reg_eps)
+
+
+def imported(path: str) -> Any:
+    """The object ``"module:name"`` names, imported now."""
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)
+
+
+def _own_options(options: GradientOptions) -> dict[str, Any]:
+    """The options a strategy adds to ``GradientOptions``, by name."""
+    shared = {field.name for field in attrs.fields(GradientOptions)}
+    return {
+        f.name: getattr(options, f.name)
+        for f in attrs.fields(type(options))
+        if f.name not in shared
+    }
+
+
+@attrs.frozen
+class Projected:
+    """``make_aggregator`` of an aggregator that projects onto the dual cone (``upgrad``,
+    ``dualproj``): the class ``"module:Class"`` with :func:`quadprog_projector`."""
+
+    path: str
+
+    def __call__(self, options: ProjectorOptions, n_tasks: int) -> Any:
+        return imported(self.path)(projector=quadprog_projector(options))

@@ -320,7 +320,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from cmi_core.runs.run import default_run_dir, run_experiment
 
     out = out or default_run_dir(cfg)
-    jobs = resolve_jobs(cfg, args.jobs)
+    wanted = args.folds if args.folds is not None else cfg.cv.folds or range(cfg.cv.n_folds)
+    jobs = resolve_jobs(cfg, args.jobs, trials=len(wanted))  # one fold: no worker start-up
     summary = run_experiment(
         cfg,
         out,

@@ -8,11 +8,11 @@ validates them and files them in one registry per kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pluggy
 
-from cmi_core.specs import BackboneSpec, LoggerSpec, PostprocessorSpec, WeightingSpec
+from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, PostprocessorSpec, WeightingSpec
 
 PROJECT = "cmi"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -70,3 +70,28 @@ def cmi_register_postprocessors() -> Iterable[PostprocessorSpec]:
                                       "classes per subject", factory=SubjectPrior,
                                       config_cls=PriorOptions)]
     """
+
+
+HOOK_OF_SPEC: dict[type, str] = {
+    WeightingSpec: "cmi_register_weightings",
+    BackboneSpec: "cmi_register_backbones",
+    LoggerSpec: "cmi_register_loggers",
+    PostprocessorSpec: "cmi_register_postprocessors",
+}
+
+
+def registering(*specs: PluginSpec) -> Callable[[], list[PluginSpec]]:
+    """The hook implementation that registers ``specs`` (all of one kind), for a plugin module
+    that only declares what it provides::
+
+        cmi_register_weightings = cmi_core.registering(aggregator_strategy("pcgrad", ...))
+    """
+    names = {HOOK_OF_SPEC.get(type(spec), "") for spec in specs}
+    if len(names) != 1 or "" in names:
+        raise TypeError(f"registering() takes specs of one known kind, got {specs!r}")
+
+    def hook() -> list[PluginSpec]:
+        return list(specs)
+
+    hook.__name__ = hook.__qualname__ = names.pop()
+    return hookimpl(hook)

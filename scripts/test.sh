@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/lint-imports
+.venv/bin/python scripts/lint_imports.py
 .venv/bin/python -m pytest -m "not slow" "$@"

@@ -27,11 +27,13 @@ LOCK_FILE = ".cmi.lock"
 @contextlib.contextmanager
 def directory_lock(directory: Path) -> Iterator[None]:
     """Hold ``directory``'s lock inside the block (creating the directory); a directory
-    another process holds is a one-line ``RunError`` naming that process."""
+    another process holds is a one-line ``RunError`` naming that process. A directory the
+    lock created and nothing filled (the run refused its data, say) is removed again."""
     if fcntl is None:
         yield
         return
     directory = Path(directory)
+    created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
@@ -41,7 +43,17 @@ def directory_lock(directory: Path) -> Iterator[None]:
         _acquire(fd, directory)
         yield
     finally:
+        if created:
+            _remove_if_unused(directory)
         os.close(fd)  # releases the lock; the file stays (deleting it would race a new holder)
+
+
+def _remove_if_unused(directory: Path) -> None:
+    """Remove a directory that holds nothing but our lock file, while we still hold it."""
+    with contextlib.suppress(OSError):
+        if [path.name for path in directory.iterdir()] == [LOCK_FILE]:
+            (directory / LOCK_FILE).unlink()
+            directory.rmdir()
 
 
 def _acquire(fd: int, directory: Path) -> None:

@@ -119,6 +119,7 @@ class TrainerConfig:
     batch_size: int = field(64, at_least(1), "sequences per batch")
     accelerator: str = field("auto", one_of("auto", "cpu", "gpu", "cuda", "mps"), "device")
     devices: Any = field("auto", devices_problem, "devices per node (int, list or 'auto')")
+    num_nodes: int = field(1, at_least(1), "machines (torchrun --nnodes, SLURM nodes); ddp")
     strategy: str = field(
         "auto", one_of(*STRATEGIES), "Lightning strategy: auto, ddp, ddp_spawn, ..."
     )

@@ -108,11 +108,22 @@ class SequenceDataset(Dataset):
         self.max_len = max_len
         self.augment = augment
         self.seed = seed
+        self._labels = _label_tensors(data.labels[self.indices], self.indices)
+        self._fixed: dict[int, dict[str, torch.Tensor]] = {}
+        """Items without augmentation, built once: validation reads the same items each epoch."""
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if self.augment is None:
+            item = self._fixed.get(i)
+            if item is None:
+                item = self._fixed[i] = self._item(i)
+            return dict(item)
+        return self._item(i)
+
+    def _item(self, i: int) -> dict[str, torch.Tensor]:
         k = int(self.indices[i])
         x, valid = self.data.features[k], self.data.valid[k]
         demographics = self.data.demographics[k]
@@ -123,17 +134,29 @@ class SequenceDataset(Dataset):
                 x, valid, demographics, self.augment, self.data.feature_names, rng
             )
         x, mask = pad_or_truncate(x, valid, self.max_len)
-        y18 = int(self.data.labels[k])
-        labelled = y18 >= 0
-        return {
+        item = {
             "x": torch.from_numpy(x),
             "mask": torch.from_numpy(mask),
             "demographics": torch.from_numpy(np.array(demographics, dtype=np.float32)),
-            "y18": torch.tensor(y18, dtype=torch.int64),
-            "ybin": torch.tensor(float(GESTURE_IS_TARGET[y18]) if labelled else -1.0),
-            "y9": torch.tensor(int(GESTURE_TO_NINE[y18]) if labelled else -1, dtype=torch.int64),
-            "index": torch.tensor(k, dtype=torch.int64),
         }
+        return item | self._labels[i]
+
+
+def _label_tensors(y18: np.ndarray, index: np.ndarray) -> list[dict[str, torch.Tensor]]:
+    """``y18``, ``ybin``, ``y9`` (-1 where unlabelled) and ``index`` of every item, made once
+    per dataset instead of four small tensors per item and epoch (read-only 0-d views)."""
+    labelled = y18 >= 0
+    known = np.where(labelled, y18, 0)
+    ybin = np.where(labelled, np.asarray(GESTURE_IS_TARGET, dtype=np.float32)[known], -1.0)
+    y9 = np.where(labelled, np.asarray(GESTURE_TO_NINE, dtype=np.int64)[known], -1)
+    columns = {
+        "y18": torch.as_tensor(y18, dtype=torch.int64),
+        "ybin": torch.as_tensor(ybin, dtype=torch.float32),
+        "y9": torch.as_tensor(y9, dtype=torch.int64),
+        "index": torch.as_tensor(index, dtype=torch.int64),
+    }
+    rows = zip(*(column.unbind() for column in columns.values()), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def mixup_batch(batch: dict, alpha: float, generator: torch.Generator) -> dict:

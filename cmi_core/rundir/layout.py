@@ -70,6 +70,7 @@ RESUMABLE_KEYS = frozenset(
         "data.cache_dir",
         "trainer.accelerator",
         "trainer.devices",
+        "trainer.num_nodes",
         "trainer.strategy",
         "trainer.num_workers",
         "trainer.threads",

@@ -89,10 +89,16 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def resolve_jobs(cfg: Config, requested: int | None) -> int:
+def resolve_jobs(cfg: Config, requested: int | None, trials: int | None = None) -> int:
     """``--jobs``, else ``[trainer] jobs``, else automatic: one trial per ``trainer.threads``
-    cores on a CPU-only machine (2 on a 2-core machine at 1 thread), and 1 where a trial uses
-    a GPU, several devices, or all cores (``threads = 0``)."""
+    cores on a CPU-only machine (2 on a 2-core machine at 1 thread), no more than the
+    ``trials`` to run, and 1 where a trial uses a GPU, several devices, or all cores
+    (``threads = 0``).
+
+    A trial's thread count comes from its config alone, never from the scheduling: its
+    numbers depend on it (the summation order of parallel reductions), so a fold gives the
+    same result alone, beside others, or in the last round with a core idle. On 2 cores, two
+    folds at one thread each beat one fold at two threads (docs/benchmarks.md, "Jobs")."""
     jobs = requested if requested is not None else cfg.trainer.jobs
     if jobs:
         return jobs  # LocalExecutor refuses a negative count
@@ -104,7 +110,8 @@ def resolve_jobs(cfg: Config, requested: int | None) -> int:
 
         if torch.cuda.is_available():
             return 1
-    return max(1, usable_cores() // t.threads)
+    parallel = usable_cores() // t.threads
+    return max(1, parallel if trials is None else min(parallel, trials))
 
 
 def usable_cores() -> int:

@@ -29,6 +29,7 @@ from cmi_core.data.reader import load_train
 from cmi_core.data.source import load_data
 from cmi_core.errors import RunError
 from cmi_core.runs.executor import Executor
+from cmi_core.runs.launch import launched_externally, rank_zero_first
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.train.fold import train_fold
 from cmi_core.rundir.records import FoldRecord
@@ -46,6 +47,8 @@ def default_run_dir(cfg: Config) -> Path:
     """``runs/<name>-<YYYYmmdd-HHMMSS>`` (a DDP worker process gets its launcher's directory)."""
     if rank_zero_only.rank > 0 and os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
+    if launched_externally():  # each process would pick its own timestamp
+        raise RunError("under torchrun or srun every process needs the same directory: pass --out")
     return Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -71,8 +74,11 @@ def run_experiment(
     """
     out_dir = Path(out_dir)
     launcher = rank_zero_only.rank == 0  # DDP workers re-run this command: they write nothing
-    if launcher:
-        check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
+    with rank_zero_first(
+        cfg.trainer.accelerator
+    ):  # torchrun/srun start all ranks at once: they wait for the check
+        if launcher:
+            check_run_dir(cfg, out_dir, resume=resume, overwrite=overwrite)
     wanted = _wanted_folds(cfg, folds)
     # DDP workers re-run this command inside the launcher's lock: only the launcher takes it
     with directory_lock(out_dir) if launcher else contextlib.nullcontext():
@@ -109,10 +115,11 @@ def _run(
     """Load the data, assign the folds, train every wanted fold not finished yet."""
     data = load_data(cfg)
     fold_of = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
-    if launcher:
-        if not resume:
-            create_run_dir(cfg, out_dir)
-        check_same_data(out_dir, DataFingerprint.of(data), resume=resume)
+    with rank_zero_first(cfg.trainer.accelerator):
+        if launcher:
+            if not resume:
+                create_run_dir(cfg, out_dir)
+            check_same_data(out_dir, DataFingerprint.of(data), resume=resume)
     os.environ[RUN_DIR_ENV] = str(out_dir.resolve())
     records, oof = RunDir(out_dir).finished() if resume else ({}, None)
     for k in wanted:

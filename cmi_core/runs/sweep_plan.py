@@ -220,9 +220,14 @@ def _blame(line: str, axes: Sequence[GridAxis], point: Point) -> str:
 
 
 def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
-    """``sweep.json`` (``None`` where there is none); a damaged one is one ``RunError`` line."""
+    """``sweep.json`` (``None`` where there is none); a damaged one (cut short, not an object,
+    no list of points) is one ``RunError`` line."""
     path = Path(sweep_dir) / SWEEP_FILE
-    return read_json_object(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    state = read_json_object(path)
+    sweep_points(sweep_dir, state)
+    return state
 
 
 def sweep_points(sweep_dir: Path, state: Mapping[str, Any]) -> list[dict[str, Any]]:

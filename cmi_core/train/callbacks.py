@@ -65,22 +65,39 @@ class FiniteGuard(Callback):
     touched by it. One device sync per check: the per-tensor names are only looked up on failure.
     """
 
+    def __init__(self) -> None:
+        self._params: list[Tensor] = []
+        self._tensors: list[Tensor] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The weights and buffers to check, listed once per epoch (walking the module tree
+        at every step cost more than the check itself); training updates them in place."""
+        self._params = list(pl_module.parameters())
+        self._tensors = [*self._params, *pl_module.buffers()]
+
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
-        grads = {n: p.grad for n, p in pl_module.named_parameters() if p.grad is not None}
-        if not _all_finite(grads.values()):
-            _check_finite(grads, "gradient of", trainer)
+        params = self._params or list(pl_module.parameters())
+        if not _all_finite(p.grad for p in params if p.grad is not None):
+            named = {n: p.grad for n, p in pl_module.named_parameters() if p.grad is not None}
+            _check_finite(named, "gradient of", trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any):
-        tensors = dict(pl_module.named_parameters()) | dict(pl_module.named_buffers())
-        if not _all_finite(tensors.values()):
+        if not _all_finite(self._tensors or [*pl_module.parameters(), *pl_module.buffers()]):
+            tensors = dict(pl_module.named_parameters()) | dict(pl_module.named_buffers())
             _check_finite(tensors, "weight", trainer)
 
 
 def _all_finite(tensors: Any) -> bool:
-    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
-    return not checks or bool(torch.stack(checks).all())
+    """Whether every floating tensor is finite, in one fused pass: the norm over all of them is
+    finite exactly when each value is, unless huge finite values overflow it, which the exact
+    per-tensor check then settles. Checking each tensor cost ~100 small ops, ~5 ms a step."""
+    floats = [t.detach() for t in tensors if t.is_floating_point()]
+    total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6
+    if not floats or (total_norm is not None and bool(torch.isfinite(total_norm(floats)))):
+        return True
+    return all(bool(torch.isfinite(t).all()) for t in floats)
 
 
 def _score(trainer: pl.Trainer) -> float | None:

@@ -1,9 +1,10 @@
 """The LightningModule: a :class:`~cmi_core.train.network.CMINetwork`, named losses, a weighting.
 
 The module receives the built network and weighting modules and never looks a plugin name up.
-Logged tags (flat, named in :mod:`cmi_core.tags`), every training step: ``loss/<term>``
-(raw), ``loss/total``, ``weights/<term>`` (effective weight), ``weighting/<param>`` (raw
-learnable value), ``lr``; ``grad/norm/<term>`` and ``grad/cosine/<a>__<b>`` (task gradients on
+Logged tags (flat, named in :mod:`cmi_core.tags`), every step Lightning writes to the loggers
+(``log_every_n_steps``; the others skip the logging work): ``loss/<term>`` (raw),
+``loss/total``, ``weights/<term>`` (effective weight), ``weighting/<param>`` (raw learnable
+value), ``lr``; ``grad/norm/<term>`` and ``grad/cosine/<a>__<b>`` (task gradients on
 the shared part) on logging steps, for gradient-level strategies and when
 ``monitor_gradients`` is on; per training epoch (mean): ``train/loss/<term>``,
 ``train/loss/total``; per validation epoch: ``val/loss/<term>``, ``val/loss/total``,
@@ -27,7 +28,6 @@ from cmi_core.data.schema import GESTURES
 from cmi_core.errors import NonFiniteError
 from cmi_core.metrics import competition_score
 from cmi_core.tags import (
-    LOSS_PREFIX,
     LOSS_TOTAL,
     LR,
     loss_tag,
@@ -83,6 +83,8 @@ class CMIModel(pl.LightningModule):
         self.loss_cfg, self.optimizer_cfg = loss, optimizer
         self.lr_scale, self.total_steps = lr_scale, total_steps
         self._pending_backward: PendingBackward | None = None
+        self._train_sums = WeightedSums()
+        self._val_sums = WeightedSums()
         self._val_probs: list[Tensor] = []
         self._val_targets: list[Tensor] = []
         self.last_val_probs: np.ndarray | None = None
@@ -134,20 +136,31 @@ class CMIModel(pl.LightningModule):
             raise NonFiniteError(_non_finite_message(self.global_step, losses, total))
         jacobian = self._task_jacobian(losses, features, head_input)
         size = batch["x"].shape[0]
-        step_values = {loss_tag(t): v.detach() for t, v in losses.items()}
-        step_values[LOSS_TOTAL] = total.detach()
+        loss_values = {loss_tag(t): v.detach() for t, v in losses.items()}
+        loss_values[LOSS_TOTAL] = total.detach()
+        self._train_sums.add(loss_values, size)
+        if not self._logs_this_step():  # Lightning would not write them: skip its bookkeeping
+            return total
+        step_values = dict(loss_values)
         step_values |= {weight_tag(t): w for t, w in self.weighting.effective_weights().items()}
         step_values |= {weighting_tag(n): v for n, v in self.weighting.raw_values().items()}
-        if jacobian is not None and self._logs_this_step():
+        if jacobian is not None:
             step_values |= gradient_stats(self.weighting.terms, jacobian)
         if self._trainer is not None:
             step_values[LR] = _current_lr(self.trainer.optimizers[0])
         self.log_dict(step_values, on_step=True, on_epoch=False, batch_size=size)
-        epoch_values = {
-            train_tag(k): v for k, v in step_values.items() if k.startswith(LOSS_PREFIX)
-        }
-        self.log_dict(epoch_values, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return total
+
+    def on_train_epoch_end(self) -> None:
+        """``train/loss/*``: the epoch's batch-size-weighted means, logged once per epoch.
+
+        Accumulated here rather than through ``self.log(on_epoch=True)`` at every step, whose
+        bookkeeping cost ~7 ms per step on a CPU, about 8 % of an exp025 fold.
+        """
+        means = self._train_sums.means()
+        if means:
+            values = {train_tag(k): v for k, v in means.items()}
+            self.log_dict(values, on_step=False, on_epoch=True, sync_dist=True)
 
     def _task_jacobian(
         self, losses: Mapping[str, Tensor], features: Tensor, head_input: Tensor
@@ -192,6 +205,7 @@ class CMIModel(pl.LightningModule):
         self.weighting.after_optimizer_step()
 
     def on_train_epoch_start(self) -> None:
+        self._train_sums.clear()
         self.weighting.before_train_epoch()
 
     def configure_optimizers(self) -> Any:
@@ -219,15 +233,19 @@ class CMIModel(pl.LightningModule):
         losses = compute_losses(outputs, batch, self.loss_cfg, self.weighting.terms)
         values = {val_tag(loss_tag(t)): v for t, v in losses.items()}
         values[val_tag(LOSS_TOTAL)] = self.weighting(losses)
-        self.log_dict(values, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
+        self._val_sums.add(values, batch["x"].shape[0])
         self._val_probs.append(outputs["multiclass"].float().softmax(dim=-1))
         self._val_targets.append(batch["y18"])
 
     def on_validation_epoch_start(self) -> None:
+        self._val_sums.clear()
         self._val_probs.clear()
         self._val_targets.clear()
 
     def on_validation_epoch_end(self) -> None:
+        means = self._val_sums.means()  # val/loss/*: one log call per epoch, not per batch
+        if means:
+            self.log_dict(means, on_epoch=True, sync_dist=True)
         if not self._val_probs:
             return
         probs, targets = torch.cat(self._val_probs), torch.cat(self._val_targets)
@@ -251,6 +269,32 @@ class CMIModel(pl.LightningModule):
     def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         """18-class probabilities ``[B, 18]`` (columns in ``schema.GESTURES`` order)."""
         return self._forward_batch(batch)["multiclass"].float().softmax(dim=-1)
+
+
+class WeightedSums:
+    """Batch-size-weighted running sums of logged tensors, kept on their device (no sync).
+
+    What Lightning's ``self.log(..., on_epoch=True, batch_size=n)`` computes, accumulated in
+    the same order, for the price of one in-place add per value.
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.count = 0
+
+    def add(self, values: Mapping[str, Tensor], size: int) -> None:
+        for key, value in values.items():
+            weighted = value.detach().float() * size
+            previous = self.sums.get(key)
+            self.sums[key] = weighted if previous is None else previous + weighted
+        self.count += size
+
+    def means(self) -> dict[str, Tensor]:
+        return {key: total / self.count for key, total in self.sums.items()} if self.count else {}
+
+    def clear(self) -> None:
+        self.sums.clear()
+        self.count = 0
 
 
 def _current_lr(optimizer: torch.optim.Optimizer) -> float:

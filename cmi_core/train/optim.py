@@ -76,7 +76,9 @@ def build_optimizer(
     groups = param_groups(model, weighting_params, cfg, lr_scale)
     betas = (cfg.betas[0], cfg.betas[1])
     if cfg.name == "adamw":
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(
+            groups, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay, foreach=True
+        )
         return optimizer, _schedule(optimizer, cfg, total_steps)
     import schedulefree
 

@@ -46,13 +46,11 @@ def make_backbone(in_channels: int, options: InceptionOptions) -> Any:
     return InceptionTimeEncoder(in_channels, options)
 
 
-@cmi_core.hookimpl
-def cmi_register_backbones() -> list[BackboneSpec]:
-    return [
-        BackboneSpec(
-            name="inception",
-            summary="InceptionTime (Ismail Fawaz et al. 2020): multi-kernel inception modules",
-            factory=make_backbone,
-            config_cls=InceptionOptions,
-        )
-    ]
+cmi_register_backbones = cmi_core.registering(
+    BackboneSpec(
+        name="inception",
+        summary="InceptionTime (Ismail Fawaz et al. 2020): multi-kernel inception modules",
+        factory=make_backbone,
+        config_cls=InceptionOptions,
+    )
+)

@@ -43,13 +43,11 @@ def make_backbone(in_channels: int, options: ResSEGRUOptions) -> Any:
     return ResSEGRUEncoder(in_channels, options)
 
 
-@cmi_core.hookimpl
-def cmi_register_backbones() -> list[BackboneSpec]:
-    return [
-        BackboneSpec(
-            name="resse_gru",
-            summary="Residual SE-CNN blocks + BiGRU + attention pooling (top CMI notebooks)",
-            factory=make_backbone,
-            config_cls=ResSEGRUOptions,
-        )
-    ]
+cmi_register_backbones = cmi_core.registering(
+    BackboneSpec(
+        name="resse_gru",
+        summary="Residual SE-CNN blocks + BiGRU + attention pooling (top CMI notebooks)",
+        factory=make_backbone,
+        config_cls=ResSEGRUOptions,
+    )
+)

@@ -55,13 +55,11 @@ def make_backbone(in_channels: int, options: SqueezeformerOptions) -> Any:
     return SqueezeformerEncoder(in_channels, options)
 
 
-@cmi_core.hookimpl
-def cmi_register_backbones() -> list[BackboneSpec]:
-    return [
-        BackboneSpec(
-            name="squeezeformer",
-            summary="Conformer-style encoder (FFN, masked MHSA, depthwise conv) with pooling",
-            factory=make_backbone,
-            config_cls=SqueezeformerOptions,
-        )
-    ]
+cmi_register_backbones = cmi_core.registering(
+    BackboneSpec(
+        name="squeezeformer",
+        summary="Conformer-style encoder (FFN, masked MHSA, depthwise conv) with pooling",
+        factory=make_backbone,
+        config_cls=SqueezeformerOptions,
+    )
+)

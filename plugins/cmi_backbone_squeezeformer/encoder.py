@@ -107,8 +107,22 @@ class ConvModule(nn.Module):
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
         h = F.glu(self.pointwise_in(self.norm(h)), dim=-1)
         h = (h * mask.unsqueeze(-1).to(h.dtype)).transpose(1, 2)  # [B, C, T], padding = 0
-        h = F.silu(self.batch_norm(self.depthwise(h), mask))
+        h = F.silu(self.batch_norm(self._depthwise(h), mask))
         return self.pointwise_out(h.transpose(1, 2))
+
+    def _depthwise(self, h: Tensor) -> Tensor:
+        """``self.depthwise`` as a 2-D convolution on a ``[B, C, 1, T]`` view of ``h``.
+
+        ``h`` is a transposed ``[B, T, C]`` tensor, so this view is channels-last: oneDNN takes
+        it as it is, where ``Conv1d`` copies it to ``[B, C, T]`` first and runs a slower kernel.
+        The same sums in the same order: bit-identical outputs and gradients, 2.4x faster
+        forward + backward on a CPU (docs/benchmarks.md, "Fold time").
+        """
+        conv = self.depthwise
+        weight = conv.weight.unsqueeze(2)  # [C, 1, K] -> [C, 1, 1, K]
+        padding = (0, conv.padding[0])
+        out = F.conv2d(h.unsqueeze(2), weight, conv.bias, padding=padding, groups=conv.groups)
+        return out.squeeze(2).contiguous()
 
 
 class ConformerBlock(nn.Module):

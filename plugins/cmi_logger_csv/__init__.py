@@ -35,13 +35,11 @@ def make_logger(save_dir: Path, options: CSVOptions) -> Any:
     )
 
 
-@cmi_core.hookimpl
-def cmi_register_loggers() -> list[LoggerSpec]:
-    return [
-        LoggerSpec(
-            name="csv",
-            summary="Scalars as a CSV file per fold (fold_<k>/csv/metrics.csv)",
-            factory=make_logger,
-            config_cls=CSVOptions,
-        )
-    ]
+cmi_register_loggers = cmi_core.registering(
+    LoggerSpec(
+        name="csv",
+        summary="Scalars as a CSV file per fold (fold_<k>/csv/metrics.csv)",
+        factory=make_logger,
+        config_cls=CSVOptions,
+    )
+)

@@ -35,13 +35,11 @@ def make_logger(save_dir: Path, options: TensorBoardOptions) -> Any:
     )
 
 
-@cmi_core.hookimpl
-def cmi_register_loggers() -> list[LoggerSpec]:
-    return [
-        LoggerSpec(
-            name="tensorboard",
-            summary="TensorBoard event files with weight/loss charts, hparams and figures",
-            factory=make_logger,
-            config_cls=TensorBoardOptions,
-        )
-    ]
+cmi_register_loggers = cmi_core.registering(
+    LoggerSpec(
+        name="tensorboard",
+        summary="TensorBoard event files with weight/loss charts, hparams and figures",
+        factory=make_logger,
+        config_cls=TensorBoardOptions,
+    )
+)

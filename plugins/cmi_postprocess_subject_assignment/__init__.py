@@ -83,13 +83,11 @@ def _capacity(counts: np.ndarray, extra: int) -> np.ndarray:
     return np.maximum(np.ceil(counts - 1e-9).astype(np.int64) + extra, 1)
 
 
-@cmi_core.hookimpl
-def cmi_register_postprocessors() -> list[PostprocessorSpec]:
-    return [
-        PostprocessorSpec(
-            name="subject_assignment",
-            summary="Per-subject assignment under the protocol's class counts (2nd/16th place)",
-            factory=SubjectAssignment,
-            config_cls=AssignmentOptions,
-        )
-    ]
+cmi_register_postprocessors = cmi_core.registering(
+    PostprocessorSpec(
+        name="subject_assignment",
+        summary="Per-subject assignment under the protocol's class counts (2nd/16th place)",
+        factory=SubjectAssignment,
+        config_cls=AssignmentOptions,
+    )
+)

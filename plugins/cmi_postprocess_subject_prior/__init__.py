@@ -50,13 +50,11 @@ class SubjectPrior(Postprocessor):
         return self._gestures[choice]
 
 
-@cmi_core.hookimpl
-def cmi_register_postprocessors() -> list[PostprocessorSpec]:
-    return [
-        PostprocessorSpec(
-            name="subject_prior",
-            summary="Boost the classes still under-predicted for a subject (7th place)",
-            factory=SubjectPrior,
-            config_cls=PriorOptions,
-        )
-    ]
+cmi_register_postprocessors = cmi_core.registering(
+    PostprocessorSpec(
+        name="subject_prior",
+        summary="Boost the classes still under-predicted for a subject (7th place)",
+        factory=SubjectPrior,
+        config_cls=PriorOptions,
+    )
+)

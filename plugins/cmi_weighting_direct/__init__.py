@@ -40,13 +40,11 @@ def make_weighting(
     return DirectWeighting(terms, fixed, low, high, options.collapse_threshold)
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="direct",
-            summary="Learned alpha=sigmoid(a), w9=exp(b), wkl=exp(c); warns when weights collapse",
-            factory=make_weighting,
-            config_cls=DirectOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="direct",
+        summary="Learned alpha=sigmoid(a), w9=exp(b), wkl=exp(c); warns when weights collapse",
+        factory=make_weighting,
+        config_cls=DirectOptions,
+    )
+)

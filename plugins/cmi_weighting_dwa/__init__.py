@@ -40,13 +40,11 @@ def make_weighting(
     return DynamicWeightAverage(terms, fixed, options.temperature, options.window)
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="dwa",
-            summary="Dynamic weight average (Liu et al. 2019): more weight to slower-falling terms",
-            factory=make_weighting,
-            config_cls=DWAOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="dwa",
+        summary="Dynamic weight average (Liu et al. 2019): more weight to slower-falling terms",
+        factory=make_weighting,
+        config_cls=DWAOptions,
+    )
+)

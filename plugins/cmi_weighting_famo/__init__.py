@@ -50,13 +50,11 @@ def make_weighting(
     return FAMOWeighting(terms, fixed, options.logit_lr, options.decay, adam, options.kl_fixed)
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="famo",
-            summary="FAMO (Liu et al. 2023): softmax task weights updated from log-loss decrease",
-            factory=make_weighting,
-            config_cls=FAMOOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="famo",
+        summary="FAMO (Liu et al. 2023): softmax task weights updated from log-loss decrease",
+        factory=make_weighting,
+        config_cls=FAMOOptions,
+    )
+)

@@ -41,13 +41,11 @@ def make_weighting(
     return GeometricLoss(terms, fixed, options.eps, options.kl_fixed)
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="gls",
-            summary="Geometric loss strategy (Chennupati et al. 2019): (prod_i L_i)^(1/n)",
-            factory=make_weighting,
-            config_cls=GLSOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="gls",
+        summary="Geometric loss strategy (Chennupati et al. 2019): (prod_i L_i)^(1/n)",
+        factory=make_weighting,
+        config_cls=GLSOptions,
+    )
+)

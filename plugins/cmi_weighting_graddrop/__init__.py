@@ -3,7 +3,6 @@
 GradDrop (Chen et al. 2020, Just Pick a Sign): per coordinate, keep only the positive or only
 the negative task-gradient components, chosen at random by their sign purity. It has no
 weights to log; under DDP each rank draws its own masks (the ranks' updates are averaged).
-This module only declares the plugin; torch and torchjd are imported when a strategy is built.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ from typing import Any
 
 import attrs
 
-from cmi_core import GradientOptions, aggregator_strategy, field, hookimpl, in_range
-from cmi_core.specs import WeightingSpec
+from cmi_core import GradientOptions, aggregator_strategy, field, in_range, registering
 
 
 @attrs.frozen
@@ -30,13 +28,11 @@ def _aggregator(options: GraddropOptions, n_tasks: int) -> Any:
     return GradDrop(leak=torch.full((n_tasks,), options.leak))
 
 
-@hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        aggregator_strategy(
-            "graddrop",
-            "GradDrop: random sign dropout per coordinate (Chen et al. 2020)",
-            _aggregator,
-            GraddropOptions,
-        )
-    ]
+cmi_register_weightings = registering(
+    aggregator_strategy(
+        "graddrop",
+        "GradDrop: random sign dropout per coordinate (Chen et al. 2020)",
+        _aggregator,
+        GraddropOptions,
+    )
+)

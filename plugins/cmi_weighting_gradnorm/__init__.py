@@ -39,13 +39,11 @@ def make_weighting(
     return GradNormWeighting(terms, fixed, options.where, options.asymmetry)
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="gradnorm",
-            summary="GradNorm: weights learned to balance task gradient norms (Chen et al. 2018)",
-            factory=make_weighting,
-            config_cls=GradNormOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="gradnorm",
+        summary="GradNorm: weights learned to balance task gradient norms (Chen et al. 2018)",
+        factory=make_weighting,
+        config_cls=GradNormOptions,
+    )
+)

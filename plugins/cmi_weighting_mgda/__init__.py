@@ -3,17 +3,13 @@
 MGDA (Sener & Koltun 2018, Multi-Task Learning as Multi-Objective Optimization): the minimum-norm
 point of the convex hull of the task gradients, found by Frank-Wolfe; for two tasks it is
 ``w g1 + (1-w) g2`` with ``w = clip((g2-g1).g2 / |g1-g2|^2, 0, 1)``.
-This module only declares the plugin; torch and torchjd are imported when a strategy is built.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
-from cmi_core import GradientOptions, aggregator_strategy, at_least, field, hookimpl, positive
-from cmi_core.specs import WeightingSpec
+from cmi_core import GradientOptions, aggregator_strategy, at_least, field, positive, registering
 
 
 @attrs.frozen
@@ -26,19 +22,11 @@ class MgdaOptions(GradientOptions):
     max_iters: int = field(100, at_least(1), "Frank-Wolfe iterations at most")
 
 
-def _aggregator(options: MgdaOptions, n_tasks: int) -> Any:
-    from torchjd.aggregation import MGDA
-
-    return MGDA(epsilon=options.epsilon, max_iters=options.max_iters)
-
-
-@hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        aggregator_strategy(
-            "mgda",
-            "MGDA: min-norm convex combination of task gradients (Sener & Koltun 2018)",
-            _aggregator,
-            MgdaOptions,
-        )
-    ]
+cmi_register_weightings = registering(
+    aggregator_strategy(
+        "mgda",
+        "MGDA: min-norm convex combination of task gradients (Sener & Koltun 2018)",
+        "torchjd.aggregation:MGDA",
+        MgdaOptions,
+    )
+)

@@ -3,7 +3,6 @@
 Nash-MTL (Navon et al. 2022, Multi-Task Learning as a Bargaining Game): weights ``alpha`` with
 ``alpha_i (G alpha)_i = 1`` (the Nash bargaining solution), solved with cvxpy. Its solver state
 (last weights, step counter) is not checkpointed: a resumed run starts it afresh.
-This module only declares the plugin; torch and torchjd are imported when a strategy is built.
 """
 
 from __future__ import annotations
@@ -12,8 +11,14 @@ from typing import Any
 
 import attrs
 
-from cmi_core import GradientOptions, aggregator_strategy, at_least, field, hookimpl, non_negative
-from cmi_core.specs import WeightingSpec
+from cmi_core import (
+    GradientOptions,
+    aggregator_strategy,
+    at_least,
+    field,
+    non_negative,
+    registering,
+)
 
 
 @attrs.frozen
@@ -38,14 +43,12 @@ def _aggregator(options: NashMtlOptions, n_tasks: int) -> Any:
     )
 
 
-@hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        aggregator_strategy(
-            "nash_mtl",
-            "Nash-MTL: Nash bargaining over the task gradients (Navon et al. 2022)",
-            _aggregator,
-            NashMtlOptions,
-            requires=("torchjd", "cvxpy", "ecos"),
-        )
-    ]
+cmi_register_weightings = registering(
+    aggregator_strategy(
+        "nash_mtl",
+        "Nash-MTL: Nash bargaining over the task gradients (Navon et al. 2022)",
+        _aggregator,
+        NashMtlOptions,
+        requires=("torchjd", "cvxpy", "ecos"),
+    )
+)

@@ -31,13 +31,11 @@ def make_weighting(
     return FixedWeighting(terms, fixed)
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="none",
-            summary="Fixed weights: alpha*L18 + (1-alpha)*Lbin + w9*L9 + wkl*Lkl (exp024)",
-            factory=make_weighting,
-            config_cls=NoneOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="none",
+        summary="Fixed weights: alpha*L18 + (1-alpha)*Lbin + w9*L9 + wkl*Lkl (exp024)",
+        factory=make_weighting,
+        config_cls=NoneOptions,
+    )
+)

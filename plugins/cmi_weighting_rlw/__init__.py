@@ -45,13 +45,11 @@ def make_weighting(
     )
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="rlw",
-            summary="Random loss weighting (Lin et al. 2022): simplex weights drawn every step",
-            factory=make_weighting,
-            config_cls=RLWOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="rlw",
+        summary="Random loss weighting (Lin et al. 2022): simplex weights drawn every step",
+        factory=make_weighting,
+        config_cls=RLWOptions,
+    )
+)

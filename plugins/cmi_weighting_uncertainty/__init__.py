@@ -62,13 +62,11 @@ def make_weighting(
     return UncertaintyWeighting(terms, fixed, low, high, starts, options.variant)
 
 
-@cmi_core.hookimpl
-def cmi_register_weightings() -> list[WeightingSpec]:
-    return [
-        WeightingSpec(
-            name="uncertainty",
-            summary="Learned homoscedastic-uncertainty weights: sum exp(-s_i)*L_i + s_i (exp025)",
-            factory=make_weighting,
-            config_cls=UncertaintyOptions,
-        )
-    ]
+cmi_register_weightings = cmi_core.registering(
+    WeightingSpec(
+        name="uncertainty",
+        summary="Learned homoscedastic-uncertainty weights: sum exp(-s_i)*L_i + s_i (exp025)",
+        factory=make_weighting,
+        config_cls=UncertaintyOptions,
+    )
+)

@@ -313,7 +313,7 @@ def _read_only_dir(tmp_path: Path) -> Path:
     [
         ("read-only directory", "Permission denied"),
         ("sysfs", "Permission denied"),  # refused even to root
-        ("below a file", "{out_parent} is a file"),
+        ("below a file", "cannot be created: {out_parent} is a file, not a directory"),
     ],
 )
 def test_output_that_cannot_be_written_fails_before_predicting(
@@ -330,8 +330,11 @@ def test_output_that_cannot_be_written_fails_before_predicting(
     code = main(["predict", str(tiny_run[0]), "--data", str(tiny_run[1]), "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 2
-    reason = reason.format(out_parent=out.parent)
-    assert captured.err == f"error: {out}: cannot write there ({reason})\n"
+    if where == "below a file":  # the CLI's path check, before the predictor is loaded
+        expected = f"error: --out {out}: {reason.format(out_parent=out.parent)}\n"
+    else:
+        expected = f"error: {out}: cannot write there ({reason})\n"
+    assert captured.err == expected
     assert "predict" not in captured.out  # failed before the work, not after it
 
 

@@ -29,8 +29,12 @@ def planted(finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     config.write_text(text.replace("[plugins]\nmodules = []", f'[plugins]\nmodules = ["{MODULE}"]'))
     code = tmp_path / "code"
     code.mkdir()
-    (code / f"{MODULE}.py").write_text(
-        f"from pathlib import Path\nPath({str(tmp_path / 'imported')!r}).touch()\n"
+    (code / f"{MODULE}.py").write_text(  # a plugin module (it registers a hook) with a mark
+        f"from pathlib import Path\nimport cmi_core\nPath({str(tmp_path / 'imported')!r}).touch()\n"
+        "import attrs\n@attrs.frozen\nclass Options:\n    pass\n"
+        "@cmi_core.hookimpl\ndef cmi_register_backbones():\n"
+        "    return [cmi_core.BackboneSpec(name='planted', summary='a mark', factory=print,"
+        " config_cls=Options)]\n"
     )
     monkeypatch.syspath_prepend(str(code))
     reset_plugin_manager()

@@ -2,7 +2,8 @@
 
 Lightning re-launches this script for rank 1 (same arguments), exactly like it re-launches the
 ``cmi`` command. After training, every rank dumps its learnable weighting parameters and a
-checksum of all weights to ``rank<r>.json`` beside the run directory.
+checksum of all weights to ``rank<r>.json`` beside the run directory, and its weights before and
+after training to ``rank<r>_start.pt`` and ``rank<r>.pt``.
 
     python tests/run/ddp_script.py CONFIG RUN_DIR
 """
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from pytorch_lightning import Callback
 
 from cmi_core.config import load_config
@@ -24,7 +26,11 @@ class DumpWeights(Callback):
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
 
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        torch.save(pl_module.state_dict(), self.out_dir / f"rank{trainer.global_rank}_start.pt")
+
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        torch.save(pl_module.state_dict(), self.out_dir / f"rank{trainer.global_rank}.pt")
         weighting = {n: p.tolist() for n, p in pl_module.weighting.named_parameters()}
         checksum = sum(float(p.double().sum()) for p in pl_module.parameters())
         effective = {t: float(w) for t, w in pl_module.weighting.effective_weights().items()}

@@ -47,7 +47,9 @@ def test_an_unwritable_out_is_a_one_line_error(
     blocker.write_text("not a directory")
     assert _run_cli(run_cache, tmp_path, blocker / "run") == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert line == f"error: {blocker / 'run'}: cannot write the run directory (Not a directory)"
+    assert line == (
+        f"error: --out {blocker / 'run'}: cannot be created: {blocker} is a file, not a directory"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
-from cmi_core.errors import DataError, RunError
+from cmi_core.errors import ConfigError, DataError, RunError
 from cmi_core.runs.run import run_experiment
 from tests.run.conftest import tiny_config, with_callbacks
 
@@ -101,7 +101,13 @@ def test_a_data_directory_without_the_files_is_a_data_error(
 ) -> None:
     empty = tmp_path / "kaggle"
     empty.mkdir()
+    with pytest.raises(ConfigError, match=r"data\.dir: .*holds no readable train\.csv"):
+        tiny_config(run_cache, data={"source": "kaggle", "dir": str(empty)})
+    for name in ("train.csv", "train_demographics.csv"):  # there at check, gone at run
+        (empty / name).touch()
     cfg = tiny_config(run_cache, data={"source": "kaggle", "dir": str(empty)})
+    for name in ("train.csv", "train_demographics.csv"):
+        (empty / name).unlink()
     with pytest.raises(DataError, match=r"train\.csv: file not found"):
         run_experiment(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists(), "a failed start must not leave a run directory"

@@ -146,8 +146,8 @@ def test_compare_outputs_are_checked_before_the_table(
     blocker.write_text("")
     cases = {
         ("--csv", tmp_path / "nowhere" / "x.csv"): f"{tmp_path / 'nowhere'} does not exist",
-        ("--json", blocker / "x.json"): f"{blocker} is not a directory",
-        ("--csv", tmp_path): "is a directory, not a file",
+        ("--json", blocker / "x.json"): f"cannot be created: {blocker} is a file, not a directory",
+        ("--csv", tmp_path): "is a directory, expected a file",
         ("--plot", tmp_path / "cmp.xyz"): "unknown image type .xyz; use one of ",
     }
     for (option, path), message in cases.items():
@@ -173,7 +173,7 @@ def test_a_report_file_that_cannot_be_written_stops_the_report_before_any_plot(
     run = _run(tmp_path / "run")
     (run / "confusion.png").mkdir()
     line = _refused(["report", str(run)], capsys)
-    assert line == f"error: {run / 'confusion.png'}: is a directory, not a file"
+    assert line == f"error: {run / 'confusion.png'}: is a directory, expected a file"
     assert [p.name for p in run.glob("*.png")] == ["confusion.png"]
 
 

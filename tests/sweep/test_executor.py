@@ -41,6 +41,23 @@ def test_resolve_jobs(
     assert executor.resolve_jobs(cfg, requested) == jobs
 
 
+@pytest.mark.parametrize(
+    ("trials", "cores", "jobs"),
+    [
+        (1, 2, 1),  # one fold (--folds 0): trained in this process, no worker start-up
+        (5, 2, 2),  # 5 folds on 2 cores: rounds of 2, the last fold alone at its own 1 thread
+        (3, 8, 3),  # no idle workers
+    ],
+)
+def test_automatic_jobs_never_exceed_the_trials(
+    run_cache: Path, monkeypatch: pytest.MonkeyPatch, trials: int, cores: int, jobs: int
+) -> None:
+    monkeypatch.setattr(executor, "usable_cores", lambda: cores)
+    cfg = tiny_config(run_cache, trainer={"threads": 1})
+    assert executor.resolve_jobs(cfg, None, trials=trials) == jobs
+    assert executor.resolve_jobs(cfg, 4, trials=trials) == 4  # --jobs is taken as given
+
+
 def test_negative_jobs_are_refused() -> None:
     with pytest.raises(ExecutorError, match="--jobs must be at least 1, got -1"):
         LocalExecutor(-1)

@@ -82,7 +82,8 @@ def test_a_directory_holding_another_sweep_is_refused(
 ) -> None:
     out = tmp_path / "sweep"
     out.mkdir()
-    (out / "sweep.json").write_text(json.dumps({"overrides": [], "grid": {}, "seeds": [0]}))
+    other = {"overrides": [], "grid": {}, "seeds": [0], "points": []}
+    (out / "sweep.json").write_text(json.dumps(other))
     argv = ["sweep", str(tiny_toml), "--grid", "trainer.max_epochs=1", "--out", str(out)]
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == (

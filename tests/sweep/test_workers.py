@@ -151,7 +151,10 @@ def test_sigterm_after_a_worker_died_stops_the_driver_and_every_worker() -> None
     print "stopped" and go on, and orphan the surviving worker on the second SIGTERM)."""
     driver, workers = _start_driver()
     workers[0].kill()
-    _wait_for(lambda: len(_workers_of(driver.pid)) == 2)  # a new worker took the queue
+    first = {w.pid for w in workers}
+    # a new worker took the queue: the pool starts it after it reported the death (the killed
+    # one stays a child, a zombie, until the driver reaps it, so counting children is too soon)
+    _wait_for(lambda: any(w.pid not in first for w in _workers_of(driver.pid)))
     survivors = _workers_of(driver.pid)
     driver.send_signal(signal.SIGTERM)
     out, _ = driver.communicate(timeout=30)
