@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 from cmi_core import tags  # log tag names: plugins import them from here (docs/running.md)
 from cmi_core.errors import CmiError, ConfigError, DataError, PluginError, RunError
 from cmi_core.hookspecs import hookimpl, registering
-from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, TaskSpec, WeightingSpec
+from cmi_core.specs import (
+    BackboneSpec,
+    LoggerSpec,
+    PluginSpec,
+    PostprocessorSpec,
+    TaskSpec,
+    WeightingSpec,
+)
 
 if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
     from cmi_core.aggregators import Projected, aggregator_strategy, quadprog_projector
@@ -130,6 +137,7 @@ __all__ = [  # static, so linters and editors see every public name
     "LossWeighting",
     "PluginError",
     "PluginSpec",
+    "PostprocessorSpec",
     "Projected",
     "ProjectorOptions",
     "RunError",

@@ -16,11 +16,12 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cmi_core import __version__
 from cmi_core.common.paths import require_input, require_output
 from cmi_core.common.signals import Stopped, stop_signals
-from cmi_core.errors import CmiError, PathError
+from cmi_core.errors import CmiError, PathError, RunError
 
 EXIT_USAGE = 2
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
@@ -190,11 +191,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="import this local plugin module (repeatable); a run directory's own "
         "[plugins] modules are never imported",
     )
+    _add_postprocess_arguments(predict)
+    predict.add_argument(
+        "--order-seed",
+        type=_seed,
+        help="post-process in the gateway's shuffled order for this seed (default: file order)",
+    )
     predict.set_defaults(handler=_cmd_predict)
 
     ensemble = sub.add_parser("ensemble", help="OOF score of each run and of their ensemble")
     ensemble.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     ensemble.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
+    _add_postprocess_arguments(ensemble)
+    ensemble.add_argument(
+        "--orders",
+        type=_positive_int,
+        help="with --postprocess: replay each fold's OOF sequences in N arrival orders "
+        "(default 20)",
+    )
     ensemble.set_defaults(handler=_cmd_ensemble)
 
     bundle = sub.add_parser("bundle", help="a folder ready for `kaggle datasets create`")
@@ -205,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument(
         "--by-sensors", action="store_true", help="as cmi predict --by-sensors, in the notebook"
     )
+    _add_postprocess_arguments(bundle)
     bundle.add_argument(
         "--no-download",
         action="store_true",
@@ -222,6 +237,31 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path)
     report.set_defaults(handler=_cmd_report)
     return parser
+
+
+def _add_postprocess_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--postprocess NAME`` and its ``--postprocess-option KEY=VALUE`` (predict, ensemble,
+    bundle: one spelling everywhere)."""
+    parser.add_argument(
+        "--postprocess",
+        metavar="NAME",
+        help="per-subject post-processor (cmi plugins: subject_assignment, subject_prior)",
+    )
+    parser.add_argument(
+        "--postprocess-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the post-processor, value in TOML (repeatable)",
+    )
+
+
+def _postprocess_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    from cmi_core.predict.postprocessing import parse_options
+
+    if args.postprocess_option and not args.postprocess:
+        raise RunError("--postprocess-option needs --postprocess NAME")
+    return parse_options(args.postprocess_option) if args.postprocess else None
 
 
 # -- handlers --------------------------------------------------------------------------------
@@ -373,6 +413,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         by_sensors=args.by_sensors,
         plugin_modules=args.plugin_module,
+        postprocess=args.postprocess,
+        postprocess_options=_postprocess_options(args),
+        order_seed=args.order_seed,
     )
     print(f"wrote {written}")
     return 0
@@ -383,7 +426,18 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     from cmi_core.predict.weights import parse_weights
 
     weights = parse_weights(args.weights) if args.weights else None
+    options = _postprocess_options(args)
+    if args.orders is not None and not args.postprocess:
+        raise RunError("--orders replays the OOF sequences for a post-processor; add --postprocess")
     print(ensemble_report(args.run_dirs, weights).table())
+    if args.postprocess:
+        from cmi_core.analysis.postprocess_estimate import postprocess_estimate
+
+        orders = 20 if args.orders is None else args.orders
+        estimate = postprocess_estimate(
+            args.run_dirs, args.postprocess, weights=weights, orders=orders, options=options
+        )
+        print(estimate.table())
     return 0
 
 
@@ -393,7 +447,12 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
     weights = parse_weights(args.weights) if args.weights else None
     normalized_weights(weights, len(args.run_dirs))  # bad weights fail before any work
-    options = {"weights": weights, "by_sensors": args.by_sensors}
+    options = {
+        "weights": weights,
+        "by_sensors": args.by_sensors,
+        "postprocess": args.postprocess,
+        "postprocess_options": _postprocess_options(args),
+    }
     report = write_bundle(
         args.run_dirs, args.out, slug=args.slug, download=not args.no_download, **options
     )

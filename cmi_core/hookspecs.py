@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable
 
 import pluggy
 
-from cmi_core.specs import BackboneSpec, LoggerSpec, PluginSpec, TaskSpec, WeightingSpec
+from cmi_core.specs import (
+    BackboneSpec,
+    LoggerSpec,
+    PluginSpec,
+    PostprocessorSpec,
+    TaskSpec,
+    WeightingSpec,
+)
 
 PROJECT = "cmi"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -71,11 +78,26 @@ def cmi_register_tasks() -> Iterable[TaskSpec]:
     """
 
 
+@hookspec
+def cmi_register_postprocessors() -> Iterable[PostprocessorSpec]:
+    """Return the per-subject post-processors this plugin provides.
+
+    Example::
+
+        @cmi_core.hookimpl
+        def cmi_register_postprocessors():
+            return [PostprocessorSpec(name="subject_prior", summary="Boost under-predicted "
+                                      "classes per subject", factory=SubjectPrior,
+                                      config_cls=PriorOptions)]
+    """
+
+
 HOOK_OF_SPEC: dict[type, str] = {
     WeightingSpec: "cmi_register_weightings",
     BackboneSpec: "cmi_register_backbones",
     LoggerSpec: "cmi_register_loggers",
     TaskSpec: "cmi_register_tasks",
+    PostprocessorSpec: "cmi_register_postprocessors",
 }
 
 

@@ -141,6 +141,18 @@ def active_terms(nine_class_head_enabled: bool, kl_weight: float) -> tuple[str, 
     return tuple(terms)
 
 
+@attrs.frozen
+class PostprocessorSpec(PluginSpec):
+    """A per-subject post-processor used at prediction time:
+    ``factory(protocol: cmi_core.postprocess.Protocol, options) -> Postprocessor``.
+
+    Its options are given to ``cmi predict --postprocess-option`` (or ``Predictor(...,
+    postprocess_options=...)``) and structured into ``config_cls`` like any plugin's table.
+    """
+
+    kind: ClassVar[str] = "postprocessor"
+
+
 SPEC_TYPES: dict[str, type[PluginSpec]] = {
-    cls.kind: cls for cls in (WeightingSpec, BackboneSpec, LoggerSpec, TaskSpec)
+    cls.kind: cls for cls in (WeightingSpec, BackboneSpec, LoggerSpec, TaskSpec, PostprocessorSpec)
 }

@@ -108,10 +108,26 @@ class EnsembleReport:
         return "\n".join(lines)
 
 
-def ensemble_report(
+@attrs.frozen(eq=False)
+class EnsembleInputs:
+    """The checked OOF rows of several runs: the first run's label columns (``frame``, sorted
+    by ``sequence_id``), each run's probabilities and their weighted mean, in ``GESTURES``
+    order."""
+
+    names: list[str]
+    weights: np.ndarray
+    frame: pl.DataFrame
+    probs: list[np.ndarray]
+
+    @property
+    def mixed(self) -> np.ndarray:
+        return sum(w * p for w, p in zip(self.weights, self.probs, strict=True))
+
+
+def load_ensemble_inputs(
     run_dirs: Sequence[Path], weights: Sequence[float] | None = None
-) -> EnsembleReport:
-    """Score every run and the weighted mean of their OOF probabilities."""
+) -> EnsembleInputs:
+    """Read and check the runs' OOF rows: same data, same rows, each run once, no copies."""
     w = normalized_weights(weights, len(run_dirs))
     runs = [RunDir(run_dir) for run_dir in run_dirs]
     _check_given_once(runs)
@@ -120,12 +136,19 @@ def ensemble_report(
     check_same_rows(frames, run_dirs)
     _check_no_copies(frames, run_dirs)
     probs = [frame.select(GESTURES).to_numpy().astype(np.float64) for frame in frames]
-    gestures = frames[0]["gesture"].to_list()
-    mixed = sum(weight * p for weight, p in zip(w, probs, strict=True))
+    return EnsembleInputs([str(r) for r in run_dirs], w, frames[0], probs)
+
+
+def ensemble_report(
+    run_dirs: Sequence[Path], weights: Sequence[float] | None = None
+) -> EnsembleReport:
+    """Score every run and the weighted mean of their OOF probabilities."""
+    inputs = load_ensemble_inputs(run_dirs, weights)
+    gestures = inputs.frame["gesture"].to_list()
     return EnsembleReport(
-        runs=[str(run_dir) for run_dir in run_dirs],
-        weights=[float(x) for x in w],
-        scores=[oof_score(gestures, p) for p in probs],
-        ensemble=oof_score(gestures, mixed),
+        runs=inputs.names,
+        weights=[float(x) for x in inputs.weights],
+        scores=[oof_score(gestures, p) for p in inputs.probs],
+        ensemble=oof_score(gestures, inputs.mixed),
         n_sequences=len(gestures),
     )

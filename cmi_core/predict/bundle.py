@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import Distribution, distribution, distributions
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from cmi_core.predict.fold_models import (
     run_config,
 )
 from cmi_core.predict.notebook import notebook_json
+from cmi_core.predict.postprocessing import build_postprocessor, run_protocol
 from cmi_core.registry.manager import get_plugin_manager
 from cmi_core.rundir.layout import CONFIG_FILE, OOF_FILE, SUMMARY_FILE, fold_dir
 from cmi_core.rundir.reader import RunDir
@@ -64,26 +65,40 @@ def write_bundle(
     slug: str = "my-cmi-run",
     weights: Sequence[float] | None = None,
     by_sensors: bool = False,
+    postprocess: str | None = None,
+    postprocess_options: Mapping[str, Any] | None = None,
     download: bool = True,
     log: Log = print,
 ) -> Bundle:
-    """Write the upload folder ``out`` (new or empty) for ``run_dirs``; see the module doc."""
+    """Write the upload folder ``out`` (new or empty) for ``run_dirs``; see the module doc.
+
+    ``postprocess``: the notebook's per-subject post-processor, checked here (name, options,
+    the outputs it needs) so that a bad one fails before anything is written."""
     runs = {_unique_name(Path(r), i): Path(r) for i, r in enumerate(run_dirs)}
     version = _trained_version(runs.values())
+    if postprocess is not None:
+        build_postprocessor(postprocess, run_protocol(Path(run_dirs[0])), postprocess_options)
     _check_out(out)
     for name, run_dir in runs.items():
         folds = _copy_run(run_dir, out / RUNS_DIR / name)
         log(f"bundle: run {run_dir} -> {RUNS_DIR}/{name} (folds {folds})")
     wheels = out / WHEELS_DIR
     wheels.mkdir(parents=True, exist_ok=True)
-    for dist in _distributions(runs.values()):
+    for dist in _distributions(runs.values(), postprocess):
         log(f"bundle: wheel of {dist.metadata['Name']} {dist.version}")
         _build_wheel(dist, wheels, version if dist.metadata["Name"] == PROJECT else None)
     if download:
         log(f"bundle: downloading {' '.join(KAGGLE_IMAGE_LACKS)}")
         _pip("download", "--no-deps", "--only-binary=:all:", "-d", str(wheels), *KAGGLE_IMAGE_LACKS)
     _write_metadata(out, slug)
-    notebook = notebook_json(list(runs), slug, weights=weights, by_sensors=by_sensors)
+    notebook = notebook_json(
+        list(runs),
+        slug,
+        weights=weights,
+        by_sensors=by_sensors,
+        postprocess=postprocess,
+        postprocess_options=postprocess_options,
+    )
     write_text_atomic(out / NOTEBOOK, notebook)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     wheel_names = tuple(sorted(p.name for p in wheels.glob("*.whl")))
@@ -142,14 +157,16 @@ def _copy_run(run_dir: Path, target: Path) -> list[int]:
     return sorted(checkpoints)
 
 
-def _distributions(run_dirs: Sequence[Path] | Any) -> list[Distribution]:
+def _distributions(run_dirs: Sequence[Path] | Any, postprocess: str | None) -> list[Distribution]:
     """cmi-trainer and the distribution of every plugin that prediction of the runs needs
-    (their backbones: the weighting and the loggers play no part in prediction)."""
+    (their backbones and the post-processor: the weighting and the loggers play no part)."""
     names = {PROJECT}
+    info = {(i.kind, i.name): i for i in get_plugin_manager().infos()}
     for run_dir in run_dirs:
         backbone = run_config(run_dir).model.backbone
-        info = {(i.kind, i.name): i for i in get_plugin_manager().infos()}
         names.add(info[("backbone", backbone)].distribution)
+    if postprocess is not None:
+        names.add(info[("postprocessor", postprocess)].distribution)
     return [distribution(name) for name in sorted(names)]
 
 

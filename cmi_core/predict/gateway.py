@@ -21,6 +21,8 @@ from cmi_core.data.schema import GESTURES, TEST_COLUMNS, THM_COLUMNS, TOF_COLUMN
 from cmi_core.errors import RunError
 
 Call = tuple[str, pl.DataFrame, pl.DataFrame]
+GATEWAY_SEED = 7
+"""The stand-in server's default shuffle (``cmi predict --order-seed 7`` replays its order)."""
 PredictFn = Callable[[pl.DataFrame, pl.DataFrame], str]
 
 
@@ -38,6 +40,14 @@ def gateway_calls(
     )
 
 
+def arrival_order(sequence_ids: Sequence[str], seed: int) -> list[str]:
+    """The gateway's order: the sorted ids shuffled by ``random.Random(seed)``, which
+    interleaves subjects (``cmi predict --order-seed`` and ``cmi ensemble --orders`` use it)."""
+    order = sorted(sequence_ids)
+    random.Random(seed).shuffle(order)
+    return order
+
+
 def file_calls(
     csv: Path, demographics_csv: Path, *, seed: int = 0, only: Collection[str] | None = None
 ) -> Iterator[Call]:
@@ -47,9 +57,7 @@ def file_calls(
     if only is not None:
         frame = frame.filter(pl.col("sequence_id").is_in(list(only)))
     sequences = frame.partition_by("sequence_id", as_dict=True, maintain_order=True)
-    order = sorted(key[0] for key in sequences)
-    random.Random(seed).shuffle(order)
-    for sequence_id in order:
+    for sequence_id in arrival_order([key[0] for key in sequences], seed):
         sequence = sequences[(sequence_id,)]
         subject = sequence["subject"][0]
         yield sequence_id, sequence, demographics.filter(pl.col("subject") == subject)
@@ -75,7 +83,7 @@ class LocalInferenceServer:
     way it does; the answers are kept in ``answers`` (``{sequence_id: gesture}``).
     """
 
-    def __init__(self, predict: PredictFn, seed: int = 7) -> None:
+    def __init__(self, predict: PredictFn, seed: int = GATEWAY_SEED) -> None:
         self.predict = predict
         self.seed = seed
         self.answers: dict[str, str] = {}
@@ -91,7 +99,7 @@ class LocalInferenceServer:
             self.imu_only += is_imu_only(sequence)
 
 
-def replay(predict: PredictFn, data_dir: Path, seed: int = 7) -> dict[str, str]:
+def replay(predict: PredictFn, data_dir: Path, seed: int = GATEWAY_SEED) -> dict[str, str]:
     """``{sequence_id: gesture}`` of ``predict`` over ``test.csv`` of ``data_dir``, called as
     the gateway calls it."""
     server = LocalInferenceServer(predict, seed)

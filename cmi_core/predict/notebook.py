@@ -7,7 +7,8 @@ checked by a test) and ``cmi bundle``, which writes it as ``submission.ipynb``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 COMPETITION_DIR = "/kaggle/input/cmi-detect-behavior-with-sensor-data"
 
@@ -24,6 +25,8 @@ BUNDLE = Path("/kaggle/input/{slug}")
 RUN_DIRS = [{run_dirs}]
 WEIGHTS = {weights}  # one per run; None: equal
 BY_SENSORS = {by_sensors}  # IMU-only sequences to the IMU-only runs
+POSTPROCESS = {postprocess}  # per-subject post-processor (docs/kaggle.md); None: none
+POSTPROCESS_OPTIONS = {postprocess_options}  # its options, e.g. {{"extra_slots": 1}}
 COMPETITION_DIR = Path("{competition_dir}")
 sys.path.append(str(COMPETITION_DIR))  # the kaggle_evaluation package ships with the data
 import kaggle_evaluation.cmi_inference_server  # noqa: E402
@@ -32,7 +35,15 @@ device = "cuda" if torch.cuda.is_available() else "cpu"
 if device == "cpu":
     torch.set_num_threads(1)  # one small sequence per call: more threads only wait on each other
 # Load once, before the server starts (it must come up within 15 minutes; this takes seconds).
-predictor = Predictor.from_runs(RUN_DIRS, WEIGHTS, device, by_sensors=BY_SENSORS)
+# One predictor serves the whole session: the post-processor keeps each subject's sequences.
+predictor = Predictor.from_runs(
+    RUN_DIRS,
+    WEIGHTS,
+    device,
+    by_sensors=BY_SENSORS,
+    postprocess=POSTPROCESS,
+    postprocess_options=POSTPROCESS_OPTIONS,
+)
 
 
 def predict(sequence: pl.DataFrame, demographics: pl.DataFrame) -> str:
@@ -63,6 +74,8 @@ def notebook_code(
     *,
     weights: Sequence[float] | None = None,
     by_sensors: bool = False,
+    postprocess: str | None = None,
+    postprocess_options: Mapping[str, Any] | None = None,
 ) -> str:
     """The notebook's Python cell for the runs ``run_names`` under ``runs/`` of the bundle."""
     return _CODE.format(
@@ -70,22 +83,31 @@ def notebook_code(
         run_dirs=", ".join(f'BUNDLE / "runs" / "{name}"' for name in run_names),
         weights=None if weights is None else [float(w) for w in weights],
         by_sensors=by_sensors,
+        postprocess=_literal(postprocess),
+        postprocess_options=_literal(dict(postprocess_options or {})),
         competition_dir=COMPETITION_DIR,
     )
+
+
+def _literal(value: Any) -> str:
+    """``value`` as Python source in the notebook's style (double-quoted strings)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    return repr(value)
 
 
 def notebook_json(
     run_names: Sequence[str],
     slug: str,
-    *,
-    weights: Sequence[float] | None = None,
-    by_sensors: bool = False,
+    **options: Any,
 ) -> str:
-    """``submission.ipynb``: the install cell, then the code cell (nbformat 4)."""
-    cells = [
-        install_line(slug),
-        notebook_code(run_names, slug, weights=weights, by_sensors=by_sensors),
-    ]
+    """``submission.ipynb``: the install cell, then the code cell (nbformat 4); ``options``
+    as for :func:`notebook_code`."""
+    cells = [install_line(slug), notebook_code(run_names, slug, **options)]
     notebook = {
         "cells": [
             {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -27,6 +28,7 @@ from cmi_core.data.reader import load_test, sequences_from_frames
 from cmi_core.data.schema import GESTURES
 from cmi_core.data.sequences import SequenceSet
 from cmi_core.errors import DataError, RunError
+from cmi_core.postprocess import Postprocessor, Protocol
 from cmi_core.predict.fold_models import (
     check_compatible,
     fold_checkpoints,
@@ -35,6 +37,8 @@ from cmi_core.predict.fold_models import (
     load_weights,
     run_config,
 )
+from cmi_core.predict.gateway import arrival_order
+from cmi_core.predict.postprocessing import build_postprocessor, replay, run_protocol
 from cmi_core.predict.weights import normalized_weights
 from cmi_core.rundir.reader import RunDir
 
@@ -128,6 +132,12 @@ class Predictor:
     readings to the thm/ToF runs, an IMU-only one (about half the Kaggle test set) to the
     IMU-only runs, each group with its own weights renormalised. A thm/ToF run is weaker on
     IMU-only input than a run trained on the IMU alone (docs/kaggle.md).
+
+    ``postprocess`` names a post-processor plugin (``subject_assignment``, ``subject_prior``)
+    with ``postprocess_options`` checked by its options class; ``protocol`` holds the counts it
+    relies on (``from_run``/``from_runs`` count them from the run's training sequences). Its
+    per-subject state lives as long as the predictor: every ``predict`` call of a Kaggle
+    session adds to it, so one predictor must serve the whole session.
     """
 
     def __init__(
@@ -136,6 +146,10 @@ class Predictor:
         weights: Sequence[float] | None = None,
         *,
         by_sensors: bool = False,
+        postprocess: str | None = None,
+        postprocess_options: Mapping[str, Any] | None = None,
+        protocol: Protocol | None = None,
+        plugin_modules: Sequence[str] = (),
     ) -> None:
         self.ensembles = list(ensembles)
         self.weights = normalized_weights(weights, len(self.ensembles))
@@ -147,6 +161,9 @@ class Predictor:
                 "data.features.thm_tof = true"
             )
         self.by_sensors = by_sensors
+        self.postprocessor = _postprocessor(
+            postprocess, postprocess_options, protocol, self.output_names, plugin_modules
+        )
 
     @classmethod
     def from_run(
@@ -156,12 +173,22 @@ class Predictor:
         device: str = "cpu",
         *,
         plugin_modules: Sequence[str] = (),
+        postprocess: str | None = None,
+        postprocess_options: Mapping[str, Any] | None = None,
     ) -> Predictor:
         """Every fold of the complete run ``run_dir`` (or only ``folds``), loaded weights-only.
 
         ``plugin_modules``: local plugin modules to import (a backbone of your own); a run
-        directory's ``[plugins] modules`` are never imported unless named here."""
-        return cls([FoldEnsemble.load(Path(run_dir), folds, device, plugin_modules)])
+        directory's ``[plugins] modules`` are never imported unless named here.
+        ``postprocess``: a post-processor (see the class doc), its protocol counted from the
+        run's training sequences."""
+        return cls(
+            [FoldEnsemble.load(Path(run_dir), folds, device, plugin_modules)],
+            postprocess=postprocess,
+            postprocess_options=postprocess_options,
+            protocol=run_protocol(Path(run_dir)) if postprocess else None,
+            plugin_modules=plugin_modules,
+        )
 
     @classmethod
     def from_runs(
@@ -172,14 +199,26 @@ class Predictor:
         *,
         by_sensors: bool = False,
         plugin_modules: Sequence[str] = (),
+        postprocess: str | None = None,
+        postprocess_options: Mapping[str, Any] | None = None,
     ) -> Predictor:
         """Several complete runs: each run's fold mean counts with its weight (default equal);
-        ``plugin_modules`` as for :meth:`from_run`."""
+        ``plugin_modules`` and ``postprocess`` as for :meth:`from_run` (the protocol is counted
+        from the first run's training sequences)."""
         normalized_weights(weights, len(run_dirs))  # bad weights fail before any loading
+        protocol = run_protocol(Path(run_dirs[0])) if postprocess else None
         ensembles = [
             FoldEnsemble.load(Path(run_dir), None, device, plugin_modules) for run_dir in run_dirs
         ]
-        return cls(ensembles, weights, by_sensors=by_sensors)
+        return cls(
+            ensembles,
+            weights,
+            by_sensors=by_sensors,
+            postprocess=postprocess,
+            postprocess_options=postprocess_options,
+            protocol=protocol,
+            plugin_modules=plugin_modules,
+        )
 
     @property
     def features(self) -> FeatureConfig:
@@ -188,9 +227,20 @@ class Predictor:
             raise RunError("the runs of this ensemble use several feature sets: see feature_sets")
         return self.feature_sets[0]
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The outputs :meth:`predict_outputs` returns (what a post-processor may read)."""
+        return ("gesture", *dict.fromkeys(t for e in self.ensembles for t in e.output_tasks))
+
     def predict(self, sequence: pl.DataFrame, demographics: pl.DataFrame) -> str:
-        """The Kaggle server's call: one sequence's rows and its subject's demographics row."""
-        return GESTURES[int(np.argmax(self.predict_proba(sequence, demographics)))]
+        """The Kaggle server's call: one sequence's rows and its subject's demographics row.
+
+        With a post-processor, the answer is its answer given the sequence's outputs and its
+        ``subject`` column, and the subject's state carries over to the next call."""
+        if self.postprocessor is None:
+            return GESTURES[int(np.argmax(self.predict_proba(sequence, demographics)))]
+        outputs = self.predict_outputs(sequence, demographics)
+        return self.postprocessor(outputs, str(sequence["subject"][0]))
 
     def predict_proba(self, sequence: pl.DataFrame, demographics: pl.DataFrame) -> np.ndarray:
         """``[18]`` class probabilities in ``GESTURES`` order for one sequence."""
@@ -293,6 +343,28 @@ class Predictor:
         return weights / weights.sum(axis=0, keepdims=True)
 
 
+def _postprocessor(
+    name: str | None,
+    options: Mapping[str, Any] | None,
+    protocol: Protocol | None,
+    available: Sequence[str],
+    plugin_modules: Sequence[str],
+) -> Postprocessor | None:
+    """The post-processor ``name`` (None: none), refused in one line without its protocol."""
+    if name is None:
+        if options:
+            raise RunError("postprocess options given without a post-processor (--postprocess)")
+        return None
+    if protocol is None:
+        raise RunError(
+            f"postprocess {name} needs the protocol counts: build the predictor with "
+            "Predictor.from_run(s), or give protocol="
+        )
+    return build_postprocessor(
+        name, protocol, options, available=available, plugin_modules=plugin_modules
+    )
+
+
 def has_thm_tof(data: SequenceSet, indices: np.ndarray) -> np.ndarray:
     """``[len(indices)]`` bool: which sequences have any thermopile/ToF reading."""
     present = data.feature_names.index("thm_tof_present")
@@ -336,11 +408,18 @@ def predict_file(
     batch_size: int = 256,
     by_sensors: bool = False,
     plugin_modules: Sequence[str] = (),
+    postprocess: str | None = None,
+    postprocess_options: Mapping[str, Any] | None = None,
+    order_seed: int | None = None,
 ) -> Path:
     """Predict ``test.csv`` + ``test_demographics.csv`` of ``data_dir`` into ``out`` with the
     (weighted) ensemble of ``run_dirs``; ``folds`` picks the folds of a single run;
     ``by_sensors`` routes each sequence to the runs of its sensors (:class:`Predictor`);
     ``plugin_modules``: local plugin modules the user allows to be imported.
+
+    ``postprocess``: the post-processor sees the sequences one at a time in the order of the
+    file (sorted ids), or with ``order_seed`` in the gateway's shuffled order for that seed
+    (``LocalInferenceServer(predict, seed)``), so a notebook's answers can be reproduced.
 
     Writes ``sequence_id,gesture`` as CSV or Parquet, chosen by the suffix of ``out``. The
     output place is checked before any work, and the file appears whole or not at all.
@@ -351,24 +430,33 @@ def predict_file(
         raise RunError(f"{out}: unknown output format; use a .csv or .parquet file name")
     if folds is not None and len(run_dirs) != 1:
         raise RunError("--folds picks the folds of one run; give a single run directory")
+    if order_seed is not None and postprocess is None:
+        raise RunError("--order-seed orders the sequences for a post-processor; add --postprocess")
     _check_writable(out)
+    post = {"postprocess": postprocess, "postprocess_options": postprocess_options}
     if folds is not None:
-        predictor = Predictor.from_run(Path(run_dirs[0]), folds, plugin_modules=plugin_modules)
+        predictor = Predictor.from_run(
+            Path(run_dirs[0]), folds, plugin_modules=plugin_modules, **post
+        )
     else:
         predictor = Predictor.from_runs(
             [Path(r) for r in run_dirs],
             weights,
             by_sensors=by_sensors,
             plugin_modules=plugin_modules,
+            **post,
         )
     inputs = predictor.load_test(Path(data_dir))
     probs = predictor.predict_batch(inputs, batch_size, progress=True)
-    frame = pl.DataFrame(
-        {
-            "sequence_id": [str(s) for s in next(iter(inputs.values())).sequence_ids],
-            "gesture": [GESTURES[i] for i in probs.argmax(axis=1)],
-        }
-    )
+    data = next(iter(inputs.values()))
+    ids = [str(s) for s in data.sequence_ids]
+    answers = probs.argmax(axis=1)
+    if predictor.postprocessor is not None:
+        position = {sequence_id: i for i, sequence_id in enumerate(ids)}
+        arrival = ids if order_seed is None else arrival_order(ids, order_seed)
+        order = [position[sequence_id] for sequence_id in arrival]
+        answers = replay(predictor.postprocessor, {"gesture": probs}, data.subjects, order)
+    frame = pl.DataFrame({"sequence_id": ids, "gesture": [GESTURES[i] for i in answers]})
     with atomic_path(out) as tmp:
         writer(frame, tmp)
     return out

@@ -18,14 +18,16 @@ import sys
 import sysconfig
 import tempfile
 import venv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import polars as pl
 
 from cmi_core.errors import RunError
 from cmi_core.predict.bundle import NOTEBOOK, WHEELS_DIR
+from cmi_core.predict.gateway import GATEWAY_SEED
 from cmi_core.predict.predictor import predict_file
 
 _RUNNER = """
@@ -74,6 +76,8 @@ def verify_bundle(
     *,
     weights: Sequence[float] | None = None,
     by_sensors: bool = False,
+    postprocess: str | None = None,
+    postprocess_options: Mapping[str, Any] | None = None,
     image_sites: Sequence[str] | None = None,
 ) -> Verification:
     """Run the bundle's notebook in a fresh venv over ``data_dir``'s test files; see the
@@ -83,7 +87,14 @@ def verify_bundle(
     with tempfile.TemporaryDirectory(prefix="cmi-verify-") as tmp:
         root = Path(tmp)
         expected = predict_file(
-            run_dirs, data_dir, root / "expected.csv", weights=weights, by_sensors=by_sensors
+            run_dirs,
+            data_dir,
+            root / "expected.csv",
+            weights=weights,
+            by_sensors=by_sensors,
+            postprocess=postprocess,
+            postprocess_options=postprocess_options,
+            order_seed=None if postprocess is None else GATEWAY_SEED,
         )
         python = _fresh_venv(root / "venv", bundle / WHEELS_DIR, image_sites or _this_env())
         (root / "runner.py").write_text(_RUNNER.format(notebook=NOTEBOOK))

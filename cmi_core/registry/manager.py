@@ -31,6 +31,7 @@ HOOKS = {
     "backbone": "cmi_register_backbones",
     "logger": "cmi_register_loggers",
     "task": "cmi_register_tasks",
+    "postprocessor": "cmi_register_postprocessors",
 }
 
 
@@ -168,8 +169,8 @@ class PluginManager:
 
     def module_problem(self, module: str) -> str | None:
         """Why a ``[plugins] modules`` entry is of no use (it failed to load, or it registered
-        no weighting, backbone, logger or task), or ``None``: a config naming it would otherwise
-        pass ``cmi check`` with a warning or without a word."""
+        no weighting, backbone, logger, task or post-processor), or ``None``: a config naming
+        it would otherwise pass ``cmi check`` with a warning or without a word."""
         if module in self._failures:
             return f"module {module!r} failed to load: {self._failures[module][1]}"
         if self._registered.get(module, 0) == 0:

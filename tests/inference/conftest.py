@@ -59,3 +59,24 @@ def tiny_bundle(tiny_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
     out = tmp_path_factory.mktemp("bundle") / "upload"
     write_bundle([run_dir], out, download=False, log=lambda line: None)
     return out, data_dir
+
+
+POSTPROCESSORS = {
+    "subject_assignment": "cmi_postprocess_subject_assignment",
+    "subject_prior": "cmi_postprocess_subject_prior",
+}
+
+
+@pytest.fixture
+def postprocessors(site_dir: Path) -> None:
+    """The built-in post-processors as entry points even where the installed metadata predates
+    them (an editable install made before they were added; ``pip install -e .`` refreshes
+    it): a stand-in distribution declares the missing ones, pointing at the real packages."""
+    from importlib import metadata
+
+    from tests.conftest import install_fake_distribution
+
+    declared = {ep.name for ep in metadata.entry_points(group="cmi.plugins")}
+    missing = {name: target for name, target in POSTPROCESSORS.items() if name not in declared}
+    if missing:
+        install_fake_distribution(site_dir, "cmi-postprocessors-dev", missing, {})

@@ -50,7 +50,32 @@ def _notebook_cell() -> str:
 
 
 def test_the_docs_notebook_cell_is_the_one_cmi_bundle_writes():
-    assert _notebook_cell() == notebook_code(["exp025"], "my-cmi-run")
+    assert _notebook_cell() == notebook_code(
+        ["exp025"], "my-cmi-run", postprocess="subject_assignment"
+    )
+
+
+@pytest.mark.usefixtures("postprocessors")
+def test_the_docs_notebook_post_processes_as_cmi_predict_does(
+    tiny_run, batched, tmp_path, monkeypatch
+):
+    """The page's cell (with ``subject_assignment``), run by the stand-in server, answers as
+    ``cmi predict --postprocess subject_assignment --order-seed 7`` on the same files."""
+    run_dir, data_dir = tiny_run
+    code = _notebook_cell().replace('BUNDLE / "runs" / "exp025"', repr(str(run_dir)))
+    code = code.replace("/kaggle/input/cmi-detect-behavior-with-sensor-data", str(data_dir))
+    _fake_kaggle(monkeypatch)
+    exec(compile(code, str(DOC), "exec"), {"__name__": "__main__"})
+    (server,) = FakeInferenceServer.instances
+
+    out = tmp_path / "submission.csv"
+    argv = ["predict", str(run_dir), "--data", str(data_dir), "--out", str(out)]
+    assert main([*argv, "--postprocess", "subject_assignment", "--order-seed", "7"]) == 0
+    expected = dict(pl.read_csv(out).iter_rows())
+    assert server.answers == expected
+    assert expected != batched  # the post-processor changed answers: the equality says something
+    assert main([*argv, "--postprocess", "subject_assignment", "--order-seed", "8"]) == 0
+    assert dict(pl.read_csv(out).iter_rows()) != expected  # the order matters
 
 
 def _fake_kaggle(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,7 +130,7 @@ def _doc_commands() -> list[str]:
 
 
 def test_the_docs_predict_and_ensemble_commands_run(
-    tiny_run, tiny_thm_tof_run, tmp_path, monkeypatch, capsys
+    tiny_run, tiny_thm_tof_run, postprocessors, tmp_path, monkeypatch, capsys
 ):
     run_dir, data_dir = tiny_run
     runs = {
@@ -117,10 +142,12 @@ def test_the_docs_predict_and_ensemble_commands_run(
     }
     monkeypatch.chdir(tmp_path)
     commands = _doc_commands()
-    assert len(commands) == 4
+    assert len(commands) == 6
     for command in commands:
         command = re.sub(r"runs/\w+", lambda m: str(runs[m.group()]), command)
         command = command.replace("/path/to/cmi-detect-behavior-with-sensor-data", str(data_dir))
         assert main(shlex.split(command)[1:]) == 0, command
-    assert re.search(r"^ensemble +1\.000 +\d\.\d{4}$", capsys.readouterr().out, flags=re.MULTILINE)
+    out = capsys.readouterr().out
+    assert re.search(r"^ensemble +1\.000 +\d\.\d{4}$", out, flags=re.MULTILINE)
+    assert "subject_assignment: 20 arrival order(s)" in out
     assert (tmp_path / "submission.csv").is_file()
