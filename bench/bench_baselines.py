@@ -7,21 +7,30 @@ statistics (mean, std, min, max) with logistic regression, all fed exactly what 
 backbones see:
 the config's feature channels, padded or truncated to its ``data.max_len`` by the trainer's own
 ``pad_or_truncate``, split by its subject-grouped folds (``cv.n_folds``, ``cv.seed``). Runs
-given with ``--runs`` are scored from their ``oof_predictions.csv`` after checking that their
-folds are these folds, so every number in the table is out-of-fold on the same subjects.
+given with ``--runs`` (run or sweep directories) are scored from their ``oof_predictions.csv``
+after checking that their folds are these folds, so every number in the table is out-of-fold
+on the same subjects.
 
     .venv/bin/python -m pip install -e '.[bench]'
     .venv/bin/python bench/bench_baselines.py configs/exp025.toml [-o data.dir=...] \
-        [--runs runs/a runs/b]
+        [--methods minirocket,multirocket-hydra] [--runs runs/a runs/sweep ...] \
+        [--baseline multirocket-hydra]
 
-Prints one row per method: out-of-fold cmi_score, binary and macro F1, seconds, the score
-difference to MiniRocket and the ratio of its time to MiniRocket's, both measured in the same
-script.
+Prints one row per method and run: out-of-fold cmi_score, binary and macro F1, seconds, the
+score difference to the first method and the ratio of its time to the first's, measured in the
+same script. With ``--runs`` it then prints ``cmi compare``'s table with the ``--baseline``
+method as the baseline: the runs grouped by config over seeds, each (fold, seed) pair against
+the deterministic method's score on that fold, with the paired interval, the test and the
+subject and pair counts. A method's predictions are cached (``--cache-dir``) under a digest of
+the parsed data, channels, folds, ``max_len`` and library versions; a cached row says so and
+shows the seconds it took when it was computed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +42,21 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from cmi_core.analysis.compare import (
+    Run,
+    check_comparable,
+    collect_runs,
+    compare_groups,
+    format_table,
+    group_configs,
+)
+from cmi_core.common.atomic import atomic_path
 from cmi_core.config import load_config
 from cmi_core.data.dataset import pad_or_truncate
+from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.folds import assign_folds
 from cmi_core.data.reader import load_train
-from cmi_core.data.schema import GESTURE_INDEX
+from cmi_core.data.schema import GESTURE_INDEX, GESTURES
 from cmi_core.data.sequences import SequenceSet
 from cmi_core.data.source import resolve_data_dir
 from cmi_core.metrics import score_indices
@@ -88,54 +107,160 @@ def out_of_fold(fit: Fit, x: np.ndarray, labels: np.ndarray, folds: np.ndarray) 
     return predictions
 
 
-def run_predictions(run_dir: Path, data: SequenceSet, folds: np.ndarray) -> np.ndarray:
+METHODS: dict[str, Fit] = {
+    "minirocket": minirocket,
+    "multirocket-hydra": multirocket_hydra,
+    "channel statistics": statistics,
+}
+
+
+def method_inputs(name: str, data: SequenceSet, max_len: int) -> np.ndarray:
+    return channel_statistics(data) if name == "channel statistics" else padded(data, max_len)
+
+
+def cache_key(name: str, data: SequenceSet, folds: np.ndarray, max_len: int) -> str:
+    """What a method's out-of-fold predictions depend on: the parsed data, the channels, the
+    folds, the length and the library version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "absent"
+
+    parts = {
+        "method": name,
+        "data": DataFingerprint.of(data).to_dict(),
+        "channels": list(data.feature_names),
+        "folds": hashlib.sha256(folds.astype(np.int64).tobytes()).hexdigest(),
+        "max_len": max_len,
+        "aeon": installed("aeon"),
+        "sklearn": installed("scikit-learn"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def baseline_predictions(
+    name: str, data: SequenceSet, folds: np.ndarray, max_len: int, cache_dir: Path
+) -> tuple[np.ndarray, float, bool]:
+    """A method's OOF predictions, its seconds, and whether they came from ``cache_dir``
+    (MultiRocket-Hydra costs minutes; the same inputs give the same predictions)."""
+    path = cache_dir / f"{name.replace(' ', '_')}-{cache_key(name, data, folds, max_len)}.npz"
+    if path.is_file():
+        cached = np.load(path)
+        return cached["predictions"], float(cached["seconds"]), True
+    started = time.perf_counter()
+    predictions = out_of_fold(METHODS[name], method_inputs(name, data, max_len), data.labels, folds)
+    seconds = time.perf_counter() - started
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, predictions=predictions, seconds=seconds)
+    return predictions, seconds, False
+
+
+def check_folds(run: Run, data: SequenceSet, folds: np.ndarray) -> np.ndarray:
     """A run's OOF predictions in ``data`` order; its folds must be ``folds``."""
-    oof = pl.read_csv(
-        run_dir / "oof_predictions.csv", columns=["sequence_id", "fold", "prediction"]
-    )
     by_id = {sid: i for i, sid in enumerate(data.sequence_ids)}
-    order = np.array([by_id[sid] for sid in oof["sequence_id"]])
-    if len(order) != len(data) or not np.array_equal(folds[order], oof["fold"].to_numpy()):
-        raise SystemExit(f"{run_dir}: its folds or sequences differ from the config's")
+    order = np.array([by_id[sid] for sid in run.oof["sequence_id"]])
+    if len(order) != len(data) or not np.array_equal(folds[order], run.oof["fold"].to_numpy()):
+        raise SystemExit(f"{run.path}: its folds or sequences differ from the config's")
     predictions = np.empty(len(data), dtype=np.int64)
-    predictions[order] = [GESTURE_INDEX[g] for g in oof["prediction"]]
+    predictions[order] = [GESTURE_INDEX[g] for g in run.oof["prediction"]]
     return predictions
 
 
-def main() -> None:
+def as_runs(
+    name: str, predictions: np.ndarray, data: SequenceSet, folds: np.ndarray, seeds: list[int]
+) -> list[Run]:
+    """A deterministic method's predictions as one run per seed of the trained runs, so that
+    every (fold, seed) pair of a trained config has its baseline partner."""
+    oof = pl.DataFrame(
+        {
+            "sequence_id": data.sequence_ids,
+            "subject": data.subjects,
+            "fold": folds.astype(np.int64),
+            "gesture": [GESTURES[i] for i in data.labels],
+            "prediction": [GESTURES[i] for i in predictions],
+        }
+    )
+    return [Run(Path(name), name, seed, {}, oof, True) for seed in seeds]
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path)
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--runs", type=Path, nargs="*", default=[], help="run directories")
+    parser.add_argument("--runs", type=Path, nargs="*", default=[], help="run or sweep directories")
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated, from: {', '.join(METHODS)} (default: all)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default="multirocket-hydra",
+        help="the method the runs are paired against (default multirocket-hydra)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where methods' OOF predictions are kept (default: <data.cache_dir>/baselines)",
+    )
     args = parser.parse_args()
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in [*args.methods, args.baseline] if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    if args.runs and args.baseline not in args.methods:
+        parser.error(f"--baseline {args.baseline} is not among --methods")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     cfg = load_config(args.config, args.override)
     data = load_train(resolve_data_dir(cfg.data), cfg.data.features, Path(cfg.data.cache_dir))
     folds = assign_folds(data.subjects, data.labels, cfg.cv.n_folds, cfg.cv.seed)
+    cache_dir = args.cache_dir or Path(cfg.data.cache_dir) / "baselines"
     print(
         f"{len(data)} sequences, {len(np.unique(data.subjects))} subjects, "
         f"{len(data.feature_names)} channels, max_len {cfg.data.max_len}, {cfg.cv.n_folds} folds"
     )
     rows: list[tuple[str, np.ndarray, float]] = []
-    for name, fit, make in (
-        ("minirocket", minirocket, lambda: padded(data, cfg.data.max_len)),
-        ("multirocket-hydra", multirocket_hydra, lambda: padded(data, cfg.data.max_len)),
-        ("channel statistics", statistics, lambda: channel_statistics(data)),
-    ):
-        started = time.perf_counter()
-        predictions = out_of_fold(fit, make(), data.labels, folds)
-        rows.append((name, predictions, time.perf_counter() - started))
-    rows += [(str(run), run_predictions(run, data, folds), float("nan")) for run in args.runs]
+    for name in args.methods:
+        predictions, seconds, cached = baseline_predictions(
+            name, data, folds, cfg.data.max_len, cache_dir
+        )
+        rows.append((name + (" (cached)" if cached else ""), predictions, seconds))
+    runs = collect_runs(args.runs) if args.runs else []
+    if runs:
+        check_comparable(runs)
+    rows += [(str(run.path), check_folds(run, data, folds), float("nan")) for run in runs]
+    print_scores(data, rows)
+    if runs:
+        groups = dict(group_configs(runs))
+        seeds = sorted({run.seed for run in runs})
+        method = dict(zip(args.methods, rows, strict=False))[args.baseline][1]
+        groups = {args.baseline: as_runs(args.baseline, method, data, folds, seeds), **groups}
+        print()
+        print(format_table(compare_groups(groups, args.baseline)))
+
+
+def print_scores(data: SequenceSet, rows: list[tuple[str, np.ndarray, float]]) -> None:
+    """One row per method or run: scores, seconds, difference and time ratio to the first."""
     reference = score_indices(data.labels, rows[0][1])["cmi_score"]
     reference_seconds = rows[0][2]
     print(
         f"{'method':<40} {'cmi_score':>9} {'binary':>7} {'macro':>7} {'seconds':>8} "
-        f"{'vs MR':>7} {'time/MR':>7}"
+        f"{'vs first':>8} {'time/first':>10}"
     )
     for name, predictions, seconds in rows:
         s = score_indices(data.labels, predictions)
         print(
             f"{name:<40} {s['cmi_score']:9.4f} {s['binary_f1']:7.4f} {s['macro_f1']:7.4f} "
-            f"{seconds:8.1f} {s['cmi_score'] - reference:+7.4f} {seconds / reference_seconds:7.2f}"
+            f"{seconds:8.1f} {s['cmi_score'] - reference:+8.4f} "
+            f"{seconds / reference_seconds:10.2f}"
         )
 
 

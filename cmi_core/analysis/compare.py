@@ -211,8 +211,18 @@ def compare(paths: Sequence[Path], baseline: str | None = None, *, seed: int = 0
     runs = collect_runs(paths)
     check_comparable(runs)
     groups = group_configs(runs)
-    baseline = find_config(groups, baseline) if baseline else next(iter(groups))
-    subjects = _fold_of_subject(runs)
+    return compare_groups(
+        groups, find_config(groups, baseline) if baseline else next(iter(groups)), seed=seed
+    )
+
+
+def compare_groups(
+    groups: Mapping[str, Sequence[Run]], baseline: str, *, seed: int = 0
+) -> Comparison:
+    """Each group of runs (one config over seeds) against the ``baseline`` group: the
+    statistics of :func:`compare`, for callers that build the groups themselves
+    (``bench/bench_baselines.py`` adds a classical method's out-of-fold predictions)."""
+    subjects = _fold_of_subject(run for members in groups.values() for run in members)
     stats = [
         _config_stats(name, members, groups[baseline] if name != baseline else None, subjects, seed)
         for name, members in groups.items()
