@@ -1,5 +1,6 @@
 """What ``cmi check`` refuses so that ``cmi run`` never meets it later, across keys: the
-``[trainer]`` combinations Lightning's ``Trainer`` refuses, and the paths a config names (the
+``[trainer]`` combinations Lightning's ``Trainer`` refuses, feature keys that need each other,
+and the paths a config names (the
 single values are checked by their fields, :mod:`cmi_core.config.lightning_values`)."""
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def _a_count(devices: object) -> bool:
     if isinstance(devices, str):
         return devices == "auto" or (devices.isdigit() and int(devices) >= 1)
     return isinstance(devices, int) and devices >= 1
+
+
+def check_features(cfg: Config) -> Iterable[Problem]:
+    """The image branch reads the ToF images beside the summaries' presence flag."""
+    if cfg.data.features.tof_images and not cfg.data.features.thm_tof:
+        yield ("data", "features", "tof_images"), "needs data.features.thm_tof = true"
 
 
 def check_paths(cfg: Config) -> Iterable[Problem]:

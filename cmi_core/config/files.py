@@ -10,7 +10,7 @@ from typing import Any
 
 import tomli_w
 
-from cmi_core.config.checks import check_paths, check_trainer
+from cmi_core.config.checks import check_features, check_paths, check_trainer
 from cmi_core.config.plugin_tables import (
     SLOTS,
     check_data,
@@ -91,6 +91,7 @@ def _validate(
         *check_data(cfg),
         *check_tasks(cfg),
         *check_trainer(cfg),
+        *check_features(cfg),
         *(check_paths(cfg) if paths else ()),
     ]
     return cfg, [*problems, *found, *checks]

@@ -33,6 +33,9 @@ class SyntheticConfig:
 @attrs.frozen
 class FeatureConfig:
     thm_tof: bool = field(False, None, "add thermopile/ToF summary channels + presence flag")
+    tof_images: bool = field(
+        False, None, "add the 5 ToF 8x8 images per frame (needs thm_tof) for the image branch"
+    )
     mirror_left_handed: bool = field(True, None, "mirror left-handed subjects to the right hand")
 
 
@@ -72,6 +75,9 @@ class ModelConfig:
     backbone: str = field("squeezeformer", None, "backbone plugin name")
     demographics: bool = field(True, None, "feed the 7 demographics features to the heads")
     head_dropout: float = field(0.2, in_range(0, 0.95), "dropout in the three heads")
+    tof_embed_dim: int = field(
+        16, at_least(1), "per-frame embedding of the ToF image branch (data.features.tof_images)"
+    )
     options: Any = field({}, None, "options of the chosen backbone", plugin=True)
     tables: dict[str, Any] = field({}, None, "[model.<name>] tables", plugin=True)
 

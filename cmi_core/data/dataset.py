@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from cmi_core.config import AugmentConfig
-from cmi_core.data.features import IMU_FEATURES, THM_TOF_FEATURES, mirror_features
+from cmi_core.data.features import IMU_FEATURES, mirror_features
 from cmi_core.data.schema import (
     COMPOSITE_INDEX,
     DEMOGRAPHIC_FEATURES,
@@ -89,7 +89,7 @@ def augment_sequence(
         demographics[HANDEDNESS] = 1.0 - demographics[HANDEDNESS]
     if len(names) > len(IMU_FEATURES) and rng.random() < cfg.drop_thm_tof_p:
         x = x.copy()
-        x[:, [names.index(n) for n in THM_TOF_FEATURES]] = 0.0
+        x[:, len(IMU_FEATURES) :] = 0.0  # summaries, presence flag and any ToF images
     return x, valid, demographics
 
 

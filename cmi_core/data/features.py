@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cmi_core.config import FeatureConfig
-from cmi_core.data.schema import DEMOGRAPHIC_FEATURES, THM_COLUMNS, TOF_SENSORS
+from cmi_core.data.schema import DEMOGRAPHIC_FEATURES, THM_COLUMNS, TOF_PIXELS, TOF_SENSORS
 
 GRAVITY = 9.81
 """m/s^2 per g: accelerations are given to the model in g."""
@@ -52,6 +52,13 @@ THM_TOF_FEATURES: tuple[str, ...] = (
     *(f"tof_{s}_in_range" for s in range(1, TOF_SENSORS + 1)),
     "thm_tof_present",
 )
+TOF_SIDE = 8
+"""Each ToF sensor is an 8 x 8 image, its 64 pixels read row-major from the top left."""
+TOF_IMAGE_FEATURES: tuple[str, ...] = tuple(
+    f"tof_{s}_px{p}" for s in range(1, TOF_SENSORS + 1) for p in range(TOF_PIXELS)
+)
+"""Per frame, every ToF pixel as a proximity (``1 - distance / 255``; 0 for "no return" and
+for a missing sensor), sensor by sensor; the image branch reads them as five 8 x 8 images."""
 MIRROR_NEGATED = frozenset(
     {"acc_x", "rot_y", "rot_z", "linear_acc_x", "angular_vel_y", "angular_vel_z"}
 )
@@ -66,7 +73,11 @@ MIRROR_SWAPPED = (
 
 def feature_names(cfg: FeatureConfig) -> tuple[str, ...]:
     """The channel order of the feature matrix for a feature configuration."""
-    return IMU_FEATURES + (THM_TOF_FEATURES if cfg.thm_tof else ())
+    return (
+        IMU_FEATURES
+        + (THM_TOF_FEATURES if cfg.thm_tof else ())
+        + (TOF_IMAGE_FEATURES if cfg.tof_images else ())
+    )
 
 
 # -- quaternion algebra (also used by the synthetic generator) --------------------------------
@@ -227,6 +238,24 @@ def tof_summary(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, fraction
 
 
+def tof_proximity(pixels: np.ndarray) -> np.ndarray:
+    """Raw ToF readings (..., 64) -> proximity in [0, 1]: ``1 - d / 255`` where something is
+    in range, 0 where nothing is ("no return", ``-1``) or the sensor is missing (NaN), so an
+    empty image and an absent one look alike; the presence flag tells them apart."""
+    in_range = pixels >= 0
+    near = 1.0 - np.clip(np.where(in_range, pixels, TOF_FAR), 0.0, TOF_FAR) / TOF_FAR
+    return near.astype(np.float32)
+
+
+def tof_image_mirror() -> np.ndarray:
+    """The permutation of ``TOF_IMAGE_FEATURES`` under the mirror: sensors 3 and 5 trade
+    places and every image is flipped left to right (a mirror reverses what each sensor sees
+    across the mirror plane); ``mirrored[..., i] = x[..., perm[i]]``."""
+    grid = np.arange(TOF_SENSORS * TOF_PIXELS).reshape(TOF_SENSORS, TOF_SIDE, TOF_SIDE)
+    grid = grid[[0, 1, 4, 3, 2]][:, :, ::-1]
+    return grid.reshape(-1)
+
+
 def thm_tof_features(
     thm: np.ndarray, tof_mean: np.ndarray, tof_in_range: np.ndarray, starts: np.ndarray
 ) -> np.ndarray:
@@ -307,4 +336,8 @@ def mirror_features(x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     for a, b in MIRROR_SWAPPED:
         if a in index:
             out[:, [index[a], index[b]]] = x[:, [index[b], index[a]]]
+    if TOF_IMAGE_FEATURES[0] in index:
+        start = index[TOF_IMAGE_FEATURES[0]]
+        images = slice(start, start + len(TOF_IMAGE_FEATURES))
+        out[:, images] = x[:, images][:, tof_image_mirror()]
     return out

@@ -265,6 +265,9 @@ def _prepare(frame: pl.DataFrame, features: FeatureConfig, source: str) -> pl.Da
     pixels = frame.select(TOF_COLUMNS).to_numpy()  # nulls become NaN
     mean, in_range = feat.tof_summary(pixels.reshape(len(pixels), TOF_SENSORS, TOF_PIXELS))
     summaries = pl.from_numpy(np.hstack([mean, in_range]), schema=TOF_SUMMARY_COLUMNS)
+    if features.tof_images:
+        images = feat.tof_proximity(pixels)
+        summaries = summaries.hstack(pl.from_numpy(images, schema=feat.TOF_IMAGE_FEATURES))
     return frame.drop(TOF_COLUMNS).hstack(summaries)
 
 
@@ -298,11 +301,21 @@ def _assemble(
     numbers = frame.select(sensors).to_numpy(writable=True)  # mirrored in place below
     acc, quat = numbers[:, :3].astype(np.float64), numbers[:, 3:7].astype(np.float64)
     per_sensor = [numbers[:, i : i + TOF_SENSORS] for i in range(7, numbers.shape[1], TOF_SENSORS)]
+    images = (
+        frame.select(feat.TOF_IMAGE_FEATURES).to_numpy(writable=True)
+        if features.tof_images
+        else None
+    )
     if features.mirror_left_handed:
-        feat.mirror_raw(np.repeat(demo.left_handed[rows], lengths), acc, quat, *per_sensor)
+        left = np.repeat(demo.left_handed[rows], lengths)
+        feat.mirror_raw(left, acc, quat, *per_sensor)
+        if images is not None:
+            images[left] = images[left][:, feat.tof_image_mirror()]
     values, valid = feat.imu_features(acc, quat, starts)
     if features.thm_tof:
         values = np.concatenate([values, feat.thm_tof_features(*per_sensor, starts)], axis=1)
+    if images is not None:
+        values = np.concatenate([values, images.astype(np.float32)], axis=1)
 
     labels = np.full(len(starts), -1, dtype=np.int64)
     orientations = initial_behaviors = None

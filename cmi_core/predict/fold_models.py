@@ -24,7 +24,7 @@ from cmi_core.data.features import feature_names
 from cmi_core.errors import CmiError, RunError
 from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
 from cmi_core.rundir.reader import RunDir
-from cmi_core.train.network import CMINetwork, network_for
+from cmi_core.train.network import CMINetwork, backbone_in_channels, network_for
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})
 WEIGHTING_PREFIX = "weighting."
@@ -198,7 +198,10 @@ def inference_model(cfg: Config, in_channels: int) -> CMINetwork:
     strategy a run was trained with) nor an optimizer is built. The config's backbone options
     are used as loaded, not structured again."""
     backbone = make_backbone(
-        cfg.model.backbone, in_channels, cfg.model.options, modules=cfg.plugins.modules
+        cfg.model.backbone,
+        backbone_in_channels(cfg, in_channels),
+        cfg.model.options,
+        modules=cfg.plugins.modules,
     )
     return network_for(cfg, backbone)
 

@@ -34,7 +34,7 @@ from cmi_core.train.callbacks import (
     StopSignals,
 )
 from cmi_core.train.model import CMIModel
-from cmi_core.train.network import network_for
+from cmi_core.train.network import backbone_in_channels, network_for
 from cmi_core.train.rng import RngState
 
 EVAL_BATCH_FACTOR = 4
@@ -49,7 +49,8 @@ def build_model(cfg: Config, in_channels: int) -> CMIModel:
     so a seed initialises the same weights.
     """
     modules, loss = cfg.plugins.modules, cfg.loss
-    backbone = make_backbone(cfg.model.backbone, in_channels, cfg.model.options, modules=modules)
+    channels = backbone_in_channels(cfg, in_channels)
+    backbone = make_backbone(cfg.model.backbone, channels, cfg.model.options, modules=modules)
     weighting = make_weighting(
         loss.weighting.strategy,
         task_names(loss),

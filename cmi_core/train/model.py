@@ -52,7 +52,7 @@ from cmi_core.train.network import CMINetwork
 from cmi_core.train.optim import ScheduleFreeModeSwitch, build_optimizer
 from cmi_core.weighting import LossWeighting
 
-NETWORK_PARTS = ("backbone", "demographics", "heads")
+NETWORK_PARTS = ("backbone", "demographics", "heads", "image_branch")
 
 
 class CMIModel(pl.LightningModule):
@@ -86,6 +86,8 @@ class CMIModel(pl.LightningModule):
         self.loss_tasks = tuple(by_name[t] for t in weighting.terms)
         self.backbone, self.weighting = network.backbone, weighting
         self.demographics, self.heads = network.demographics, network.heads
+        if network.image_branch is not None:  # registered only where a config reads ToF images
+            self.image_branch = network.image_branch
         self.__dict__["network"] = network  # not a second child: its parts are registered above
         self.loss_cfg, self.optimizer_cfg = loss, optimizer
         self.lr_scale, self.total_steps = lr_scale, total_steps

@@ -16,7 +16,9 @@ from torch import Tensor, nn
 from cmi_core.backbone import Backbone
 from cmi_core.builders import build_task, make_tasks
 from cmi_core.config import Config
+from cmi_core.data.features import feature_names
 from cmi_core.task import Task
+from cmi_core.train.tof_branch import backbone_channels, image_branch
 from cmi_core.weighting import active_terms
 
 DEMOGRAPHICS_DIM = 16
@@ -41,9 +43,11 @@ class CMINetwork(nn.Module):
         n_demographics: int = 7,
         use_demographics: bool = True,
         head_dropout: float = 0.2,
+        image_branch: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
+        self.image_branch = image_branch
         self.demographics = (
             nn.Sequential(
                 nn.Linear(n_demographics, 32),
@@ -76,7 +80,10 @@ class CMINetwork(nn.Module):
     def shared_representation(
         self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
     ) -> Tensor:
-        """The heads' input ``[B, D]``: backbone embedding + demographics embedding."""
+        """The heads' input ``[B, D]``: backbone embedding + demographics embedding (the
+        ToF images, where the run reads them, through the image branch first)."""
+        if self.image_branch is not None:
+            x = self.image_branch(x, mask)
         features = self.backbone(x, mask)
         if self.demographics is not None:
             if demographics is None:  # as exp024: missing demographics count as zeros
@@ -95,9 +102,18 @@ class CMINetwork(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task shares: the backbone and the demographics MLP."""
         shared = list(self.backbone.parameters())
+        if self.image_branch is not None:
+            shared += list(self.image_branch.parameters())
         if self.demographics is not None:
             shared += list(self.demographics.parameters())
         return [p for p in shared if p.requires_grad]
+
+
+def backbone_in_channels(cfg: Config, in_channels: int) -> int:
+    """The channels the backbone receives: the input's, with the ToF images (if the config
+    reads them) replaced by the image branch's embedding."""
+    names = feature_names(cfg.data.features)
+    return in_channels - len(names) + backbone_channels(names, cfg.model.tof_embed_dim)
 
 
 def network_for(cfg: Config, backbone: Backbone) -> CMINetwork:
@@ -108,4 +124,5 @@ def network_for(cfg: Config, backbone: Backbone) -> CMINetwork:
         tasks=make_tasks(cfg.loss, modules=cfg.plugins.modules),
         use_demographics=cfg.model.demographics,
         head_dropout=cfg.model.head_dropout,
+        image_branch=image_branch(feature_names(cfg.data.features), cfg.model.tof_embed_dim),
     )

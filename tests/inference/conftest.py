@@ -51,6 +51,20 @@ def tiny_thm_tof_run(
 
 
 @pytest.fixture(scope="session")
+def tiny_tof_images_run(
+    run_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """Like ``tiny_thm_tof_run`` with the ToF images and the image branch, fold 0 only."""
+    from cmi_core.runs.run import run_experiment
+
+    features = {"thm_tof": True, "tof_images": True}
+    cfg = tiny_config(run_cache, data={"features": features}, cv={"folds": [0]})
+    run_dir = tmp_path_factory.mktemp("tof_images") / "run"
+    run_experiment(cfg, run_dir, progress=False)
+    return run_dir, _data_dir(cfg)
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle(tiny_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``(bundle_dir, data_dir)``: ``cmi bundle`` of ``tiny_run`` (no download of pinned wheels)."""
     from cmi_core.predict.bundle import write_bundle
