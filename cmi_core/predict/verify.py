@@ -129,7 +129,7 @@ def _fresh_venv(target: Path, wheels: Path, image_sites: Sequence[str]) -> str:
         ).stdout.strip()
     )
     (site / "kaggle_image.pth").write_text("\n".join(image_sites) + "\n")
-    found = sorted(str(p) for p in wheels.glob("*.whl"))
+    found = sorted(str(p.resolve()) for p in wheels.glob("*.whl"))  # pip runs in target
     if not found:
         raise RunError(f"{wheels}: no wheels to install")
     pip = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet"]
