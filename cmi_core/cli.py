@@ -202,18 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble = sub.add_parser("ensemble", help="OOF score of each run and of their ensemble")
     ensemble.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     ensemble.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
-    ensemble.add_argument(
-        "--fit-weights",
-        action="store_true",
-        help="choose the weights on OOF predictions, nested within the folds, and print them "
-        "for cmi predict --weights",
-    )
-    ensemble.add_argument(
-        "--weight-steps",
-        type=_positive_int,
-        default=10,
-        help="with --fit-weights: the grid's resolution, weights in multiples of 1/N (default 10)",
-    )
     _add_postprocess_arguments(ensemble)
     ensemble.add_argument(
         "--orders",
@@ -441,14 +429,7 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     options = _postprocess_options(args)
     if args.orders is not None and not args.postprocess:
         raise RunError("--orders replays the OOF sequences for a post-processor; add --postprocess")
-    if args.fit_weights and weights is not None:
-        raise RunError("--fit-weights chooses the weights; leave out --weights")
     print(ensemble_report(args.run_dirs, weights).table())
-    if args.fit_weights:
-        from cmi_core.analysis.ensemble import load_ensemble_inputs
-        from cmi_core.analysis.ensemble_weights import nested_weights
-
-        print(nested_weights(load_ensemble_inputs(args.run_dirs), args.weight_steps).table())
     if args.postprocess:
         from cmi_core.analysis.postprocess_estimate import postprocess_estimate
 

@@ -142,7 +142,7 @@ def test_the_docs_predict_and_ensemble_commands_run(
     }
     monkeypatch.chdir(tmp_path)
     commands = _doc_commands()
-    assert len(commands) == 7
+    assert len(commands) == 6
     for command in commands:
         command = re.sub(r"runs/\w+", lambda m: str(runs[m.group()]), command)
         command = command.replace("/path/to/cmi-detect-behavior-with-sensor-data", str(data_dir))
