@@ -471,7 +471,10 @@ def _fit_weights(args: argparse.Namespace) -> int:
     report = fit_weights_report(args.run_dirs)
     print(report.table())
     if args.save_weights:
-        args.save_weights.write_text(report.weights_option + "\n")
+        from cmi_core.common.atomic import write_text_atomic
+
+        args.save_weights.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.save_weights, report.weights_option + "\n")
         print(f"wrote {args.save_weights}")
     return 0
 
