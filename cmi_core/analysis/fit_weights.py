@@ -100,7 +100,7 @@ class FitReport:
 
     def table(self) -> str:
         names = [
-            runs[0] + (f" (+{len(runs) - 1} seeds)" if len(runs) > 1 else "")
+            runs[0] + (f" (+{len(runs) - 1} at other seeds)" if len(runs) > 1 else "")
             for runs in self.members
         ]
         width = max(len("nested fitted weights"), *(len(n) for n in names))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -165,6 +167,19 @@ def test_seeds_of_one_config_are_one_member(tiny_run, other_family, tmp_path):
     copy = disagreeing_run(run_dir, tmp_path / "copy")
     with one_line_error(RunError, r"the same config at the same seed \(trainer.seed = "):
         fit_weights_report([run_dir, copy, other_family])
+
+
+def test_fit_weights_does_not_import_torch(tiny_run, other_family):
+    code = (
+        "import sys\nfrom cmi_core.cli import main\n"
+        f"code = main(['ensemble', {str(tiny_run[0])!r}, {str(other_family)!r}, '--fit-weights'])\n"
+        "heavy = [m for m in ('torch', 'pytorch_lightning') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "HEAVY="
+    assert "nested fitted weights" in done.stdout
 
 
 def test_runs_of_other_folds_are_refused(tiny_run, other_family, tmp_path, capsys):
