@@ -202,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble = sub.add_parser("ensemble", help="OOF score of each run and of their ensemble")
     ensemble.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     ensemble.add_argument("--weights", help="one weight per run, e.g. 2,1,1 (default: equal)")
+    ensemble.add_argument(
+        "--fit-weights",
+        action="store_true",
+        help="choose weights per config on the OOF rows, nested within the folds",
+    )
+    ensemble.add_argument(
+        "--save-weights",
+        type=Path,
+        metavar="FILE",
+        help="with --fit-weights: write the all-fold weights as a --weights value",
+    )
     _add_postprocess_arguments(ensemble)
     ensemble.add_argument(
         "--orders",
@@ -429,6 +440,8 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     options = _postprocess_options(args)
     if args.orders is not None and not args.postprocess:
         raise RunError("--orders replays the OOF sequences for a post-processor; add --postprocess")
+    if args.fit_weights or args.save_weights:
+        return _fit_weights(args)
     print(ensemble_report(args.run_dirs, weights).table())
     if args.postprocess:
         from cmi_core.analysis.postprocess_estimate import postprocess_estimate
@@ -438,6 +451,31 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
             args.run_dirs, args.postprocess, weights=weights, orders=orders, options=options
         )
         print(estimate.table())
+    return 0
+
+
+def _fit_weights(args: argparse.Namespace) -> int:
+    """``cmi ensemble --fit-weights``: nested OOF weights, and the all-fold ones to keep."""
+    from cmi_core.analysis.fit_weights import fit_weights_report
+
+    if not args.fit_weights:
+        raise RunError("--save-weights writes the weights --fit-weights chooses; add --fit-weights")
+    for option in ("weights", "postprocess"):
+        if getattr(args, option):
+            raise RunError(
+                f"--fit-weights chooses the weights itself; drop --{option} (give the printed "
+                "--weights to a second cmi ensemble for it)"
+            )
+    if args.save_weights:
+        require_output("--save-weights", args.save_weights, "file")
+    report = fit_weights_report(args.run_dirs)
+    print(report.table())
+    if args.save_weights:
+        from cmi_core.common.atomic import write_text_atomic
+
+        args.save_weights.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.save_weights, report.weights_option + "\n")
+        print(f"wrote {args.save_weights}")
     return 0
 
 

@@ -121,7 +121,13 @@ class EnsembleInputs:
 
     @property
     def mixed(self) -> np.ndarray:
-        return sum(w * p for w, p in zip(self.weights, self.probs, strict=True))
+        return weighted_mean(self.probs, self.weights)
+
+
+def weighted_mean(probs: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """The ensemble's probabilities: the weighted mean in probability space (weights summing
+    to 1), as :class:`~cmi_core.predict.predictor.Predictor` mixes the runs' fold means."""
+    return sum(w * p for w, p in zip(weights, probs, strict=True))
 
 
 def load_ensemble_inputs(
