@@ -7,11 +7,13 @@ import json
 import re
 import shlex
 import sys
+import tomllib
 import types
 from pathlib import Path
 
 import polars as pl
 import pytest
+import tomli_w
 
 from cmi_core.cli import main
 from cmi_core.predict.notebook import notebook_code
@@ -129,20 +131,28 @@ def _doc_commands() -> list[str]:
     return [line.strip() for line in lines if line.startswith(("cmi predict", "cmi ensemble"))]
 
 
+def _other_config(run_dir: Path) -> Path:
+    """The run as exp024 is to exp025: fixed weights, so ``--fit-weights`` sees two configs."""
+    raw = tomllib.loads((run_dir / "config.toml").read_text())
+    raw["loss"]["weighting"]["strategy"] = "none"
+    (run_dir / "config.toml").write_text(tomli_w.dumps(raw))
+    return run_dir
+
+
 def test_the_docs_predict_and_ensemble_commands_run(
     tiny_run, tiny_thm_tof_run, postprocessors, tmp_path, monkeypatch, capsys
 ):
     run_dir, data_dir = tiny_run
     runs = {
         "runs/exp025": run_dir,
-        "runs/exp024": disagreeing_run(run_dir, tmp_path / "exp024"),
+        "runs/exp024": _other_config(disagreeing_run(run_dir, tmp_path / "exp024")),
         "runs/exp025_thm_tof": disagreeing_run(run_dir, tmp_path / "exp025_thm_tof", seed=1),
         "runs/best": tiny_thm_tof_run[0],
         "runs/resse_gru": run_dir,
     }
     monkeypatch.chdir(tmp_path)
     commands = _doc_commands()
-    assert len(commands) == 6
+    assert len(commands) == 8
     for command in commands:
         command = re.sub(r"runs/\w+", lambda m: str(runs[m.group()]), command)
         command = command.replace("/path/to/cmi-detect-behavior-with-sensor-data", str(data_dir))
