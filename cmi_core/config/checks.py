@@ -14,6 +14,14 @@ from cmi_core.config.lightning_values import devices_problem
 from cmi_core.config.structure import Problem
 from cmi_core.config.tree import Config
 
+SPAWN_REFUSAL = (
+    "{strategy!r} is not supported (a crashed child process can leave the run waiting for it,"
+    " issue 19); use 'ddp', which starts the same processes"
+)
+"""Issue 19 found ``ddp_spawn`` hanging after a child process crashed; ``ddp`` trains the same
+way (one process per rank, one gloo/NCCL group) and is the strategy the tests exercise
+(tests/run/test_ddp.py)."""
+
 
 def check_trainer(cfg: Config) -> Iterable[Problem]:
     """Combinations of ``[trainer]`` keys that Lightning's ``Trainer`` refuses."""
@@ -23,6 +31,8 @@ def check_trainer(cfg: Config) -> Iterable[Problem]:
             yield ("trainer", "devices"), f"must be a count >= 1 on a CPU, got {t.devices!r}"
         if t.strategy.startswith("fsdp"):
             yield ("trainer", "strategy"), f"{t.strategy!r} needs a GPU (trainer.accelerator)"
+    if t.strategy.startswith("ddp_spawn"):
+        yield ("trainer", "strategy"), SPAWN_REFUSAL.format(strategy=t.strategy)
     if t.strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
         yield ("trainer", "strategy"), f"{t.strategy!r} needs the deepspeed package, not installed"
 

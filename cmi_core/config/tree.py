@@ -137,7 +137,7 @@ class TrainerConfig:
     devices: Any = field("auto", devices_problem, "devices per node (int, list or 'auto')")
     num_nodes: int = field(1, at_least(1), "machines (torchrun --nnodes, SLURM nodes); ddp")
     strategy: str = field(
-        "auto", one_of(*STRATEGIES), "Lightning strategy: auto, ddp, ddp_spawn, ..."
+        "auto", one_of(*STRATEGIES), "Lightning strategy: auto, ddp, ... (not ddp_spawn)"
     )
     precision: str = field(
         "32-true", one_of(*PRECISIONS), "Lightning precision, e.g. 16-mixed on a GPU"

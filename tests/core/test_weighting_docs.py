@@ -1,5 +1,6 @@
-"""docs/weighting.md describes every registered strategy at its level, and each loss-level one's
-options and their defaults."""
+"""docs/weighting.md describes every strategy this project ships at its level, and each
+loss-level one's options and their defaults (a third-party plugin installed beside it documents
+itself)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ import pytest
 
 from cmi_core.registry.manager import get_plugin_manager
 
+pytestmark = pytest.mark.plugin_listing  # run again beside the examples (test_example_plugin)
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "weighting.md"
-STRATEGIES = get_plugin_manager().names("weighting")
+STRATEGIES = sorted(
+    info.name
+    for info in get_plugin_manager().infos()
+    if info.kind == "weighting" and info.distribution == "cmi-trainer"
+)
 LOSS_LEVEL = [n for n in STRATEGIES if get_plugin_manager().get("weighting", n).level == "loss"]
 
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from cmi_core.analysis.report import write_report
+from cmi_core.config import config_to_toml
 from cmi_core.errors import RunError
 from tests.run.conftest import tiny_config
+from tests.run.test_multinode import child_env
 
 WARNING = "fewer than logging.log_every_n_steps = 5"
 
@@ -82,3 +86,24 @@ def test_more_processes_than_training_batches_is_refused_before_fit(
     with pytest.raises(RunError, match=r"over 2 process\(es\) give 101 per process") as info:
         run_experiment(cfg, tmp_path / "run", progress=False)
     assert "\n" not in str(info.value) and "trainer.batch_size = 150" in str(info.value)
+
+
+@pytest.mark.ddp
+def test_more_processes_than_training_batches_is_one_line_from_a_real_cmi_run(
+    run_cache: Path, tmp_path: Path
+):
+    """The same refusal end to end: `cmi run` in a process of its own, 2 CPU processes (gloo),
+    nothing stubbed; it ends with exit code 2 and one `error:` line."""
+    cfg = tiny_config(
+        run_cache,
+        cv={"folds": [0]},
+        trainer={"strategy": "ddp", "devices": 2, "batch_size": 150, "max_epochs": 1},
+    )
+    config = tmp_path / "cfg.toml"
+    config.write_text(config_to_toml(cfg))
+    argv = [sys.executable, "-m", "cmi_core.cli", "run", str(config), "--out", str(tmp_path / "r")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=child_env())
+    assert done.returncode == 2, done.stderr[-3000:]  # a user error (docs/running.md)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "over 2 process(es) give 101 per process" in errors[0]
+    assert "Traceback" not in done.stderr
