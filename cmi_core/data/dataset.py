@@ -16,7 +16,6 @@ from cmi_core.config import AugmentConfig
 from cmi_core.data.features import IMU_FEATURES, THM_TOF_FEATURES, mirror_features
 from cmi_core.data.schema import (
     COMPOSITE_INDEX,
-    FRAME_LABELS,
     DEMOGRAPHIC_FEATURES,
     FRAME_LABELS,
     GESTURE_IS_TARGET,
@@ -28,28 +27,6 @@ from cmi_core.data.sequences import SequenceSet
 
 HANDEDNESS = DEMOGRAPHIC_FEATURES.index("handedness")
 
-FrameLabels = dict[str, np.ndarray]
-"""Per-frame labels of one sequence by column, int ``[T]`` each (``-1``: unknown)."""
-
-
-def frame_label_key(column: str) -> str:
-    """The batch key of a per-frame label column: ``yphase``, ``ybehavior``."""
-    return f"y{column}"
-
-
-def pad_frame_labels(labels: FrameLabels, mask: np.ndarray) -> FrameLabels:
-    """Each ``[T]`` label array -> ``[max_len]`` int64 as :func:`pad_or_truncate` places the
-    frames (the end kept, left padding), ``-1`` wherever ``mask`` (its output) is False."""
-    max_len = len(mask)
-    out = {}
-    for column, values in labels.items():
-        padded = np.full(max_len, -1, dtype=np.int64)
-        keep = min(len(values), max_len)
-        if keep:
-            padded[max_len - keep :] = values[len(values) - keep :]
-        padded[~mask] = -1
-        out[column] = padded
-    return out
 FRAME_LABEL_KEYS: dict[str, str] = {column: f"y{column}" for column in FRAME_LABELS}
 """The batch key of each per-frame label column: ``yphase``, ``ybehavior`` (``[B, T]``)."""
 

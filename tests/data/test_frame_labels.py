@@ -20,7 +20,7 @@ from cmi_core.data.dataset import (
     time_stretch,
 )
 from cmi_core.data.features import IMU_FEATURES
-from cmi_core.data.reader import load_test, load_train
+from cmi_core.data.reader import load_test
 from cmi_core.data.sequences import SequenceSet
 
 ONLY = dict(noise_p=0.0, stretch_p=0.0, mask_p=0.0, mirror_p=0.0, drop_thm_tof_p=0.0)
@@ -65,7 +65,7 @@ def test_stretch_takes_the_label_of_the_frame_the_mask_comes_from() -> None:
     x = np.arange(10, dtype=np.float32)[:, None]
     labels = np.arange(10)[:, None] * 10
     cfg = AugmentConfig(**{**ONLY, "stretch_p": 1.0, "stretch_range": (1.7, 1.7)})
-    out, valid, _, out_labels = augment_sequence(
+    out, _, _, out_labels = augment_sequence(
         x, np.ones(10, bool), np.zeros(7, np.float32), cfg, ("a",), np.random.default_rng(0), labels
     )
     assert len(out_labels) == len(out) == 17
