@@ -84,12 +84,12 @@ def test_default_collate() -> None:
 
 def test_time_stretch_acts_on_time_only() -> None:
     x = ramp(10)
-    stretched, valid, _ = time_stretch(x, np.ones(10, dtype=bool), 1.5)
+    stretched, valid = time_stretch(x, np.ones(10, dtype=bool), 1.5)
     assert stretched.shape == (15, 3) and valid.shape == (15,)
     channel = np.round(stretched / 1000).astype(int)  # which channel each value came from
     np.testing.assert_array_equal(channel, np.tile([0, 1, 2], (15, 1)))
     np.testing.assert_allclose(stretched[:, 0], np.linspace(0, 9, 15), atol=1e-5)
-    shrunk, _, _ = time_stretch(x, np.ones(10, dtype=bool), 0.5)
+    shrunk, _ = time_stretch(x, np.ones(10, dtype=bool), 0.5)
     assert shrunk.shape == (5, 3)
 
 
