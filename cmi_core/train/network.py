@@ -132,8 +132,10 @@ def _frame_dim(backbone: Backbone, tasks: Sequence[Task]) -> int | None:
         return None
     if getattr(backbone, "frame_dim", None) is None:
         raise ConfigError(
-            f"task {frame_tasks[0]!r} needs a per-frame output; "
-            f"backbone {type(backbone).__name__} gives none"
+            [
+                f"task {frame_tasks[0]!r} needs a per-frame output; "
+                f"backbone {type(backbone).__name__} gives none"
+            ]
         )
     return int(backbone.frame_dim)
 

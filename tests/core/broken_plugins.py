@@ -283,7 +283,7 @@ def cmi_register_tasks() -> list[TaskSpec]:
         + [
             TaskSpec(
                 name=name,
-                summary=f"per-frame, {'sound' if name.startswith('sound') else 'broken on purpose'}",
+                summary=f"per-frame: {name}",
                 factory=factory,
                 config_cls=cmi_core.TaskOptions,
                 level="frame",
