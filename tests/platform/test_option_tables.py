@@ -27,8 +27,8 @@ EXTRA_PLUGIN = """
 
     @cmi_core.hookimpl
     def cmi_register_backbones():
-        spec = BackboneSpec(name="tiny", summary="t", factory=print, config_cls=Options, frames=True)
-        return [spec]
+        spec = BackboneSpec(name="tiny", summary="t", factory=print, config_cls=Options)
+        return [attrs.evolve(spec, frames=True)]
 
     @cmi_core.hookimpl
     def cmi_register_weightings():
