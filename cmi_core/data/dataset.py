@@ -177,6 +177,7 @@ class SequenceDataset(Dataset):
             orientation[self.indices],
             composite[self.indices],
         )
+        self._stacked: dict[int, np.ndarray] = {}
         self._fixed: dict[int, dict[str, torch.Tensor]] = {}
         """Items without augmentation, built once: validation reads the same items each epoch."""
 
@@ -214,13 +215,17 @@ class SequenceDataset(Dataset):
 
     def _frame_labels(self, k: int) -> np.ndarray:
         """Sequence ``k``'s per-frame labels ``[T, K]`` (``FRAME_LABEL_KEYS`` order), ``-1``
-        for a column the data does not carry."""
-        n = len(self.data.valid[k])
-        columns = [
-            self.data.frame_labels[c][k] if c in self.data.frame_labels else np.full(n, -1)
-            for c in FRAME_LABEL_KEYS
-        ]
-        return np.stack(columns, axis=1).astype(np.int64)
+        for a column the data does not carry; stacked once per sequence (every epoch reads
+        them again)."""
+        labels = self._stacked.get(k)
+        if labels is None:
+            n = len(self.data.valid[k])
+            columns = [
+                self.data.frame_labels[c][k] if c in self.data.frame_labels else np.full(n, -1)
+                for c in FRAME_LABEL_KEYS
+            ]
+            labels = self._stacked[k] = np.stack(columns, axis=1).astype(np.int8)
+        return labels
 
 
 def _label_tensors(
