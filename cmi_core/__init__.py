@@ -27,11 +27,13 @@ if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
     from cmi_core.backbone import Backbone
     from cmi_core.builders import build_backbone, build_logger, build_task, build_weighting
     from cmi_core.data.schema import (
+        BEHAVIORS,
         COMPOSITE_CLASSES,
         GESTURE_TO_NINE,
         GESTURES,
         NINE_CLASSES,
         ORIENTATIONS,
+        PHASES,
     )
     from cmi_core.gradient_options import GradientOptions, ProjectorOptions, require_modules
     from cmi_core.options import (
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
     )
     from cmi_core.task import (
         ClassificationTask,
+        FrameClassificationTask,
         Task,
         TaskContext,
         TaskOptions,
@@ -53,6 +56,7 @@ if TYPE_CHECKING:  # editors and type checkers see the lazily loaded names too
         head_mlp,
         kl_consistency,
         masked_cross_entropy,
+        masked_frame_cross_entropy,
         mixed_loss,
     )
     from cmi_core.weighting import (
@@ -87,11 +91,13 @@ _LAZY = {
     "Backbone": "cmi_core.backbone",
     "Task": "cmi_core.task",
     "ClassificationTask": "cmi_core.task",
+    "FrameClassificationTask": "cmi_core.task",
     "TaskContext": "cmi_core.task",
     "TaskOptions": "cmi_core.options",
     "head_mlp": "cmi_core.task",
     "mixed_loss": "cmi_core.task",
     "masked_cross_entropy": "cmi_core.task",
+    "masked_frame_cross_entropy": "cmi_core.task",
     "aggregation_matrix": "cmi_core.task",
     "kl_consistency": "cmi_core.task",
     # label names and maps, for tasks (built from the gesture names: docs/writing-a-plugin.md)
@@ -99,6 +105,8 @@ _LAZY = {
     "NINE_CLASSES": "cmi_core.data.schema",
     "GESTURE_TO_NINE": "cmi_core.data.schema",
     "ORIENTATIONS": "cmi_core.data.schema",
+    "PHASES": "cmi_core.data.schema",
+    "BEHAVIORS": "cmi_core.data.schema",
     "COMPOSITE_CLASSES": "cmi_core.data.schema",
     "build_weighting": "cmi_core.builders",
     "build_backbone": "cmi_core.builders",
@@ -116,11 +124,13 @@ _LAZY = {
 }
 
 __all__ = [  # static, so linters and editors see every public name
+    "BEHAVIORS",
     "COMPOSITE_CLASSES",
     "GESTURES",
     "GESTURE_TO_NINE",
     "NINE_CLASSES",
     "ORIENTATIONS",
+    "PHASES",
     "TERMS",
     "AggregatorWeighting",
     "Backbone",
@@ -130,6 +140,7 @@ __all__ = [  # static, so linters and editors see every public name
     "ConfigError",
     "DataError",
     "FixedWeights",
+    "FrameClassificationTask",
     "GradientOptions",
     "GradientUpdate",
     "GradientWeighting",
@@ -160,6 +171,7 @@ __all__ = [  # static, so linters and editors see every public name
     "in_range",
     "kl_consistency",
     "masked_cross_entropy",
+    "masked_frame_cross_entropy",
     "mixed_loss",
     "non_negative",
     "odd_at_least",

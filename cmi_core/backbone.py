@@ -10,9 +10,21 @@ class Backbone(nn.Module):
 
     Padded frames must not change the output: the contract kit checks that an embedding does
     not move when padding is added in front of a sequence.
+
+    A backbone whose structure has a per-frame representation (before its pooling) sets
+    ``frame_dim`` and implements :meth:`encode`; per-frame tasks (``TaskSpec.level ==
+    "frame"``) need one, and ``cmi check`` refuses a frame task with a backbone that has none.
     """
 
     out_dim: int
+    frame_dim: int | None = None
+    """Width of the per-frame output; None: the backbone gives none."""
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def encode(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``(pooled [B, out_dim], frames [B, T, frame_dim])`` from one pass: ``pooled`` is
+        what :meth:`forward` returns, ``frames`` the representation of every input frame on the
+        input's time axis (padded frames hold values a per-frame loss must mask out)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no per-frame output")

@@ -90,9 +90,16 @@ class WeightingSpec(PluginSpec):
 
 @attrs.frozen
 class BackboneSpec(PluginSpec):
-    """A sequence encoder: ``factory(in_channels: int, options) -> Backbone``."""
+    """A sequence encoder: ``factory(in_channels: int, options) -> Backbone``.
+
+    ``frames``: the backbone gives a per-frame output (``Backbone.frame_dim``, ``encode``), as
+    per-frame tasks need; declared here so ``cmi check`` can refuse a frame task with a
+    backbone that has none before anything is built (the contract kit checks the two agree).
+    """
 
     kind: ClassVar[str] = "backbone"
+
+    frames: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.frozen
@@ -100,6 +107,9 @@ class LoggerSpec(PluginSpec):
     """An experiment logger: ``factory(save_dir: pathlib.Path, options) -> lightning Logger``."""
 
     kind: ClassVar[str] = "logger"
+
+
+TASK_LEVELS = ("sequence", "frame")
 
 
 def _check_task_names(_: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
@@ -114,7 +124,9 @@ class TaskSpec(PluginSpec):
     ``depends_on`` names tasks whose outputs this one reads (``kl`` reads ``multiclass`` and
     ``nine_class``): a config choosing it without them is a one-line error. ``predicts``: its
     head is used at prediction time (``Predictor.predict_outputs`` returns its probabilities);
-    most auxiliary tasks are training-only. ``level`` is ``"sequence"`` (head on ``[B, D]``).
+    most auxiliary tasks are training-only. ``level`` is ``"sequence"`` (head on the pooled
+    ``[B, D]``) or ``"frame"`` (head on the backbone's per-frame output ``[B, T, D_f]``, loss
+    and metric over the real frames with a known label; the backbone must give one).
     """
 
     kind: ClassVar[str] = "task"
@@ -124,7 +136,7 @@ class TaskSpec(PluginSpec):
     )
     predicts: bool = attrs.field(default=False, kw_only=True)
     level: str = attrs.field(
-        default="sequence", validator=attrs.validators.in_(("sequence",)), kw_only=True
+        default="sequence", validator=attrs.validators.in_(TASK_LEVELS), kw_only=True
     )
 
 

@@ -1,7 +1,8 @@
 """The task interface every task plugin implements: a head, its target, its raw loss.
 
 A task turns the shared representation into logits (its head, on the pooled embedding
-``[B, D]``), reads its target from the batch, and computes its raw (unweighted) loss; a
+``[B, D]``, or for a per-frame task on the backbone's per-frame output ``[B, T, D_f]``), reads
+its target from the batch, and computes its raw (unweighted) loss; a
 weighting strategy combines the raw losses of all tasks. Tasks without a head (``kl``) read
 the outputs of the tasks they depend on. The network stores each head under the task's name in
 ``heads``, so the state-dict keys of a head are ``heads.<task>.*`` (docs/writing-a-plugin.md).
@@ -71,21 +72,44 @@ def masked_cross_entropy(smoothing: float) -> PerSample:
     return per_sample
 
 
+def masked_frame_cross_entropy(smoothing: float) -> PerSample:
+    """Per-sample cross-entropy of per-frame logits ``[B, T, K]`` against ``[B, T]`` targets:
+    each sequence's mean over its frames with a known label (``>= 0``; padding and masked
+    frames are ``-1``), 0 for a sequence without one. Per sample, so :func:`mixed_loss` mixes
+    it like a sequence loss."""
+
+    def per_sample(logits: Tensor, target: Tensor) -> Tensor:
+        known = (target >= 0).to(logits.dtype)
+        loss = F.cross_entropy(
+            logits.transpose(1, 2),
+            target.clamp(min=0),
+            label_smoothing=smoothing,
+            reduction="none",
+        )
+        return (loss * known).sum(dim=1) / known.sum(dim=1).clamp(min=1.0)
+
+    return per_sample
+
+
 class Task:
     """Base class of tasks. Subclasses set :attr:`name` (by the factory) and implement
     :meth:`loss`; a task with a head implements :meth:`build_head` and :meth:`target`.
 
+    ``level`` (as its ``TaskSpec``): ``"sequence"``, the head gets the pooled ``[B, D]``, or
+    ``"frame"``, it gets the per-frame ``[B, T, D_f]`` and returns per-frame logits.
     ``metric`` (optional): a validation metric over the epoch's logits and targets, logged as
     ``val/task/<name>/<metric_name>`` (:func:`cmi_core.tags.task_metric_tag`).
     """
 
+    level: ClassVar[str] = "sequence"
     metric_name: ClassVar[str | None] = None
 
     def __init__(self, name: str, options: object, context: TaskContext) -> None:
         self.name, self.options, self.context = name, options, context
 
     def build_head(self, in_dim: int, dropout: float) -> nn.Module | None:
-        """The head on the pooled representation ``[B, in_dim]``; None for a head-less term."""
+        """The head on the pooled representation ``[B, in_dim]`` (per-frame tasks: on each
+        frame's ``[B, T, in_dim]``); None for a head-less term."""
         return None
 
     def logits(self, head_output: Tensor) -> Tensor:
@@ -156,3 +180,16 @@ class ClassificationTask(Task):
         if not known.any():
             return None
         return float((logits[known].argmax(dim=-1) == target[known]).float().mean())
+
+
+class FrameClassificationTask(ClassificationTask):
+    """A per-frame classification head (the same MLP, applied to every frame) with the masked
+    per-frame cross-entropy (:func:`masked_frame_cross_entropy`), mixup-aware; its target is a
+    ``[B, T]`` batch key (``-1`` on padding and unknown frames), its metric the accuracy over
+    the known frames. Subclasses set ``batch_key`` and ``n_classes``."""
+
+    level: ClassVar[str] = "frame"
+
+    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        per_sample = masked_frame_cross_entropy(self.context.label_smoothing)
+        return mixed_loss(per_sample, outputs[self.name], self.target(batch), batch)

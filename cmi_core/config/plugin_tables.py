@@ -210,6 +210,18 @@ def check_tasks(cfg: Config) -> Iterable[Problem]:
         missing = [d for d in getattr(spec, "depends_on", ()) if d not in names]
         if isinstance(spec, TaskSpec) and missing:
             yield where, f"task {name!r} depends on {missing}, which are not configured"
+        if getattr(spec, "level", "sequence") == "frame" and not _gives_frames(cfg, manager):
+            backbone = cfg.model.backbone
+            yield where, f"task {name!r} needs a per-frame output; backbone {backbone!r} gives none"
+
+
+def _gives_frames(cfg: Config, manager: Any) -> bool:
+    """Whether the configured backbone declares a per-frame output (an unknown backbone is
+    reported where its slot is resolved, so it counts as giving one here)."""
+    try:
+        return bool(getattr(manager.get("backbone", cfg.model.backbone), "frames", False))
+    except PluginError:
+        return True
 
 
 def check_data(cfg: Config) -> Iterable[Problem]:

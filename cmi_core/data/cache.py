@@ -14,7 +14,7 @@ from cmi_core.common.atomic import atomic_path
 from cmi_core.config import FeatureConfig
 from cmi_core.data.sequences import SequenceSet
 
-CACHE_VERSION = "2"  # 2: initial_behaviors
+CACHE_VERSION = "3"  # 2: initial_behaviors; 3: per-frame labels
 FINGERPRINT_BLOCK = 1 << 20
 
 
@@ -63,6 +63,8 @@ def write_cache(path: Path, data: SequenceSet) -> None:
         arrays["orientations"] = data.orientations
     if data.initial_behaviors is not None:
         arrays["initial_behaviors"] = data.initial_behaviors
+    for column, labels in data.frame_labels.items():
+        arrays[f"frame_{column}"] = np.concatenate(labels)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -80,4 +82,9 @@ def read_cache(path: Path) -> SequenceSet:
             orientations=z["orientations"] if "orientations" in z.files else None,
             feature_names=tuple(z["feature_names"].tolist()),
             initial_behaviors=z["initial_behaviors"] if "initial_behaviors" in z.files else None,
+            frame_labels={
+                name.removeprefix("frame_"): np.split(z[name], cuts)
+                for name in z.files
+                if name.startswith("frame_")
+            },
         )

@@ -1,4 +1,5 @@
-"""Sequences -> fixed-length tensors: one padding rule, labels for the 3 heads, augmentation.
+"""Sequences -> fixed-length tensors: one padding rule, labels for the heads (per sequence and
+per frame), augmentation.
 
 Training, validation and inference all go through ``pad_or_truncate`` (keep the END of the
 sequence, where the gesture is; pad on the left with zeros; mask False on padding and on
@@ -16,6 +17,7 @@ from cmi_core.data.features import IMU_FEATURES, mirror_features
 from cmi_core.data.schema import (
     COMPOSITE_INDEX,
     DEMOGRAPHIC_FEATURES,
+    FRAME_LABELS,
     GESTURE_IS_TARGET,
     GESTURE_TO_NINE,
     GESTURES,
@@ -24,6 +26,9 @@ from cmi_core.data.schema import (
 from cmi_core.data.sequences import SequenceSet
 
 HANDEDNESS = DEMOGRAPHIC_FEATURES.index("handedness")
+
+FRAME_LABEL_KEYS: dict[str, str] = {column: f"y{column}" for column in FRAME_LABELS}
+"""The batch key of each per-frame label column: ``yphase``, ``ybehavior`` (``[B, T]``)."""
 
 
 def pad_or_truncate(
@@ -40,18 +45,40 @@ def pad_or_truncate(
     return out, mask
 
 
+def pad_frame_labels(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(T, K) per-frame labels -> (max_len, K) int64 aligned with :func:`pad_or_truncate`'s
+    output (its ``mask``): the last frames kept, ``-1`` on padding and on masked frames, so a
+    per-frame loss counts only real frames with a known label."""
+    max_len = len(mask)
+    out = np.full((max_len, labels.shape[1]), -1, dtype=np.int64)
+    keep = min(len(labels), max_len)
+    if keep:
+        out[max_len - keep :] = labels[len(labels) - keep :]
+    out[~mask] = -1
+    return out
+
+
 # -- augmentation (time axis = axis 0 of a (T, C) sequence) ----------------------------------
 
 
 def time_stretch(x: np.ndarray, valid: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
     """Resample every channel to ``round(T * factor)`` frames by linear interpolation in time."""
-    n = len(x)
-    new_len = max(1, round(n * factor))
-    pos = np.linspace(0.0, n - 1, new_len)
+    pos = stretch_positions(len(x), factor)
     lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
+    hi = np.minimum(lo + 1, len(x) - 1)
     w = (pos - lo)[:, None].astype(np.float32)
-    return x[lo] * (1 - w) + x[hi] * w, valid[np.rint(pos).astype(np.int64)]
+    return x[lo] * (1 - w) + x[hi] * w, valid[nearest_frames(pos)]
+
+
+def stretch_positions(n: int, factor: float) -> np.ndarray:
+    """The source positions (fractional) of the ``round(n * factor)`` stretched frames."""
+    return np.linspace(0.0, n - 1, max(1, round(n * factor)))
+
+
+def nearest_frames(positions: np.ndarray) -> np.ndarray:
+    """The source frame nearest each stretched frame: what the mask and the per-frame labels
+    of a stretched frame are (labels are classes: they are not interpolated)."""
+    return np.rint(positions).astype(np.int64)
 
 
 def mask_span(
@@ -71,10 +98,19 @@ def augment_sequence(
     cfg: AugmentConfig,
     names: tuple[str, ...],
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random time stretch, span masking, IMU noise, hand mirroring and thm/ToF dropping."""
+    labels: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Random time stretch, span masking, IMU noise, hand mirroring and thm/ToF dropping.
+
+    ``labels`` (per-frame, ``[T, K]``) follow the time stretch; a masked span marks its frames
+    invalid, which :func:`pad_frame_labels` turns into ``-1``. They draw nothing from ``rng``,
+    so a run augments the same with or without them.
+    """
     if rng.random() < cfg.stretch_p:
-        x, valid = time_stretch(x, valid, rng.uniform(*cfg.stretch_range))
+        factor = rng.uniform(*cfg.stretch_range)
+        if labels is not None:
+            labels = labels[nearest_frames(stretch_positions(len(x), factor))]
+        x, valid = time_stretch(x, valid, factor)
     if rng.random() < cfg.mask_p and len(x) > 1:
         length = int(rng.integers(1, min(cfg.mask_max_len, len(x) - 1) + 1))
         x, valid = mask_span(x, valid, int(rng.integers(0, len(x) - length + 1)), length)
@@ -90,7 +126,7 @@ def augment_sequence(
     if len(names) > len(IMU_FEATURES) and rng.random() < cfg.drop_thm_tof_p:
         x = x.copy()
         x[:, len(IMU_FEATURES) :] = 0.0  # summaries, presence flag and any ToF images
-    return x, valid, demographics
+    return x, valid, demographics, labels
 
 
 def auxiliary_labels(data: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
@@ -141,6 +177,7 @@ class SequenceDataset(Dataset):
             orientation[self.indices],
             composite[self.indices],
         )
+        self._stacked: dict[int, np.ndarray] = {}
         self._fixed: dict[int, dict[str, torch.Tensor]] = {}
         """Items without augmentation, built once: validation reads the same items each epoch."""
 
@@ -159,19 +196,36 @@ class SequenceDataset(Dataset):
         k = int(self.indices[i])
         x, valid = self.data.features[k], self.data.valid[k]
         demographics = self.data.demographics[k]
+        labels = self._frame_labels(k)
         if self.augment is not None:
             draw = int(torch.randint(0, 2**62, ()).item())
             rng = np.random.default_rng([self.seed, k, draw])
-            x, valid, demographics = augment_sequence(
-                x, valid, demographics, self.augment, self.data.feature_names, rng
+            x, valid, demographics, labels = augment_sequence(
+                x, valid, demographics, self.augment, self.data.feature_names, rng, labels
             )
         x, mask = pad_or_truncate(x, valid, self.max_len)
+        padded = torch.from_numpy(pad_frame_labels(labels, mask))
         item = {
             "x": torch.from_numpy(x),
             "mask": torch.from_numpy(mask),
             "demographics": torch.from_numpy(np.array(demographics, dtype=np.float32)),
         }
+        item |= {key: padded[:, j] for j, key in enumerate(FRAME_LABEL_KEYS.values())}
         return item | self._labels[i]
+
+    def _frame_labels(self, k: int) -> np.ndarray:
+        """Sequence ``k``'s per-frame labels ``[T, K]`` (``FRAME_LABEL_KEYS`` order), ``-1``
+        for a column the data does not carry; stacked once per sequence (every epoch reads
+        them again)."""
+        labels = self._stacked.get(k)
+        if labels is None:
+            n = len(self.data.valid[k])
+            columns = [
+                self.data.frame_labels[c][k] if c in self.data.frame_labels else np.full(n, -1)
+                for c in FRAME_LABEL_KEYS
+            ]
+            labels = self._stacked[k] = np.stack(columns, axis=1).astype(np.int8)
+        return labels
 
 
 def _label_tensors(

@@ -29,6 +29,7 @@ from cmi_core.data.schema import (
     ACC_COLUMNS,
     DEMOGRAPHIC_FEATURES,
     DEMOGRAPHICS_COLUMNS,
+    FRAME_LABELS,
     GESTURE_INDEX,
     GESTURES,
     ORIENTATIONS,
@@ -133,7 +134,7 @@ def _check_header(path: Path, expected: Sequence[str]) -> None:
 
 def _needed_columns(labelled: bool, features: FeatureConfig) -> list[str]:
     meta = ["sequence_id", "sequence_counter", "subject"]
-    meta += ["orientation", "behavior", "gesture"] if labelled else []
+    meta += ["orientation", "behavior", "phase", "gesture"] if labelled else []
     sensors = [*ACC_COLUMNS, *ROT_COLUMNS]
     sensors += [*THM_COLUMNS, *TOF_COLUMNS] if features.thm_tof else []
     return meta + sensors
@@ -143,7 +144,7 @@ def _dtypes(columns: Sequence[str], tof: pl.DataType | None) -> dict[str, pl.Dat
     """Column types; ``tof=None`` accepts raw ToF readings of any numeric type as they are."""
     dtypes: dict[str, pl.DataType | None] = {c: pl.Float32() for c in columns}
     dtypes.update(sequence_id=pl.String(), subject=pl.String(), sequence_counter=pl.Int64())
-    labels = ("orientation", "behavior", "gesture")
+    labels = ("orientation", "behavior", "phase", "gesture")
     dtypes.update({c: pl.String() for c in labels if c in columns})
     if TOF_COLUMNS[0] in columns:
         dtypes.update(dict.fromkeys(TOF_COLUMNS, tof))
@@ -255,7 +256,11 @@ def _prepare(frame: pl.DataFrame, features: FeatureConfig, source: str) -> pl.Da
     """Check and cast the needed columns, and replace the 320 ToF columns by per-sensor
     summaries. Row-local, so it runs on row batches of a file as well as on a whole frame."""
     present = set(frame.columns)
-    columns = _needed_columns("gesture" in present, features)
+    columns = [  # a frame without the per-frame label columns gives no per-frame labels
+        c
+        for c in _needed_columns("gesture" in present, features)
+        if c in present or c not in FRAME_LABELS
+    ]
     for column in columns:
         if column not in present:
             raise DataError(f"{source}: missing column {column!r}")
@@ -329,6 +334,11 @@ def _assemble(
             initial_behaviors = frame["behavior"].gather(starts).fill_null("").to_numpy()
             initial_behaviors = initial_behaviors.astype(str)
     cuts = starts[1:]
+    frame_labels = {
+        column: np.split(_frame_labels(frame, column, starts, sequence_ids, source), cuts)
+        for column in FRAME_LABELS
+        if labelled and column in frame.columns
+    }
     return SequenceSet(
         sequence_ids=sequence_ids,
         subjects=subjects,
@@ -339,7 +349,25 @@ def _assemble(
         orientations=orientations,
         feature_names=feat.feature_names(features),
         initial_behaviors=initial_behaviors,
+        frame_labels=frame_labels,
     )
+
+
+def _frame_labels(
+    frame: pl.DataFrame, column: str, starts: np.ndarray, sequence_ids: np.ndarray, source: str
+) -> np.ndarray:
+    """A per-frame label column as int8 class ids (``FRAME_LABELS``), ``-1`` where empty."""
+    classes = FRAME_LABELS[column]
+    values = frame[column].fill_null("").to_numpy().astype(str)
+    known = values != ""
+    bad = known & ~np.isin(values, classes)
+    if bad.any():  # name the sequence of the first bad frame
+        sequence = sequence_ids[np.searchsorted(starts, np.flatnonzero(bad)[0], "right") - 1]
+        _check_values(values[bad][:1], classes, column, np.array([sequence]), source)
+    ids = np.full(len(values), -1, dtype=np.int8)
+    for i, name in enumerate(classes):
+        ids[values == name] = i
+    return ids
 
 
 def _check_unique_rows(frame: pl.DataFrame, source: str) -> None:

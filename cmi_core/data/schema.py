@@ -64,6 +64,8 @@ GESTURE_BEHAVIOR = "Performs gesture"
 BEHAVIORS: tuple[str, ...] = (*MOVE_BEHAVIORS, PAUSE_BEHAVIOR, GESTURE_BEHAVIOR)
 PHASES: tuple[str, ...] = ("Transition", "Gesture")
 SEQUENCE_TYPES: tuple[str, ...] = ("Target", "Non-Target")
+FRAME_LABELS: dict[str, tuple[str, ...]] = {"phase": PHASES, "behavior": BEHAVIORS}
+"""The per-frame label columns of train.csv and their classes (index = class id)."""
 
 COMPOSITE_CLASSES: tuple[tuple[str, str, str], ...] = tuple(
     (orientation, gesture, behavior)

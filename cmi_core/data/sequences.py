@@ -21,6 +21,10 @@ class SequenceSet:
     orientations: np.ndarray | None  # str [N] (train only)
     feature_names: tuple[str, ...]
     initial_behaviors: np.ndarray | None = None  # str [N]: the first frame's behaviour (train only)
+    frame_labels: dict[str, list[np.ndarray]] = attrs.field(factory=dict)
+    """Per-frame labels by column (``phase``, ``behavior``; :data:`~cmi_core.data.schema.
+    FRAME_LABELS`): int8 ``[T_i]`` each, aligned with ``features``, ``-1`` where unknown. Empty
+    for files that do not carry them (test files)."""
 
     def __len__(self) -> int:
         return len(self.sequence_ids)
@@ -41,4 +45,5 @@ class SequenceSet:
             initial_behaviors=None
             if self.initial_behaviors is None
             else self.initial_behaviors[idx],
+            frame_labels={k: [v[i] for i in idx] for k, v in self.frame_labels.items()},
         )

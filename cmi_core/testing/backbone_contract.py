@@ -11,6 +11,7 @@ from torch import Tensor
 
 from cmi_core.backbone import Backbone
 from cmi_core.builders import build_backbone
+from cmi_core.specs import PluginSpec
 from cmi_core.testing.plugin_contract import PluginContract, reloaded
 
 Build = Callable[[], Backbone]
@@ -74,6 +75,43 @@ class BackboneContract(PluginContract):
             f"(3, {backbone.out_dim})"
         )
         assert torch.isfinite(out).all(), "the embedding has non-finite values: it must be finite"
+
+    def test_the_per_frame_output_is_what_the_spec_declares(
+        self, build: Build, in_channels: int, spec: PluginSpec
+    ) -> None:
+        backbone = build().eval()
+        declared = bool(getattr(spec, "frames", False))
+        assert (backbone.frame_dim is not None) == declared, (
+            f"BackboneSpec(frames={declared}) but frame_dim = {backbone.frame_dim!r}: a backbone "
+            "with a per-frame output sets frame_dim and declares frames=True (cmi check reads it)"
+        )
+        if not declared:
+            return
+        x, mask = left_padded([torch.randn(n, in_channels) for n in (20, 11, 5)], 20)
+        with torch.no_grad():
+            pooled, frames = backbone.encode(x, mask)
+            plain = backbone(x, mask)
+        assert frames.shape == (3, 20, backbone.frame_dim), (
+            f"per-frame output of shape {tuple(frames.shape)}: encode must give [B, T, "
+            f"frame_dim] = (3, 20, {backbone.frame_dim}) on the input's time axis"
+        )
+        assert torch.isfinite(frames[mask]).all(), "the per-frame output must be finite"
+        assert torch.equal(pooled, plain), (
+            "encode's pooled output differs from forward's: it must be the very same "
+            "computation, so a run with per-frame tasks trains the backbone it would without"
+        )
+        alone, _ = left_padded([x[1, mask[1]]], 20)
+        with torch.no_grad():
+            _, frames_alone = backbone.encode(alone, mask[1:2])
+        torch.testing.assert_close(
+            frames[1, mask[1]],
+            frames_alone[0, mask[1]],
+            **TOLERANCE,
+            msg=lambda detail: (
+                "a real frame's per-frame output moved with the other sequences or the padding "
+                "values: it must sit at the frame it came from and ignore padding. " + detail
+            ),
+        )
 
     @pytest.mark.parametrize("where", ["front", "back"])
     def test_padding_does_not_move_the_embedding(

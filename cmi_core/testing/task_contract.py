@@ -1,4 +1,6 @@
-"""The contract every task plugin must meet: its head, target, loss, mixup and dependencies."""
+"""The contract every task plugin must meet: its head, target, loss, mixup and dependencies;
+per-frame tasks (``TaskSpec(level="frame")``) get per-frame features and targets, and their
+loss must skip the frames whose label is unknown (``-1``: padding, test files)."""
 
 from __future__ import annotations
 
@@ -10,27 +12,46 @@ import torch
 from torch import Tensor
 
 from cmi_core.builders import build_task
-from cmi_core.data.schema import COMPOSITE_CLASSES, GESTURE_IS_TARGET, GESTURE_TO_NINE
+from cmi_core.data.schema import (
+    COMPOSITE_CLASSES,
+    FRAME_LABELS,
+    GESTURE_IS_TARGET,
+    GESTURE_TO_NINE,
+)
 from cmi_core.specs import PluginSpec
 from cmi_core.task import Task
 from cmi_core.testing.plugin_contract import PluginContract
 
 Build = Callable[[], Task]
-IN_DIM, BATCH = 24, 6
+IN_DIM, BATCH, FRAMES = 24, 6, 10
 
 
 def kit_batch(size: int = BATCH, seed: int = 0) -> dict[str, Tensor]:
     """A batch with every target the dataset gives (``y18``, ``ybin``, ``y9``, ``yorient``,
-    ``ycomposite``), all known, drawn at random."""
+    ``ycomposite``), all known, drawn at random; the per-frame ones (``yphase``, ``ybehavior``,
+    ``[size, FRAMES]``) unknown (``-1``) on the first frames of each sequence, as on padding."""
     generator = torch.Generator().manual_seed(seed)
     y18 = torch.randint(0, 18, (size,), generator=generator)
-    return {
+    batch = {
         "y18": y18,
         "ybin": torch.as_tensor(GESTURE_IS_TARGET)[y18].float(),
         "y9": torch.as_tensor(GESTURE_TO_NINE)[y18],
         "yorient": torch.randint(0, 4, (size,), generator=generator),
         "ycomposite": torch.randint(0, len(COMPOSITE_CLASSES), (size,), generator=generator),
     }
+    padding = torch.arange(FRAMES) < torch.arange(size).unsqueeze(1) % 3
+    for column, classes in FRAME_LABELS.items():
+        labels = torch.randint(0, len(classes), (size, FRAMES), generator=generator)
+        batch[f"y{column}"] = labels.masked_fill(padding, -1)
+    return batch
+
+
+def kit_features(task: Task, seed: int | None = None) -> Tensor:
+    """Random head input of the task's level: ``[BATCH, IN_DIM]`` or per frame
+    ``[BATCH, FRAMES, IN_DIM]``."""
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    shape = (BATCH, FRAMES, IN_DIM) if task.level == "frame" else (BATCH, IN_DIM)
+    return torch.randn(shape, generator=generator)
 
 
 class TaskContract(PluginContract):
@@ -65,20 +86,49 @@ class TaskContract(PluginContract):
             "pass its name argument on to Task.__init__"
         )
 
+    def test_the_task_has_the_level_its_spec_declares(self, build: Build, spec: PluginSpec) -> None:
+        declared, built = getattr(spec, "level", "sequence"), build().level
+        assert built == declared, (
+            f"TaskSpec(level={declared!r}) but the task's level is {built!r}: the network "
+            "gives a head the input of the task's level and cmi check reads the spec's"
+        )
+
     def test_the_head_gives_one_row_of_logits_per_sequence(self, build: Build) -> None:
         task = build()
         head = task.build_head(IN_DIM, 0.0)
         if head is None:
             pytest.skip("the task has no head")
-        logits = task.logits(head(torch.randn(BATCH, IN_DIM)))
+        logits = task.logits(head(kit_features(task)))
         assert logits.shape[0] == BATCH and torch.isfinite(logits).all(), (
             f"logits of shape {tuple(logits.shape)} for a batch of {BATCH}: the head must give "
             "finite logits with the batch first"
         )
+        if task.level == "frame":
+            assert logits.shape[1] == FRAMES, (
+                f"logits of shape {tuple(logits.shape)} for {FRAMES} frames: a per-frame "
+                "task's head must give logits for every frame, [B, T, ...]"
+            )
         target = task.target(kit_batch())
         assert target is not None and target.shape[0] == BATCH, (
             "a task with a head must read a target with the batch first from the batch"
         )
+
+    def test_a_frame_loss_skips_frames_without_a_label(self, tasks: list[Task]) -> None:
+        task, batch = tasks[0], kit_batch()
+        if task.level != "frame":
+            pytest.skip("a sequence-level task")
+        outputs, _ = _outputs(tasks)
+        unknown = task.target(batch) < 0
+        changed = {**outputs, task.name: outputs[task.name].masked_fill(unknown[..., None], 1e4)}
+        with torch.no_grad():
+            torch.testing.assert_close(
+                task.loss(changed, batch),
+                task.loss(outputs, batch),
+                msg=lambda detail: (
+                    "the logits of frames labelled -1 (padding, unknown) changed the loss: a "
+                    "per-frame loss must count only the frames with a known label. " + detail
+                ),
+            )
 
     def test_the_loss_trains_the_heads_it_reads(self, tasks: list[Task]) -> None:
         outputs, parameters = _outputs(tasks)
@@ -161,12 +211,11 @@ def _loss(task: Task, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
 
 def _outputs(tasks: Sequence[Task]) -> tuple[dict[str, Tensor], list[torch.nn.Parameter]]:
     """The logits of every task with a head on random features, and the heads' parameters."""
-    features = torch.randn(BATCH, IN_DIM)
     outputs, parameters = {}, []
     for task in tasks:
         head = task.build_head(IN_DIM, 0.0)
         if head is not None:
-            outputs[task.name] = task.logits(head(features))
+            outputs[task.name] = task.logits(head(kit_features(task, seed=0)))
             parameters += list(head.parameters())
     return outputs, parameters
 

@@ -17,6 +17,7 @@ from cmi_core.backbone import Backbone
 from cmi_core.builders import build_task, make_tasks
 from cmi_core.config import Config
 from cmi_core.data.features import feature_names
+from cmi_core.errors import ConfigError
 from cmi_core.task import Task
 from cmi_core.train.tof_branch import backbone_channels, image_branch
 from cmi_core.weighting import active_terms
@@ -64,9 +65,12 @@ class CMINetwork(nn.Module):
         if tasks is None:
             tasks = [build_task(name) for name in active_terms(nine_class_head, kl_weight=1.0)]
         self.tasks: tuple[Task, ...] = tuple(tasks)
+        self.pooled_dim = features
+        self.frame_dim = _frame_dim(backbone, self.tasks)
         self.heads = nn.ModuleDict()
         for task in self.tasks:
-            layer = task.build_head(features, head_dropout)
+            in_dim = self.frame_dim if task.level == "frame" else features
+            layer = task.build_head(in_dim, head_dropout)
             if layer is not None:
                 self.heads[task.name] = layer
 
@@ -81,23 +85,44 @@ class CMINetwork(nn.Module):
         self, x: Tensor, mask: Tensor, demographics: Tensor | None = None
     ) -> Tensor:
         """The heads' input ``[B, D]``: backbone embedding + demographics embedding (the
-        ToF images, where the run reads them, through the image branch first)."""
+        ToF images, where the run reads them, through the image branch first).
+
+        With per-frame tasks, ``[B, D + T * frame_dim]``: the per-frame output flattened after
+        it, so the shared representation stays one tensor (what gradient-level strategies
+        differentiate at); :meth:`heads_forward` splits it again.
+        """
         if self.image_branch is not None:
             x = self.image_branch(x, mask)
-        features = self.backbone(x, mask)
+        frames = None
+        if self.frame_dim is None:
+            features = self.backbone(x, mask)
+        else:
+            features, frames = self.backbone.encode(x, mask)
         if self.demographics is not None:
             if demographics is None:  # as exp024: missing demographics count as zeros
                 in_features = self.demographics[0].in_features
                 demographics = features.new_zeros(features.shape[0], in_features)
             features = torch.cat([features, self.demographics(demographics)], dim=-1)
-        return features
+        if frames is None:
+            return features
+        return torch.cat([features, frames.flatten(1)], dim=-1)
 
     def heads_forward(self, features: Tensor) -> dict[str, Tensor]:
+        pooled, frames = self._split(features)
         return {
-            task.name: task.logits(self.heads[task.name](features))
+            task.name: task.logits(
+                self.heads[task.name](frames if task.level == "frame" else pooled)
+            )
             for task in self.tasks
             if task.name in self.heads
         }
+
+    def _split(self, features: Tensor) -> tuple[Tensor, Tensor | None]:
+        """:meth:`shared_representation`'s tensor as ``([B, D], [B, T, frame_dim] | None)``."""
+        if self.frame_dim is None:
+            return features, None
+        pooled, flat = features.split([self.pooled_dim, features.shape[1] - self.pooled_dim], 1)
+        return pooled, flat.view(features.shape[0], -1, self.frame_dim)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every task shares: the backbone and the demographics MLP."""
@@ -114,6 +139,21 @@ def backbone_in_channels(cfg: Config, in_channels: int) -> int:
     reads them) replaced by the image branch's embedding."""
     names = feature_names(cfg.data.features)
     return in_channels - len(names) + backbone_channels(names, cfg.model.tof_embed_dim)
+
+
+def _frame_dim(backbone: Backbone, tasks: Sequence[Task]) -> int | None:
+    """The per-frame width the frame tasks' heads get; None without frame tasks."""
+    frame_tasks = [t.name for t in tasks if t.level == "frame"]
+    if not frame_tasks:
+        return None
+    if getattr(backbone, "frame_dim", None) is None:
+        raise ConfigError(
+            [
+                f"task {frame_tasks[0]!r} needs a per-frame output; "
+                f"backbone {type(backbone).__name__} gives none"
+            ]
+        )
+    return int(backbone.frame_dim)
 
 
 def network_for(cfg: Config, backbone: Backbone) -> CMINetwork:

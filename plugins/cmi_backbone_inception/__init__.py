@@ -52,5 +52,6 @@ cmi_register_backbones = cmi_core.registering(
         summary="InceptionTime (Ismail Fawaz et al. 2020): multi-kernel inception modules",
         factory=make_backbone,
         config_cls=InceptionOptions,
+        frames=True,
     )
 )

@@ -59,7 +59,7 @@ class InceptionTimeEncoder(Backbone):
 
     def __init__(self, in_channels: int, o: InceptionOptions) -> None:
         super().__init__()
-        self.out_dim = 4 * o.n_filters
+        self.out_dim = self.frame_dim = 4 * o.n_filters
         self.input_norm = InputNorm(in_channels) if o.input_norm else None
         widths = [in_channels] + [self.out_dim] * o.depth
         self.inception = nn.ModuleList(InceptionModule(c_in, o) for c_in in widths[:-1])
@@ -69,6 +69,15 @@ class InceptionTimeEncoder(Backbone):
         self.pool = AttentionPool(self.out_dim) if o.pooling == "attention" else MeanPool()
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        frames, mask = self._frames(x, mask)
+        return self.pool(frames, mask)
+
+    def encode(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        frames, mask = self._frames(x, mask)
+        return self.pool(frames, mask), frames
+
+    def _frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The last module's output ``[B, T, 4 * n_filters]`` and the real-frame mask."""
         mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
         if self.input_norm is not None:
@@ -79,4 +88,4 @@ class InceptionTimeEncoder(Backbone):
             if i % 3 == 2:
                 h = F.relu(h + self.shortcuts[i // 3](residual, mask))
                 h = residual = self.dropout(h)
-        return self.pool(h.transpose(1, 2), mask)
+        return h.transpose(1, 2), mask

@@ -49,5 +49,6 @@ cmi_register_backbones = cmi_core.registering(
         summary="Residual SE-CNN blocks + BiGRU + attention pooling (top CMI notebooks)",
         factory=make_backbone,
         config_cls=ResSEGRUOptions,
+        frames=True,
     )
 )

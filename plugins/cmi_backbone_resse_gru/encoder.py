@@ -75,9 +75,22 @@ def pack_real_frames(h: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
     Left padding, right padding and masked frames inside a sequence are all handled alike.
     """
-    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+    order = _real_first(mask)
     gathered = torch.gather(h, 1, order.unsqueeze(-1).expand_as(h))
     return gathered, mask.sum(dim=1)
+
+
+def unpack_real_frames(packed: Tensor, mask: Tensor) -> Tensor:
+    """The inverse of :func:`pack_real_frames`: ``packed [B, L, D]`` (``L <= T``, real frames
+    first, zeros after) back to ``[B, T, D]`` at the frames they came from."""
+    padded = F.pad(packed, (0, 0, 0, mask.shape[1] - packed.shape[1]))
+    index = _real_first(mask).unsqueeze(-1).expand_as(padded)
+    return torch.zeros_like(padded).scatter(1, index, padded)
+
+
+def _real_first(mask: Tensor) -> Tensor:
+    """The frame order that puts each sequence's real frames first, in their order."""
+    return torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
 
 
 class ResSEGRUEncoder(Backbone):
@@ -85,7 +98,7 @@ class ResSEGRUEncoder(Backbone):
 
     def __init__(self, in_channels: int, o: ResSEGRUOptions) -> None:
         super().__init__()
-        self.out_dim = 2 * o.gru_hidden
+        self.out_dim = self.frame_dim = 2 * o.gru_hidden
         self.input_norm = InputNorm(in_channels) if o.input_norm else None
         widths = [in_channels] + [o.channels] * o.n_blocks
         self.blocks = nn.ModuleList(
@@ -100,6 +113,18 @@ class ResSEGRUEncoder(Backbone):
         self.pool = AttentionPool(self.out_dim)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        out, frames, _ = self._packed_frames(x, mask)
+        return self.pool(out, frames)
+
+    def encode(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The pooled output as :meth:`forward`; the GRU outputs moved back to the frames
+        they came from (zeros on padding)."""
+        out, frames, mask = self._packed_frames(x, mask)
+        return self.pool(out, frames), unpack_real_frames(out, mask)
+
+    def _packed_frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The GRU output of the real frames packed to the front (after dropout), its mask,
+        and the real-frame mask of the input."""
         mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
         if self.input_norm is not None:
@@ -114,4 +139,4 @@ class ResSEGRUEncoder(Backbone):
         out, _ = self.gru(sequence)
         out, _ = pad_packed_sequence(out, batch_first=True)
         frames = torch.arange(out.shape[1], device=out.device) < lengths.unsqueeze(1)
-        return self.pool(self.dropout(out), frames)
+        return self.dropout(out), frames, mask

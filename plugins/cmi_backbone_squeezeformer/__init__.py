@@ -61,5 +61,6 @@ cmi_register_backbones = cmi_core.registering(
         summary="Conformer-style encoder (FFN, masked MHSA, depthwise conv) with pooling",
         factory=make_backbone,
         config_cls=SqueezeformerOptions,
+        frames=True,
     )
 )

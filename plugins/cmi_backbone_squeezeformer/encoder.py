@@ -174,7 +174,7 @@ class SqueezeformerEncoder(Backbone):
 
     def __init__(self, in_channels: int, o: SqueezeformerOptions) -> None:
         super().__init__()
-        self.out_dim = o.d_model
+        self.out_dim = self.frame_dim = o.d_model
         self.input_norm = InputNorm(in_channels) if o.input_norm else None
         self.projection = nn.Linear(in_channels, o.d_model)
         self.register_buffer(
@@ -187,6 +187,15 @@ class SqueezeformerEncoder(Backbone):
         self.pool = _pooling(o)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        frames, mask = self._frames(x, mask)
+        return self.pool(frames, mask)
+
+    def encode(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        frames, mask = self._frames(x, mask)
+        return self.pool(frames, mask), frames
+
+    def _frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The normalised per-frame output ``[B, T, d_model]`` and the real-frame mask."""
         mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak
         if self.input_norm is not None:
@@ -198,7 +207,7 @@ class SqueezeformerEncoder(Backbone):
         attn_mask = mask[:, None, None, :]
         for block in self.blocks:
             h = block(h, mask, attn_mask)
-        return self.pool(self.norm(h), mask)
+        return self.norm(h), mask
 
 
 def _pooling(o: SqueezeformerOptions) -> nn.Module:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import cmi_core
@@ -232,6 +233,26 @@ class UndeclaredDependency(cmi_core.Task):
         return outputs["multiclass"].logsumexp(dim=-1).mean()
 
 
+class SoundPhase(cmi_core.FrameClassificationTask):
+    """Sound: 2 phases per frame, masked per-frame cross-entropy, mixup-aware."""
+
+    batch_key = "yphase"
+    n_classes = 2
+
+
+class CountsUnknownFrames(SoundPhase):
+    """Fault: the per-frame loss averages over every frame, padding and unknown ones too."""
+
+    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        def per_sample(logits: Tensor, target: Tensor) -> Tensor:
+            loss = F.cross_entropy(logits.transpose(1, 2), target.clamp(min=0), reduction="none")
+            return loss.mean(dim=1)
+
+        return cmi_core.mixed_loss(per_sample, outputs[self.name], self.target(batch), batch)
+
+
+BROKEN_FRAME_TASKS = {"counts_unknown_frames": CountsUnknownFrames, "sound_frame_task": SoundPhase}
+
 BROKEN_TASKS = {
     "ignores_mixup": IgnoresMixup,
     "detached_loss": DetachedLoss,
@@ -241,19 +262,32 @@ BROKEN_TASKS = {
 
 @cmi_core.hookimpl
 def cmi_register_tasks() -> list[TaskSpec]:
-    return [
-        TaskSpec(
-            name=name,
-            summary=f"broken on purpose: {name}",
-            factory=factory,
-            config_cls=cmi_core.TaskOptions,
-        )
-        for name, factory in BROKEN_TASKS.items()
-    ] + [
-        TaskSpec(
-            name="sound_task",
-            summary="the broken tasks without their faults (sound)",
-            factory=SoundOrientation,
-            config_cls=cmi_core.TaskOptions,
-        )
-    ]
+    return (
+        [
+            TaskSpec(
+                name=name,
+                summary=f"broken on purpose: {name}",
+                factory=factory,
+                config_cls=cmi_core.TaskOptions,
+            )
+            for name, factory in BROKEN_TASKS.items()
+        ]
+        + [
+            TaskSpec(
+                name="sound_task",
+                summary="the broken tasks without their faults (sound)",
+                factory=SoundOrientation,
+                config_cls=cmi_core.TaskOptions,
+            )
+        ]
+        + [
+            TaskSpec(
+                name=name,
+                summary=f"per-frame: {name}",
+                factory=factory,
+                config_cls=cmi_core.TaskOptions,
+                level="frame",
+            )
+            for name, factory in BROKEN_FRAME_TASKS.items()
+        ]
+    )

@@ -37,6 +37,11 @@ def make_batch(size: int = 4, length: int = 50, seed: int = 0) -> dict[str, torc
     # the auxiliary tasks' targets, drawn after the others so those stay as they were
     batch["yorient"] = torch.randint(0, 4, (size,), generator=generator)
     batch["ycomposite"] = torch.randint(0, 144, (size,), generator=generator)
+    batch["yphase"] = torch.randint(0, 2, (size, length), generator=generator).masked_fill(
+        ~mask, -1
+    )
+    batch["ybehavior"] = torch.randint(0, 4, (size, length), generator=generator)
+    batch["ybehavior"] = batch["ybehavior"].masked_fill(~mask, -1)
     return batch
 
 

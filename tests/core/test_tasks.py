@@ -23,7 +23,16 @@ from cmi_core.train.network import CMINetwork
 from cmi_core.weighting import TERMS
 from tests.core.conftest import CHANNELS, TINY_BACKBONE, make_batch
 
-BUILT_IN = ("multiclass", "binary", "nine_class", "kl", "orientation", "composite")
+BUILT_IN = (
+    "multiclass",
+    "binary",
+    "nine_class",
+    "kl",
+    "orientation",
+    "composite",
+    "phase",
+    "behavior",
+)
 
 
 def test_the_built_in_tasks_are_registered_as_kind_task() -> None:

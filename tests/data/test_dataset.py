@@ -131,7 +131,7 @@ def test_mirror_augmentation_flips_hand() -> None:
     x = rng.normal(size=(6, 16)).astype(np.float32)
     demo = np.linspace(0, 1, 7, dtype=np.float32)
     mirror = attrs.evolve(NO_AUGMENT, mirror_p=1.0)
-    out, _, out_demo = augment_sequence(x, np.ones(6, bool), demo, mirror, IMU_FEATURES, rng)
+    out, _, out_demo, _ = augment_sequence(x, np.ones(6, bool), demo, mirror, IMU_FEATURES, rng)
     np.testing.assert_array_equal(out, mirror_features(x, IMU_FEATURES))
     np.testing.assert_array_equal(out[:, 0], -x[:, 0])  # acc_x
     np.testing.assert_array_equal(out[:, 1], x[:, 1])  # acc_y

@@ -27,7 +27,8 @@ EXTRA_PLUGIN = """
 
     @cmi_core.hookimpl
     def cmi_register_backbones():
-        return [BackboneSpec(name="tiny", summary="t", factory=print, config_cls=Options)]
+        spec = BackboneSpec(name="tiny", summary="t", factory=print, config_cls=Options)
+        return [attrs.evolve(spec, frames=True)]
 
     @cmi_core.hookimpl
     def cmi_register_weightings():
@@ -49,7 +50,8 @@ def errors_of(path: Path, *overrides: str) -> list[str]:
 
 @pytest.fixture
 def extra_plugin(site_dir: Path) -> str:
-    """A local module with a ``tiny`` backbone and a weighting badly named ``lr_scale``."""
+    """A local module with a ``tiny`` backbone (declaring a per-frame output, as configs with
+    per-frame tasks need) and a weighting badly named ``lr_scale``."""
     (site_dir / "extra_plugin.py").write_text(textwrap.dedent(EXTRA_PLUGIN))
     return 'plugins.modules=["extra_plugin"]'
 
