@@ -33,6 +33,7 @@ from cmi_core.train.callbacks import (
     ResumeCheckpoint,
     StopSignals,
 )
+from cmi_core.train.loopback import strategy_for
 from cmi_core.train.model import CMIModel
 from cmi_core.train.network import backbone_in_channels, network_for
 from cmi_core.train.rng import RngState
@@ -127,7 +128,7 @@ def make_trainer(
         accelerator=t.accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
-        strategy=t.strategy,
+        strategy=strategy_for(t.strategy, t.num_nodes),
         precision=t.precision,
         gradient_clip_val=t.gradient_clip_val or None,
         deterministic=t.deterministic,

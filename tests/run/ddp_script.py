@@ -2,7 +2,8 @@
 
 Lightning re-launches this script for rank 1 (same arguments), exactly like it re-launches the
 ``cmi`` command. After training, every rank dumps its learnable weighting parameters and a
-checksum of all weights to ``rank<r>.json`` beside the run directory, and its weights before and
+checksum of all weights to ``rank<r>.json`` beside the run directory (with the addresses
+its process listens on), and its weights before and
 after training to ``rank<r>_start.pt`` and ``rank<r>.pt``.
 
     python tests/run/ddp_script.py CONFIG RUN_DIR
@@ -11,6 +12,7 @@ after training to ``rank<r>_start.pt`` and ``rank<r>.pt``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,22 @@ from pytorch_lightning import Callback
 
 from cmi_core.config import load_config
 from cmi_core.runs import run
+
+
+def listening_addresses() -> list[str]:
+    """The local addresses of this process's listening TCP sockets (``/proc``, Linux)."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.append(fields[1].split(":")[0])  # hex address
+    return found
 
 
 class DumpWeights(Callback):
@@ -39,6 +57,7 @@ class DumpWeights(Callback):
             "weighting": weighting,
             "effective_weights": effective,
             "checksum": checksum,
+            "listening": listening_addresses(),
         }
         (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(dump))
 

@@ -38,6 +38,9 @@ def test_ddp_trains_on_two_processes_with_identical_learned_weights(
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world_size"] == ranks[1]["world_size"] == 2
+    loopback = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
+    assert ranks[0]["listening"], "rank 0 holds the rendezvous socket"
+    assert set(ranks[0]["listening"]) == {loopback}, ranks[0]["listening"]
     assert ranks[0]["weighting"] == ranks[1]["weighting"]
     assert ranks[0]["checksum"] == ranks[1]["checksum"]
     values = list(ranks[0]["weighting"].values())
