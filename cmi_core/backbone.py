@@ -28,3 +28,24 @@ class Backbone(nn.Module):
         what :meth:`forward` returns, ``frames`` the representation of every input frame on the
         input's time axis (padded frames hold values a per-frame loss must mask out)."""
         raise NotImplementedError(f"{type(self).__name__} gives no per-frame output")
+
+
+class PooledFrames(Backbone):
+    """A backbone that computes every frame's representation, then pools it: implement
+    :meth:`frames` and set ``pool``; :meth:`forward` and :meth:`encode` follow from them, so the
+    pooled output is the same tensor with or without per-frame tasks."""
+
+    pool: nn.Module
+
+    def frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``(frames [B, T, frame_dim], mask [B, T])``: the per-frame output and the mask of
+        the frames the pooling may read."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        frames, mask = self.frames(x, mask)
+        return self.pool(frames, mask)
+
+    def encode(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        frames, mask = self.frames(x, mask)
+        return self.pool(frames, mask), frames

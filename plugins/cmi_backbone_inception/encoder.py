@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cmi_backbone_inception import InceptionOptions
-from cmi_core.backbone import Backbone
+from cmi_core.backbone import PooledFrames
 from cmi_core.layers import AttentionPool, InputNorm, MaskedBatchNorm1d, MeanPool, real_frames
 
 
@@ -54,7 +54,7 @@ class Shortcut(nn.Module):
         return self.norm(self.conv(x), mask)
 
 
-class InceptionTimeEncoder(Backbone):
+class InceptionTimeEncoder(PooledFrames):
     """``x [B, T, C]``, ``mask [B, T]`` (True = real frame) -> ``[B, 4 * n_filters]``."""
 
     def __init__(self, in_channels: int, o: InceptionOptions) -> None:
@@ -68,15 +68,7 @@ class InceptionTimeEncoder(Backbone):
         self.dropout = nn.Dropout1d(o.dropout)  # whole channels of [B, C, T]
         self.pool = AttentionPool(self.out_dim) if o.pooling == "attention" else MeanPool()
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        frames, mask = self._frames(x, mask)
-        return self.pool(frames, mask)
-
-    def encode(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        frames, mask = self._frames(x, mask)
-        return self.pool(frames, mask), frames
-
-    def _frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """The last module's output ``[B, T, 4 * n_filters]`` and the real-frame mask."""
         mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak

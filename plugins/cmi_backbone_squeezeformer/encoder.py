@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cmi_backbone_squeezeformer import SqueezeformerOptions
-from cmi_core.backbone import Backbone
+from cmi_core.backbone import PooledFrames
 from cmi_core.layers import (
     AttentionPool,
     ChannelDropout,
@@ -169,7 +169,7 @@ class ClsPool(nn.Module):
         return self.norm(h[:, 0])
 
 
-class SqueezeformerEncoder(Backbone):
+class SqueezeformerEncoder(PooledFrames):
     """``x [B, T, C]``, ``mask [B, T]`` (True = real frame) -> ``[B, d_model]``."""
 
     def __init__(self, in_channels: int, o: SqueezeformerOptions) -> None:
@@ -186,15 +186,7 @@ class SqueezeformerEncoder(Backbone):
         self.norm = nn.LayerNorm(o.d_model)
         self.pool = _pooling(o)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        frames, mask = self._frames(x, mask)
-        return self.pool(frames, mask)
-
-    def encode(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        frames, mask = self._frames(x, mask)
-        return self.pool(frames, mask), frames
-
-    def _frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """The normalised per-frame output ``[B, T, d_model]`` and the real-frame mask."""
         mask = real_frames(mask)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # NaN or Inf in padding cannot leak

@@ -266,18 +266,25 @@ def test_batch_inputs_must_cover_every_feature_set(tiny_run, tiny_thm_tof_run):
         predictor.predict_batch(imu_only)
 
 
-def test_cmi_ensemble_does_not_import_torch(tiny_run):
-    """Scoring OOF files is a quick command: no torch, no Lightning start-up."""
+def cli_without_torch(args: list[str]) -> list[str]:
+    """Run ``cmi ARGS`` in a fresh interpreter; its stdout lines, after checking that neither
+    torch nor Lightning was imported (OOF scoring is a quick command)."""
     code = (
         "import sys\nfrom cmi_core.cli import main\n"
-        f"code = main(['ensemble', {str(tiny_run[0])!r}])\n"
+        f"code = main({args!r})\n"
         "heavy = [m for m in ('torch', 'pytorch_lightning') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
         "sys.exit(code)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == "HEAVY="
-    assert done.stdout.splitlines()[1].split()[0] == str(tiny_run[0])
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "HEAVY="
+    return lines
+
+
+def test_cmi_ensemble_does_not_import_torch(tiny_run):
+    lines = cli_without_torch(["ensemble", str(tiny_run[0])])
+    assert lines[1].split()[0] == str(tiny_run[0])
 
 
 def _without_thm_tof(frame: pl.DataFrame) -> pl.DataFrame:
