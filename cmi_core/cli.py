@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--csv", type=Path, help="also write the table as CSV")
     compare.add_argument("--json", type=Path, help="also write the table as JSON")
     compare.add_argument("--plot", type=Path, help="also plot scores and differences (PNG)")
+    compare.add_argument(
+        "--weights", action="store_true", help="also print each term's final learned weight"
+    )
     compare.set_defaults(handler=_cmd_compare)
 
     check = sub.add_parser("check", help="validate a config and its plugins")
@@ -391,6 +394,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         check_outputs,
         compare,
         format_table,
+        format_weights,
         write_csv,
         write_json,
         write_plot,
@@ -399,6 +403,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     check_outputs(args.csv, args.json, args.plot)
     comparison = compare(args.dirs, args.baseline)
     print(format_table(comparison))
+    if args.weights:
+        print("\n" + format_weights(comparison))
     for path, write in ((args.csv, write_csv), (args.json, write_json), (args.plot, write_plot)):
         if path is not None:
             write(comparison, path)

@@ -54,6 +54,8 @@ class Run:
     config: dict[str, Any]
     oof: pl.DataFrame
     complete: bool
+    weights: list[dict[str, float]] = attrs.field(factory=list)
+    """Each finished fold's final effective weights (``weights/<term>``), from ``summary.json``."""
 
 
 @attrs.frozen
@@ -66,6 +68,8 @@ class ConfigStats:
     oof_scores: list[float]
     fold_means: dict[int, float]
     vs_baseline: PairedResult | None
+    final_weights: dict[str, list[float]] = attrs.field(factory=dict)
+    """Each term's final weight in every finished (fold, seed), for ``--weights``."""
 
     @property
     def oof_mean(self) -> float:
@@ -121,6 +125,7 @@ def _read_run(run_dir: RunDir, label: str, seed: int | None) -> Run:
         config=config,
         oof=run_dir.oof().select(KEY_COLUMNS),
         complete=bool(run_dir.summary().get("complete", False)),
+        weights=[record.weights for record in run_dir.fold_records().values()],
     )
 
 
@@ -241,6 +246,10 @@ def _config_stats(
     for run in runs:
         for k, rows in _by_fold(run).items():
             per_fold.setdefault(k, []).append(_score(rows))
+    final_weights: dict[str, list[float]] = {}
+    for fold_weights in (w for run in runs for w in run.weights):
+        for term, weight in fold_weights.items():
+            final_weights.setdefault(term, []).append(weight)
     return ConfigStats(
         name=name,
         runs=[str(run.path) for run in runs],
@@ -248,6 +257,7 @@ def _config_stats(
         oof_scores=[_score(run.oof) for run in runs if run.complete],
         fold_means={k: float(np.mean(v)) for k, v in sorted(per_fold.items())},
         vs_baseline=None if baseline is None else _paired(runs, baseline, fold_of_subject, seed),
+        final_weights=final_weights,
     )
 
 
@@ -305,6 +315,7 @@ def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
             "oof_sd": c.oof_sd,
             "oof_scores": c.oof_scores,
             **{f"fold_{k}": v for k, v in c.fold_means.items()},
+            **{f"weight_{t}": float(np.mean(v)) for t, v in c.final_weights.items()},
         }
         if c.vs_baseline is not None:
             p = c.vs_baseline
@@ -358,6 +369,26 @@ def format_table(comparison: Comparison) -> str:
         "W/T/L: pairs won/tied/lost against the baseline; flags: few-subjects (no bootstrap), "
         "disagree (the CI and p < 0.05 disagree about a difference: trust neither alone)"
     )
+    return "\n".join(lines)
+
+
+def format_weights(comparison: Comparison) -> str:
+    """Each config's final effective weight per term (``weights/<term>`` at the end of each
+    fold), mean ± sd over its finished (fold, seed) pairs: what a learned weighting settled on."""
+    terms = list(dict.fromkeys(t for c in comparison.configs for t in c.final_weights))
+    if not terms:
+        return "final weights: no run recorded any"
+    width = max(len("config"), *(len(c.name) for c in comparison.configs)) + 2
+    cell = max(15, *(len(t) + 2 for t in terms))
+    head = f"{'config':<{width}}" + "".join(f"{t:>{cell}}" for t in terms)
+    lines = ["final weights (mean ± sd over folds x seeds)", head, "-" * len(head)]
+    for c in comparison.configs:
+        cells = []
+        for term in terms:
+            values = c.final_weights.get(term)
+            text = "-" if not values else f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+            cells.append(f"{text:>{cell}}")
+        lines.append(f"{c.name:<{width}}" + "".join(cells))
     return "\n".join(lines)
 
 

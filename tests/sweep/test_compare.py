@@ -35,13 +35,14 @@ FINGERPRINT = {
 """A ``data_fingerprint.json`` of the rows above (the digests stand for the real ones)."""
 
 
-def fold_record(k: int) -> dict[str, object]:
+def fold_record(k: int, weights: dict[str, float] | None = None) -> dict[str, object]:
     """One ``summary.json`` fold record, as ``cmi run`` writes it."""
     n_val = sum(r[2] == k for r in ROWS)
     return {
         **{"fold": k, "cmi_score": 1.0, "binary_f1": 1.0, "macro_f1": 1.0, "best_epoch": 0},
         **{"epochs_trained": 1, "stopped_early": False, "wall_time_s": 1.0},
-        **{"n_train": len(ROWS) - n_val, "n_val": n_val, "weights": {}, "weighting": {}},
+        **{"n_train": len(ROWS) - n_val, "n_val": n_val, "weights": weights or {}},
+        "weighting": {},
     }
 
 
@@ -54,11 +55,12 @@ def write_run(
     probs: np.ndarray | None = None,
     data: dict[str, object] | None = FINGERPRINT,
     data_table: dict[str, object] | None = None,
+    weights: tuple[dict[str, float], dict[str, float]] = ({}, {}),
     **cv: int,
 ) -> Path:
     """A run directory as ``cmi run`` leaves it, with the given predictions (and gesture
     probabilities, zero unless given), trained on ``data`` (no ``data_fingerprint.json``:
-    ``None``) configured as ``data_table``."""
+    ``None``) configured as ``data_table``; ``weights``: each fold's final weights."""
     path.mkdir(parents=True)
     config = {
         "name": "exp",
@@ -71,7 +73,7 @@ def write_run(
     summary = {
         "complete": True,
         "n_sequences": len(ROWS),
-        "folds": [fold_record(0), fold_record(1)],
+        "folds": [fold_record(0, weights[0]), fold_record(1, weights[1])],
     }
     (path / "summary.json").write_text(json.dumps(summary))
     if data is not None:
@@ -150,6 +152,32 @@ def test_cli_table_csv_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rows[1]["diff_mean"] == pytest.approx((1 - 9 / 14) / 2)
     assert pl.read_csv(out["csv"])["config"].to_list() == ["a", "b"]
     assert out["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_weights_are_the_final_weights_over_folds_and_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for seed, phase in ((0, (0.5, 1.5)), (1, (1.0, 2.0))):
+        folds = ({"multiclass": 1.0, "phase": phase[0]}, {"multiclass": 1.0, "phase": phase[1]})
+        write_run(tmp_path / f"unc{seed}", RIGHT, seed=seed, strategy="uncertainty", weights=folds)
+    write_run(tmp_path / "none0", RIGHT, seed=0, strategy="none")
+    argv = ["compare", *(str(tmp_path / n) for n in ("none0", "unc0", "unc1")), "--weights"]
+    argv += ["--json", str(tmp_path / "cmp.json")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    weights = out[out.index("final weights (mean ± sd over folds x seeds)") :].splitlines()
+    assert weights[1].split() == ["config", "multiclass", "phase"]
+    assert weights[3].split() == ["none0", "-", "-"]  # a run without recorded weights
+    # phase over the 4 (fold, seed) pairs: 0.5, 1.5, 1.0, 2.0 -> mean 1.25, sd sqrt(0.3125)
+    assert weights[4].split() == ["unc0", "1.000", "±", "0.000", "1.250", "±", "0.559"]
+    rows = json.loads((tmp_path / "cmp.json").read_text())["configs"]
+    assert rows[1]["weight_phase"] == pytest.approx(1.25) and "weight_phase" not in rows[0]
+
+
+def test_weights_of_runs_without_any(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write_run(tmp_path / "a", RIGHT, seed=0, strategy="none")
+    assert main(["compare", str(a), "--weights"]) == 0
+    assert "final weights: no run recorded any" in capsys.readouterr().out
 
 
 def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
