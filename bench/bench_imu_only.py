@@ -33,6 +33,7 @@ from cmi_core.data.source import resolve_data_dir
 from cmi_core.metrics import score_indices
 from cmi_core.predict.fold_models import run_config
 from cmi_core.predict.predictor import Predictor
+from cmi_core.rundir.reader import RunDir
 
 
 def imu_only_copy(data_dir: Path, out_dir: Path) -> Path:
@@ -64,7 +65,7 @@ def evaluate(run_dir: Path, seed: int, imu_run: Path | None = None) -> dict[str,
     full = load_train(data_dir, cfg.data.features)
     with tempfile.TemporaryDirectory() as tmp:
         imu = load_train(imu_only_copy(data_dir, Path(tmp)), cfg.data.features)
-    oof = pl.read_csv(run_dir / "oof_predictions.csv")
+    oof = RunDir(run_dir).oof()
     position = {sequence: i for i, sequence in enumerate(full.sequence_ids)}
     rows = np.array([position[sequence] for sequence in oof["sequence_id"]])
     folds, truth = oof["fold"].to_numpy(), full.labels[rows]
@@ -86,9 +87,7 @@ def evaluate(run_dir: Path, seed: int, imu_run: Path | None = None) -> dict[str,
 
 def recorded_oof(run_dir: Path, reference: pl.DataFrame) -> np.ndarray:
     """The run's recorded OOF predictions in ``reference``'s order; its folds must be the same."""
-    oof = pl.read_csv(
-        run_dir / "oof_predictions.csv", columns=["sequence_id", "fold", "prediction"]
-    )
+    oof = RunDir(run_dir).oof().select("sequence_id", "fold", "prediction")
     aligned = reference.select("sequence_id", "fold").join(oof, on="sequence_id", how="left")
     if not aligned["fold"].equals(aligned["fold_right"], null_equal=False):
         raise SystemExit(f"{run_dir}: its sequences or folds differ from the run's")

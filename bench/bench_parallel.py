@@ -20,7 +20,6 @@ weigh more, so their ratios are conservative).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -29,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cmi_core.rundir.reader import RunDir
 from cmi_core.runs.executor import usable_cores
 
 CMI = [sys.executable, "-m", "cmi_core.cli"]
@@ -45,8 +45,7 @@ def timed(argv: list[str]) -> float:
 
 
 def fold_scores(run_dir: Path) -> list[float]:
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    return [fold["cmi_score"] for fold in summary["folds"]]
+    return [record.cmi_score for record in RunDir(run_dir).fold_records().values()]
 
 
 def main() -> None:

@@ -85,10 +85,10 @@ def run_config(run_dir: Path, plugin_modules: Sequence[str] = ()) -> Config:
     """The run's resolved ``config.toml``, loaded without the training data or the weighting
     plugin, importing only the ``plugin_modules`` the caller allows."""
     table = RunDir(run_dir).config_table()
-    return _inference_config(table, str(run_dir / CONFIG_FILE), plugin_modules)
+    return inference_config(table, str(run_dir / CONFIG_FILE), plugin_modules)
 
 
-def _inference_config(
+def inference_config(
     raw: dict[str, Any], source: str, plugin_modules: Sequence[str] = ()
 ) -> Config:
     """A run directory may come from anywhere: its ``[plugins] modules`` are never imported
@@ -163,7 +163,7 @@ def _first_of(keys: Sequence[str]) -> str:
 
 
 def _stored_config(path: Path, ckpt: dict[str, Any], plugin_modules: Sequence[str]) -> Config:
-    return _inference_config(dict(ckpt["config"]), f"{path}: config", plugin_modules)
+    return inference_config(dict(ckpt["config"]), f"{path}: config", plugin_modules)
 
 
 def check_compatible(path: Path, ckpt: dict[str, Any], cfg: Config) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from cmi_core import builders
 from cmi_core.data.features import feature_names
-from cmi_core.predict.fold_models import _inference_config, inference_model, load_checkpoint
+from cmi_core.predict.fold_models import inference_config, inference_model, load_checkpoint
 from cmi_core.predict.predictor import Predictor
 from cmi_core.train.network import CMINetwork
 
@@ -25,7 +25,7 @@ DATA = Path(__file__).parent / "data"
 
 def test_the_network_takes_the_state_dict_written_before_the_split() -> None:
     raw = tomllib.loads((DATA / "config_before_network_split.toml").read_text())
-    cfg = _inference_config(raw, "config_before_network_split.toml")
+    cfg = inference_config(raw, "config_before_network_split.toml")
     network = inference_model(cfg, len(feature_names(cfg.data.features)))
     before = json.loads((DATA / "state_dict_before_network_split.json").read_text())
     assert {k: list(v.shape) for k, v in network.state_dict().items()} == before
