@@ -94,16 +94,18 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "--seeds 3 --out runs/aux-on",
     "runs/resse-aux-off": "cmi sweep configs/resse_gru.toml --grid data.features.thm_tof=false "
     "--seeds 3 --out runs/resse-aux-off",
-    "runs/resse-aux-on": "cmi sweep configs/resse_gru.toml -o 'loss.tasks.names=[\"multiclass\","
-    "\"binary\",\"nine_class\",\"kl\",\"orientation\",\"composite\",\"phase\",\"behavior\"]' "
+    "runs/resse-aux-on": 'cmi sweep configs/resse_gru.toml -o \'loss.tasks.names=["multiclass",'
+    '"binary","nine_class","kl","orientation","composite","phase","behavior"]\' '
     "-o loss.tasks.orientation.weight=0.2 -o loss.tasks.composite.weight=0.2 "
     "-o loss.tasks.phase.weight=0.2 -o loss.tasks.behavior.weight=0.2 "
     "--grid data.features.thm_tof=false --seeds 3 --out runs/resse-aux-on",
     "runs/multitask-weighting": "cmi sweep configs/multitask.toml --grid loss.weighting.strategy="
-    "none,uncertainty,direct,dwa,famo,pcgrad,upgrad --seeds 3 --out runs/multitask-weighting",
-    "runs/multitask-fixed": "cmi sweep configs/multitask.toml -o loss.weighting.strategy=none "
-    "--grid loss.tasks.orientation.weight=0.2,1.0 --grid loss.tasks.composite.weight=0.2,1.0 "
-    "--seeds 3 --out runs/multitask-fixed",
+    "none,uncertainty,direct,dwa,famo,pcgrad,upgrad --seeds 3 --out runs/multitask-weighting "
+    "--jobs 2",
+    "runs/multitask-equal": "cmi sweep configs/multitask.toml -o loss.weighting.strategy=none "
+    "-o loss.tasks.composite.weight=1.0 -o loss.tasks.phase.weight=1.0 "
+    "-o loss.tasks.behavior.weight=1.0 --grid loss.tasks.orientation.weight=1.0 --seeds 3 "
+    "--out runs/multitask-equal --jobs 2",
     "runs/uncertainty-lr": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=false "
     "--grid loss.weighting.lr_scale=1.0 --seeds 3 --out runs/uncertainty-lr --jobs 2",
