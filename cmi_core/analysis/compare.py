@@ -77,7 +77,11 @@ class ConfigStats:
 
     @property
     def oof_sd(self) -> float:
-        return float(np.std(self.oof_scores, ddof=1)) if len(self.oof_scores) > 1 else math.nan
+        return _sd(self.oof_scores)
+
+    def weight_stats(self) -> dict[str, tuple[float, float]]:
+        """Each term's final weight, mean and sd over the (fold, seed) pairs that recorded it."""
+        return {t: (float(np.mean(v)), _sd(v)) for t, v in self.final_weights.items()}
 
 
 @attrs.frozen
@@ -118,14 +122,15 @@ def _runs_under(path: Path) -> list[Run]:
 
 def _read_run(run_dir: RunDir, label: str, seed: int | None) -> Run:
     config = run_dir.flat_config()
+    summary, records = run_dir.summary_and_records()
     return Run(
         path=run_dir.path,
         label=label,
         seed=int(config.get("trainer.seed", 0)) if seed is None else seed,
         config=config,
         oof=run_dir.oof().select(KEY_COLUMNS),
-        complete=bool(run_dir.summary().get("complete", False)),
-        weights=[record.weights for record in run_dir.fold_records().values()],
+        complete=bool(summary.get("complete", False)),
+        weights=[record.weights for record in records.values()],
     )
 
 
@@ -315,7 +320,7 @@ def as_rows(comparison: Comparison) -> list[dict[str, Any]]:
             "oof_sd": c.oof_sd,
             "oof_scores": c.oof_scores,
             **{f"fold_{k}": v for k, v in c.fold_means.items()},
-            **{f"weight_{t}": float(np.mean(v)) for t, v in c.final_weights.items()},
+            **{f"weight_{t}": mean for t, (mean, _) in c.weight_stats().items()},
         }
         if c.vs_baseline is not None:
             p = c.vs_baseline
@@ -383,12 +388,9 @@ def format_weights(comparison: Comparison) -> str:
     head = f"{'config':<{width}}" + "".join(f"{t:>{cell}}" for t in terms)
     lines = ["final weights (mean ± sd over folds x seeds)", head, "-" * len(head)]
     for c in comparison.configs:
-        cells = []
-        for term in terms:
-            values = c.final_weights.get(term)
-            text = "-" if not values else f"{np.mean(values):.3f} ± {np.std(values):.3f}"
-            cells.append(f"{text:>{cell}}")
-        lines.append(f"{c.name:<{width}}" + "".join(cells))
+        stats = c.weight_stats()
+        texts = [_weight_cell(*stats[t]) if t in stats else "-" for t in terms]
+        lines.append(f"{c.name:<{width}}" + "".join(f"{text:>{cell}}" for text in texts))
     return "\n".join(lines)
 
 
@@ -472,6 +474,15 @@ def write_plot(comparison: Comparison, path: Path) -> None:
 def _num(value: float) -> str:
     """A score, or ``-`` where there is none (an sd needs two complete runs, a mean one)."""
     return f"{'-':>6}" if math.isnan(value) else f"{value:.4f}"
+
+
+def _sd(values: Sequence[float]) -> float:
+    """The sample standard deviation (``nan`` below two values): every ``sd`` of the tables."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
+def _weight_cell(mean: float, sd: float) -> str:
+    return f"{mean:.3f} ± {'-' if math.isnan(sd) else f'{sd:.3f}'}"
 
 
 def _csv_value(value: Any) -> Any:

@@ -86,13 +86,14 @@ class RunDir:
 
     def summary(self) -> dict[str, Any]:
         """``summary.json``, its ``folds`` list checked to hold one fold record each."""
-        return self._summary_and_records()[0]
+        return self.summary_and_records()[0]
 
     def fold_records(self) -> dict[int, FoldRecord]:
         """``{k: FoldRecord}`` of every finished fold, in fold order."""
-        return self._summary_and_records()[1]
+        return self.summary_and_records()[1]
 
-    def _summary_and_records(self) -> tuple[dict[str, Any], dict[int, FoldRecord]]:
+    def summary_and_records(self) -> tuple[dict[str, Any], dict[int, FoldRecord]]:
+        """Both from one read of ``summary.json`` (a run in progress may rewrite it between two)."""
         path = self.path / SUMMARY_FILE
         if not path.is_file():
             raise RunError(f"{self.path}: not a run directory with results (no {SUMMARY_FILE})")

@@ -168,8 +168,9 @@ def test_weights_are_the_final_weights_over_folds_and_seeds(
     weights = out[out.index("final weights (mean ± sd over folds x seeds)") :].splitlines()
     assert weights[1].split() == ["config", "multiclass", "phase"]
     assert weights[3].split() == ["none0", "-", "-"]  # a run without recorded weights
-    # phase over the 4 (fold, seed) pairs: 0.5, 1.5, 1.0, 2.0 -> mean 1.25, sd sqrt(0.3125)
-    assert weights[4].split() == ["unc0", "1.000", "±", "0.000", "1.250", "±", "0.559"]
+    # phase over the 4 (fold, seed) pairs: 0.5, 1.5, 1.0, 2.0 -> mean 1.25, sample sd
+    # sqrt(1.25 / 3) = 0.645 (the sd of the OOF column too)
+    assert weights[4].split() == ["unc0", "1.000", "±", "0.000", "1.250", "±", "0.645"]
     rows = json.loads((tmp_path / "cmp.json").read_text())["configs"]
     assert rows[1]["weight_phase"] == pytest.approx(1.25) and "weight_phase" not in rows[0]
 
@@ -178,6 +179,12 @@ def test_weights_of_runs_without_any(tmp_path: Path, capsys: pytest.CaptureFixtu
     a = write_run(tmp_path / "a", RIGHT, seed=0, strategy="none")
     assert main(["compare", str(a), "--weights"]) == 0
     assert "final weights: no run recorded any" in capsys.readouterr().out
+
+
+def test_one_recorded_weight_has_no_sd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write_run(tmp_path / "a", RIGHT, seed=0, strategy="direct", weights=({"kl": 0.25}, {}))
+    assert main(["compare", str(a), "--weights"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["a", "0.250", "±", "-"]
 
 
 def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
