@@ -14,16 +14,17 @@ on the same subjects.
     .venv/bin/python -m pip install -e '.[bench]'
     .venv/bin/python bench/bench_baselines.py configs/exp025.toml [-o data.dir=...] \
         [--methods minirocket,multirocket-hydra] [--runs runs/a runs/sweep ...] \
-        [--baseline multirocket-hydra]
+        [--baseline multirocket-hydra] [--ensemble 'A + B' [--fit-weights]]
 
 Prints one row per method and run: out-of-fold cmi_score, binary and macro F1, seconds, the
 score difference to the first method and the ratio of its time to the first's, measured in the
 same script. With ``--runs`` it then prints ``cmi compare``'s table with the ``--baseline``
 method as the baseline: the runs grouped by config over seeds, each (fold, seed) pair against
 the deterministic method's score on that fold, with the paired interval, the test and the
-subject and pair counts. A method's predictions are cached (``--cache-dir``) under a digest of
-the parsed data, channels, folds, ``max_len`` and library versions; a cached row says so and
-shows the seconds it took when it was computed.
+subject and pair counts; ``--ensemble`` adds an ensemble of the runs' configs, mixed seed by
+seed as ``cmi compare --ensemble`` mixes them. A method's predictions are cached
+(``--cache-dir``) under a digest of the parsed data, channels, folds, ``max_len`` and library
+versions; a cached row says so and shows the seconds it took when it was computed.
 """
 
 from __future__ import annotations
@@ -42,14 +43,8 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cmi_core.analysis.compare import (
-    Run,
-    check_comparable,
-    collect_runs,
-    compare_groups,
-    format_table,
-    group_configs,
-)
+from cmi_core.analysis.compare import Run, compare_groups, format_table, read_groups
+from cmi_core.analysis.seed_ensembles import add_ensembles
 from cmi_core.common.atomic import atomic_path
 from cmi_core.config import load_config
 from cmi_core.data.dataset import pad_or_truncate
@@ -203,6 +198,18 @@ def parse_args() -> argparse.Namespace:
         help="the method the runs are paired against (default multirocket-hydra)",
     )
     parser.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="A+B",
+        help="also pair an ensemble of the runs' configs, mixed seed by seed (repeatable)",
+    )
+    parser.add_argument(
+        "--fit-weights",
+        action="store_true",
+        help="mix --ensemble members with weights fitted on the other folds (nested)",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         help="where methods' OOF predictions are kept (default: <data.cache_dir>/baselines)",
@@ -212,6 +219,8 @@ def parse_args() -> argparse.Namespace:
     unknown = [m for m in [*args.methods, args.baseline] if m not in METHODS]
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    if args.ensemble and not args.runs:
+        parser.error("--ensemble mixes configs of --runs; give the runs")
     if args.runs and args.baseline not in args.methods:
         parser.error(f"--baseline {args.baseline} is not among --methods")
     return args
@@ -233,13 +242,12 @@ def main() -> None:
             name, data, folds, cfg.data.max_len, cache_dir
         )
         rows.append((name + (" (cached)" if cached else ""), predictions, seconds))
-    runs = collect_runs(args.runs) if args.runs else []
-    if runs:
-        check_comparable(runs)
+    groups = read_groups(args.runs) if args.runs else {}
+    groups = add_ensembles(groups, args.ensemble, fit=args.fit_weights)
+    runs = [run for members in groups.values() for run in members]
     rows += [(str(run.path), check_folds(run, data, folds), float("nan")) for run in runs]
     print_scores(data, rows)
     if runs:
-        groups = dict(group_configs(runs))
         seeds = sorted({run.seed for run in runs})
         method = dict(zip(args.methods, rows, strict=False))[args.baseline][1]
         groups = {args.baseline: as_runs(args.baseline, method, data, folds, seeds), **groups}

@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--weights", action="store_true", help="also print each term's final learned weight"
     )
+    _add_ensemble_arguments(compare)
     compare.set_defaults(handler=_cmd_compare)
 
     check = sub.add_parser("check", help="validate a config and its plugins")
@@ -389,19 +390,40 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if done == len(state["points"]) else 1
 
 
+def _add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ensemble A+B`` (repeatable) and ``--fit-weights``: seed-by-seed ensembles of
+    configs compared like configs (compare; bench/bench_baselines.py)."""
+    parser.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="A+B",
+        help="also compare an ensemble of these configs, mixed seed by seed (repeatable)",
+    )
+    parser.add_argument(
+        "--fit-weights",
+        action="store_true",
+        help="mix --ensemble members with weights fitted on the other folds (nested)",
+    )
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from cmi_core.analysis.compare import (
         check_outputs,
-        compare,
+        compare_groups,
         format_table,
         format_weights,
+        pick_baseline,
+        read_groups,
         write_csv,
         write_json,
         write_plot,
     )
+    from cmi_core.analysis.seed_ensembles import add_ensembles
 
     check_outputs(args.csv, args.json, args.plot)
-    comparison = compare(args.dirs, args.baseline)
+    groups = add_ensembles(read_groups(args.dirs), args.ensemble, fit=args.fit_weights)
+    comparison = compare_groups(groups, pick_baseline(groups, args.baseline))
     print(format_table(comparison))
     if args.weights:
         print("\n" + format_weights(comparison))

@@ -38,6 +38,8 @@ from cmi_core.rundir.reader import RunDir, data_differences
 from cmi_core.runs.sweep_plan import SWEEP_FILE, point_title, read_sweep, sweep_points
 
 KEY_COLUMNS = ("sequence_id", "subject", "fold", "gesture", "prediction")
+ENSEMBLE_SEPARATOR = "+"
+"""Joins the configs of an ensemble's name (``--ensemble``); only a name with it finds one."""
 
 
 class CompareError(CmiError):
@@ -178,22 +180,28 @@ def _point_name(point: Mapping[str, Any]) -> str:
     return point_title(point["values"]) if point.get("values") else point["label"]
 
 
-def find_config(names: Iterable[str], given: str) -> str:
-    """The config ``--baseline`` names: its whole name, or the shortest part of it that no
-    other config shares, as ``key=value`` or bare values (``none``, ``max_len=96``)."""
+def find_config(names: Iterable[str], given: str, option: str = "--baseline") -> str:
+    """The config ``given`` (to ``option``) names: its whole name, or the shortest part of it
+    that no other config shares, as ``key=value`` or bare values (``none``, ``max_len=96``);
+    an ensemble's (``a + b``) only by parts joined by ``+``."""
     names = list(names)
     if given in names:
         return given
     wanted = given.split()
-    found = [name for name in names if all(_names_part(name, w) for w in wanted)]
+    found = [
+        name
+        for name in names
+        if all(_names_part(name, w) for w in wanted)
+        and (ENSEMBLE_SEPARATOR in wanted) == (ENSEMBLE_SEPARATOR in name.split())
+    ]
     if len(found) == 1:
         return found[0]
     if found:
         raise CompareError(
-            f"--baseline {given}: ambiguous, it names {len(found)} configs: "
+            f"{option} {given}: ambiguous, it names {len(found)} configs: "
             f"{', '.join(repr(n) for n in found)}; give more of one (e.g. {found[0]!r})"
         )
-    raise CompareError(f"--baseline {given}: no such config; the configs are: {', '.join(names)}")
+    raise CompareError(f"{option} {given}: no such config; the configs are: {', '.join(names)}")
 
 
 def _names_part(name: str, part: str) -> bool:
@@ -218,12 +226,20 @@ def _check_one_run_per_seed(members: Sequence[Run]) -> None:
 
 def compare(paths: Sequence[Path], baseline: str | None = None, *, seed: int = 0) -> Comparison:
     """Read, check and compare; ``baseline`` defaults to the first config."""
+    groups = read_groups(paths)
+    return compare_groups(groups, pick_baseline(groups, baseline), seed=seed)
+
+
+def read_groups(paths: Sequence[Path]) -> dict[str, list[Run]]:
+    """The runs under ``paths``, checked comparable, grouped by config over seeds."""
     runs = collect_runs(paths)
     check_comparable(runs)
-    groups = group_configs(runs)
-    return compare_groups(
-        groups, find_config(groups, baseline) if baseline else next(iter(groups)), seed=seed
-    )
+    return group_configs(runs)
+
+
+def pick_baseline(names: Iterable[str], baseline: str | None) -> str:
+    """The config ``--baseline`` names, or the first config."""
+    return find_config(names, baseline) if baseline else next(iter(names))
 
 
 def compare_groups(

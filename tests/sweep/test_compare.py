@@ -298,3 +298,81 @@ def test_one_value_of_two_single_key_sweeps_is_told_apart(
     assert "ambiguous" in _error(
         ["compare", str(channels), str(max_len), "--baseline", "96"], capsys
     )
+
+
+def _probs(wrong: dict[int, tuple[float, float]]) -> np.ndarray:
+    """Every sequence certain of T1, except ``{row: (p_T1, p_N1)}``."""
+    probs = np.zeros((len(ROWS), len(GESTURES)))
+    probs[:, GESTURES.index(T1)] = 1.0
+    for row, (p_t1, p_n1) in wrong.items():
+        probs[row, GESTURES.index(T1)], probs[row, GESTURES.index(N1)] = p_t1, p_n1
+    return probs
+
+
+# A is wrong on sequence 0 (fold 0) and 2 (fold 1), B right but less sure: equal weights side
+# with A there (T1 0.4 < N1 0.6), weights of at least 0.8 on B (chosen on the other fold,
+# where the same holds) with B.
+A_WRONG = [N1, T1, N1, *[T1] * 5]
+A_PROBS = _probs({0: (0.2, 0.8), 2: (0.2, 0.8)})
+B_PROBS = _probs({0: (0.6, 0.4), 2: (0.6, 0.4)})
+
+
+def _two_configs(root: Path, seeds_b: tuple[int, ...] = (0, 1)) -> None:
+    for seed in (0, 1):
+        write_run(root / f"a{seed}", A_WRONG, seed=seed, strategy="none", probs=A_PROBS)
+    for seed in seeds_b:
+        write_run(root / f"b{seed}", RIGHT, seed=seed, strategy="direct", probs=B_PROBS)
+
+
+@pytest.mark.parametrize(
+    ("fit", "expected"), [([], {0: 9 / 14, 1: 9 / 14}), (["--fit-weights"], {0: 1.0, 1: 1.0})]
+)
+def test_an_ensemble_is_one_config_mixed_seed_by_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fit: list[str], expected: dict
+) -> None:
+    _two_configs(tmp_path)
+    out = tmp_path / "cmp.json"
+    argv = ["compare", *map(str, sorted(tmp_path.iterdir())), "--ensemble", "a0 + b0"]
+    assert main([*argv, *fit, "--json", str(out)]) == 0
+    assert "a0 + b0" in capsys.readouterr().out
+    rows = {row["config"]: row for row in json.loads(out.read_text())["configs"]}
+    ensemble = rows["a0 + b0"]
+    assert ensemble["n_runs"] == 2 and ensemble["seeds"] == [0, 1]
+    assert [ensemble[f"fold_{k}"] for k in (0, 1)] == pytest.approx(list(expected.values()))
+    # against A (the baseline), every (fold, seed) pair: tied with equal weights, won with fitted
+    assert (ensemble["wins"], ensemble["ties"]) == ((4, 0) if fit else (0, 4))
+
+
+def test_an_ensemble_has_the_seeds_every_member_has(tmp_path: Path) -> None:
+    from cmi_core.analysis.compare import read_groups
+    from cmi_core.analysis.seed_ensembles import ensemble_runs
+
+    _two_configs(tmp_path, seeds_b=(1, 2))
+    name, runs = ensemble_runs(read_groups(sorted(tmp_path.iterdir())), "a0+b1", fit=False)
+    assert name == "a0 + b1" and [run.seed for run in runs] == [1]
+
+
+@pytest.mark.parametrize(
+    ("spec", "seeds_b", "message"),
+    [
+        ("a0+a0", (0,), "--ensemble a0+a0: name at least 2 different configs, joined by +"),
+        ("a0+c", (0,), "--ensemble c: no such config; the configs are: a0, b0"),
+        ("a0+b2", (2,), "--ensemble a0+b2: its configs have no seed in common"),
+    ],
+)
+def test_bad_ensembles_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, seeds_b: tuple, message: str
+) -> None:
+    _two_configs(tmp_path, seeds_b=seeds_b)
+    argv = ["compare", *map(str, sorted(tmp_path.iterdir())), "--ensemble", spec]
+    assert _error(argv, capsys) == f"error: {message}"
+
+
+def test_the_baseline_is_a_member_or_the_ensemble_by_its_plus(tmp_path: Path) -> None:
+    from cmi_core.analysis.compare import pick_baseline, read_groups
+    from cmi_core.analysis.seed_ensembles import add_ensembles
+
+    _two_configs(tmp_path)
+    groups = add_ensembles(read_groups(sorted(tmp_path.iterdir())), ["a0+b0"], fit=False)
+    assert pick_baseline(groups, "a0") == "a0"  # not also the ensemble that holds it
+    assert pick_baseline(groups, "a0 + b0") == pick_baseline(groups, "+") == "a0 + b0"
