@@ -37,6 +37,9 @@ class FeatureConfig:
         False, None, "add the 5 ToF 8x8 images per frame (needs thm_tof) for the image branch"
     )
     mirror_left_handed: bool = field(True, None, "mirror left-handed subjects to the right hand")
+    downsample: int = field(
+        1, at_least(1), "average each run of this many frames into one (1: every frame)"
+    )
 
 
 @attrs.frozen

@@ -148,6 +148,33 @@ def fill_source(ok: np.ndarray, first: np.ndarray, end: np.ndarray) -> np.ndarra
     return np.where(prev >= 0, prev, nxt)
 
 
+def downsample(
+    values: np.ndarray, valid: np.ndarray, starts: np.ndarray, factor: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each sequence's frames averaged in runs of ``factor``, the runs aligned to its last frame
+    (where the gesture is; a shorter first run takes what is left): rows ``[N, C]`` of the
+    concatenated sequences -> the pooled rows, their validity, the pooled sequences' starts and,
+    per pooled row, the original row that ends its run (per-frame labels are read there).
+
+    The mean is over the run's valid frames (all-invalid runs stay invalid, at 0), a box filter
+    before decimation, so a window of ``max_len`` frames sees ``max_len * factor`` recorded
+    ones at the cost of ``max_len``: the lever for recordings longer and finer than the gesture
+    needs."""
+    lengths = np.diff(np.append(starts, len(values)))
+    n_runs = -(-lengths // factor)  # ceil
+    new_starts = np.concatenate([[0], np.cumsum(n_runs)[:-1]]).astype(np.int64)
+    _, end, seq = row_segments(starts, len(values))
+    to_end = end - 1 - np.arange(len(values))  # frames after the row in its sequence
+    run = new_starts[seq] + n_runs[seq] - 1 - to_end // factor  # nondecreasing over rows
+    first_rows = np.flatnonzero(np.diff(run, prepend=-1))
+    weight = valid.astype(np.float64)
+    sums = np.add.reduceat(values * weight[:, None], first_rows, axis=0)
+    counts = np.add.reduceat(weight, first_rows)
+    pooled = (sums / np.maximum(counts, 1.0)[:, None]).astype(values.dtype)
+    last_rows = np.flatnonzero(to_end % factor == 0)
+    return pooled, counts > 0, new_starts, last_rows
+
+
 def _per_sequence_mean(values: np.ndarray, ok: np.ndarray, starts: np.ndarray) -> np.ndarray:
     sums = np.add.reduceat(np.where(ok[:, None], values, 0.0), starts, axis=0)
     counts = np.add.reduceat(ok.astype(np.float64), starts)

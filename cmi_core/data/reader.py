@@ -322,6 +322,11 @@ def _assemble(
     if images is not None:
         values = np.concatenate([values, images.astype(np.float32)], axis=1)
 
+    frame_starts, frame_rows = starts, np.arange(len(values))  # frame -> row its labels are at
+    if features.downsample > 1:
+        values, valid, frame_starts, frame_rows = feat.downsample(
+            values, valid, starts, features.downsample
+        )
     labels = np.full(len(starts), -1, dtype=np.int64)
     orientations = initial_behaviors = None
     if labelled:
@@ -333,9 +338,11 @@ def _assemble(
         if "behavior" in frame.columns:  # the composite task's initial behaviour
             initial_behaviors = frame["behavior"].gather(starts).fill_null("").to_numpy()
             initial_behaviors = initial_behaviors.astype(str)
-    cuts = starts[1:]
+    cuts = frame_starts[1:]
     frame_labels = {
-        column: np.split(_frame_labels(frame, column, starts, sequence_ids, source), cuts)
+        column: np.split(
+            _frame_labels(frame, column, starts, sequence_ids, source)[frame_rows], cuts
+        )
         for column in FRAME_LABELS
         if labelled and column in frame.columns
     }
