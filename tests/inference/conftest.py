@@ -51,6 +51,19 @@ def tiny_thm_tof_run(
 
 
 @pytest.fixture(scope="session")
+def tiny_downsampled_run(
+    run_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """Like ``tiny_run`` with every 2 frames averaged into one (``downsample = 2``), fold 0."""
+    from cmi_core.runs.run import run_experiment
+
+    cfg = tiny_config(run_cache, data={"features": {"downsample": 2}}, cv={"folds": [0]})
+    run_dir = tmp_path_factory.mktemp("downsampled") / "run"
+    run_experiment(cfg, run_dir, progress=False)
+    return run_dir, _data_dir(cfg)
+
+
+@pytest.fixture(scope="session")
 def tiny_tof_images_run(
     run_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
