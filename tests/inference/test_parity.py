@@ -20,8 +20,8 @@ def _oof(run_dir, fold: int) -> pl.DataFrame:
     [("tiny_run", 0), ("tiny_run", 1), ("tiny_thm_tof_run", 0), ("tiny_downsampled_run", 0)],
 )
 def test_single_fold_predictor_reproduces_the_oof_rows_of_its_fold(request, run, fold):
-    """IMU-only, thermopile/ToF and downsampled features alike: raw rows through ``predict`` give the
-    probabilities the run recorded for its validation sequences."""
+    """IMU-only, thermopile/ToF and downsampled features alike: raw rows through ``predict``
+    give the probabilities the run recorded for its validation sequences."""
     run_dir, data_dir = request.getfixturevalue(run)
     oof = _oof(run_dir, fold)
     assert len(oof) > 50  # a real validation fold, not a handful of rows
