@@ -36,6 +36,10 @@ def add_ensembles(
     added = {name: list(runs) for name, runs in groups.items()}
     for spec in specs:
         name, runs = ensemble_runs(groups, spec, fit=fit)
+        members = set(name.split(f" {ENSEMBLE_SEPARATOR} "))
+        twin = next((n for n in added if set(n.split(f" {ENSEMBLE_SEPARATOR} ")) == members), None)
+        if twin is not None:
+            raise CompareError(f"--ensemble {spec}: the same configs as {twin!r}")
         added[name] = runs
     return added
 
