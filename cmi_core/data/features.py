@@ -167,9 +167,10 @@ def downsample(
     to_end = end - 1 - np.arange(len(values))  # frames after the row in its sequence
     run = new_starts[seq] + n_runs[seq] - 1 - to_end // factor  # nondecreasing over rows
     first_rows = np.flatnonzero(np.diff(run, prepend=-1))
-    weight = valid.astype(np.float64)
-    sums = np.add.reduceat(values * weight[:, None], first_rows, axis=0)
-    counts = np.add.reduceat(weight, first_rows)
+    sums = np.add.reduceat(
+        np.where(valid[:, None], values.astype(np.float64), 0.0), first_rows, axis=0
+    )
+    counts = np.add.reduceat(valid.astype(np.int64), first_rows)
     pooled = (sums / np.maximum(counts, 1.0)[:, None]).astype(values.dtype)
     last_rows = np.flatnonzero(to_end % factor == 0)
     return pooled, counts > 0, new_starts, last_rows
