@@ -45,6 +45,7 @@ from sklearn.preprocessing import StandardScaler
 
 from cmi_core.analysis.compare import Run, compare_groups, format_table, read_groups
 from cmi_core.analysis.seed_ensembles import add_ensembles
+from cmi_core.cli import add_ensemble_arguments
 from cmi_core.common.atomic import atomic_path
 from cmi_core.config import load_config
 from cmi_core.data.dataset import pad_or_truncate
@@ -197,18 +198,7 @@ def parse_args() -> argparse.Namespace:
         default="multirocket-hydra",
         help="the method the runs are paired against (default multirocket-hydra)",
     )
-    parser.add_argument(
-        "--ensemble",
-        action="append",
-        default=[],
-        metavar="A+B",
-        help="also pair an ensemble of the runs' configs, mixed seed by seed (repeatable)",
-    )
-    parser.add_argument(
-        "--fit-weights",
-        action="store_true",
-        help="mix --ensemble members with weights fitted on the other folds (nested)",
-    )
+    add_ensemble_arguments(parser)
     parser.add_argument(
         "--cache-dir",
         type=Path,

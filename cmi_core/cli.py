@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--weights", action="store_true", help="also print each term's final learned weight"
     )
-    _add_ensemble_arguments(compare)
+    add_ensemble_arguments(compare)
     compare.set_defaults(handler=_cmd_compare)
 
     check = sub.add_parser("check", help="validate a config and its plugins")
@@ -390,9 +390,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if done == len(state["points"]) else 1
 
 
-def _add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--ensemble A+B`` (repeatable) and ``--fit-weights``: seed-by-seed ensembles of
-    configs compared like configs (compare; bench/bench_baselines.py)."""
+def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ensemble A+B`` (repeatable) and ``--fit-weights``, as ``cmi compare`` and
+    ``bench/bench_baselines.py`` take them (:mod:`cmi_core.analysis.seed_ensembles`)."""
     parser.add_argument(
         "--ensemble",
         action="append",

@@ -32,34 +32,41 @@ from cmi_core.data.schema import GESTURES
 def add_ensembles(
     groups: Mapping[str, Sequence[Run]], specs: Sequence[str], *, fit: bool
 ) -> dict[str, list[Run]]:
-    """``groups`` with one more group per ``--ensemble`` spec (config names joined by ``+``)."""
+    """``groups`` with one more group per ``--ensemble`` spec (config names joined by ``+``);
+    the same configs twice, in any order, are refused."""
     added = {name: list(runs) for name, runs in groups.items()}
+    seen: dict[frozenset[str], str] = {}
     for spec in specs:
-        name, runs = ensemble_runs(groups, spec, fit=fit)
-        members = set(name.split(f" {ENSEMBLE_SEPARATOR} "))
-        twin = next((n for n in added if set(n.split(f" {ENSEMBLE_SEPARATOR} ")) == members), None)
-        if twin is not None:
-            raise CompareError(f"--ensemble {spec}: the same configs as {twin!r}")
-        added[name] = runs
+        names = member_names(groups, spec)
+        twin = seen.setdefault(frozenset(names), spec)
+        if twin is not spec:
+            raise CompareError(f"--ensemble {spec}: the same configs as --ensemble {twin}")
+        title, runs = ensemble_runs(groups, names, fit=fit)
+        added[title] = runs
     return added
 
 
-def ensemble_runs(
-    groups: Mapping[str, Sequence[Run]], spec: str, *, fit: bool
-) -> tuple[str, list[Run]]:
-    """The ensemble ``spec`` names (``"max_len=128 + max_len=192"``), one run per seed that
-    every member config has."""
+def member_names(groups: Mapping[str, Sequence[Run]], spec: str) -> list[str]:
+    """The configs ``spec`` joins by ``+`` (each named as for ``--baseline``), at least 2."""
     names = [
         find_config(groups, part.strip(), option="--ensemble")
         for part in spec.split(ENSEMBLE_SEPARATOR)
     ]
     if len(set(names)) < 2:
         raise CompareError(f"--ensemble {spec}: name at least 2 different configs, joined by +")
+    return names
+
+
+def ensemble_runs(
+    groups: Mapping[str, Sequence[Run]], names: Sequence[str], *, fit: bool
+) -> tuple[str, list[Run]]:
+    """The ensemble of the configs ``names``, titled ``"a + b"``: one run per seed that every
+    member has."""
+    title = f" {ENSEMBLE_SEPARATOR} ".join(names)
     by_seed = [{run.seed: run for run in groups[name]} for name in names]
     seeds = sorted(set.intersection(*(set(members) for members in by_seed)))
     if not seeds:
-        raise CompareError(f"--ensemble {spec}: its configs have no seed in common")
-    title = f" {ENSEMBLE_SEPARATOR} ".join(names)
+        raise CompareError(f"--ensemble {title}: its configs have no seed in common")
     return title, [_mixed(title, [m[seed] for m in by_seed], seed, fit=fit) for seed in seeds]
 
 

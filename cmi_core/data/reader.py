@@ -322,7 +322,7 @@ def _assemble(
     if images is not None:
         values = np.concatenate([values, images.astype(np.float32)], axis=1)
 
-    frame_starts, frame_rows = starts, np.arange(len(values))  # frame -> row its labels are at
+    frame_starts, frame_rows = starts, slice(None)  # frame -> the row its labels are at
     if features.downsample > 1:
         values, valid, frame_starts, frame_rows = feat.downsample(
             values, valid, starts, features.downsample

@@ -345,29 +345,29 @@ def test_an_ensemble_is_one_config_mixed_seed_by_seed(
 
 def test_an_ensemble_has_the_seeds_every_member_has(tmp_path: Path) -> None:
     from cmi_core.analysis.compare import read_groups
-    from cmi_core.analysis.seed_ensembles import ensemble_runs
+    from cmi_core.analysis.seed_ensembles import add_ensembles
 
     _two_configs(tmp_path, seeds_b=(1, 2))
-    name, runs = ensemble_runs(read_groups(sorted(tmp_path.iterdir())), "a0+b1", fit=False)
-    assert name == "a0 + b1" and [run.seed for run in runs] == [1]
+    groups = add_ensembles(read_groups(sorted(tmp_path.iterdir())), ["a0+b1"], fit=False)
+    assert [run.seed for run in groups["a0 + b1"]] == [1]
 
 
 @pytest.mark.parametrize(
-    ("spec", "seeds_b", "message"),
+    ("specs", "seeds_b", "message"),
     [
-        ("a0+a0", (0,), "--ensemble a0+a0: name at least 2 different configs, joined by +"),
-        ("a0+c", (0,), "--ensemble c: no such config; the configs are: a0, b0"),
-        ("a0+b2", (2,), "--ensemble a0+b2: its configs have no seed in common"),
-        ("b0 + a0", (0,), "--ensemble b0 + a0: the same configs as 'a0 + b0'"),
+        (["a0+a0"], (0,), "--ensemble a0+a0: name at least 2 different configs, joined by +"),
+        (["a0+c"], (0,), "--ensemble c: no such config; the configs are: a0, b0"),
+        (["a0+b2"], (2,), "--ensemble a0 + b2: its configs have no seed in common"),
+        (["a0+b0", "b0 + a0"], (0,), "--ensemble b0 + a0: the same configs as --ensemble a0+b0"),
     ],
 )
 def test_bad_ensembles_are_one_line_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, seeds_b: tuple, message: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], specs: list, seeds_b: tuple, message: str
 ) -> None:
     _two_configs(tmp_path, seeds_b=seeds_b)
-    argv = ["compare", *map(str, sorted(tmp_path.iterdir())), "--ensemble", "a0+b0"]
-    argv = argv[:-2] if spec.startswith("a0") else argv
-    assert _error([*argv, "--ensemble", spec], capsys) == f"error: {message}"
+    argv = ["compare", *map(str, sorted(tmp_path.iterdir()))]
+    argv += [arg for spec in specs for arg in ("--ensemble", spec)]
+    assert _error(argv, capsys) == f"error: {message}"
 
 
 def test_the_baseline_is_a_member_or_the_ensemble_by_its_plus(tmp_path: Path) -> None:
