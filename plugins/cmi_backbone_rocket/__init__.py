@@ -56,11 +56,21 @@ class RocketOptions:
     projection: int = field(256, at_least(0), "trainable linear projection width; 0: none")
     dropout: float = field(0.1, in_range(0, 0.9), "dropout on the standardised features")
     input_norm: bool = field(True, None, "standardise each input channel (no learned affine)")
+    hydra_groups: int = field(
+        0, at_least(0), "Hydra: groups of competing kernels per series and dilation; 0: none"
+    )
+    hydra_kernels: int = field(8, at_least(2), "Hydra: kernels competing in each group")
+    hydra_dilations: list[int] = field(
+        [1, 2, 4], distinct_positive, "Hydra dilations (Hydra: 2^i up to (length - 1) / 8)"
+    )
 
     def n_features(self) -> int:
-        """84 kernels x dilations x biases x poolings x (2 with the difference series)."""
+        """Per series (2 with the difference): 84 kernels x dilations x biases x poolings, and
+        Hydra's groups x kernels x dilations x 2 counts."""
         series = 2 if self.difference else 1
-        return 84 * len(self.dilations) * self.biases_per_kernel * len(self.pooling) * series
+        rocket = 84 * len(self.dilations) * self.biases_per_kernel * len(self.pooling)
+        hydra = self.hydra_groups * self.hydra_kernels * len(self.hydra_dilations) * 2
+        return series * (rocket + hydra)
 
 
 def make_backbone(in_channels: int, options: RocketOptions) -> Any:

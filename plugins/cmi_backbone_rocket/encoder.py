@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cmi_backbone_rocket import RocketOptions
+from cmi_backbone_rocket.hydra import HydraFeatures
 from cmi_core.backbone import Backbone
 from cmi_core.layers import MaskedBatchNorm1d, real_frames
 
@@ -112,8 +113,14 @@ def first_difference(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     return diff.masked_fill(~both.unsqueeze(-1), 0.0), both
 
 
+def series_of(x: Tensor, mask: Tensor, difference: bool) -> list[tuple[Tensor, Tensor]]:
+    """The series the kernels convolve, each with its real frames: the input and, with
+    ``difference`` (MultiRocket, Hydra), its first difference."""
+    return [(x, mask), first_difference(x, mask)] if difference else [(x, mask)]
+
+
 class RocketFeatures(nn.Module):
-    """``x [B, T, C]`` (padding already zeroed), ``mask [B, T]`` -> ``[B, n_features]``."""
+    """The series (``series_of``: padding already zeroed) -> ``[B, n_features]``."""
 
     def __init__(self, in_channels: int, o: RocketOptions) -> None:
         super().__init__()
@@ -143,10 +150,7 @@ class RocketFeatures(nn.Module):
         self._known_fitted = bool(self.fitted)
         return not self._known_fitted
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        series = [(x, mask)]
-        if self.options.difference:
-            series.append(first_difference(x, mask))
+    def forward(self, series: list[tuple[Tensor, Tensor]]) -> Tensor:
         fit = self._must_fit()
         features = []
         for s, (h, m) in enumerate(series):
@@ -225,6 +229,7 @@ class RocketEncoder(Backbone):
         self.out_dim = o.projection or n_features
         self.input_norm = Standardise(in_channels) if o.input_norm else None
         self.features = RocketFeatures(in_channels, o)
+        self.hydra = HydraFeatures(in_channels, o) if o.hydra_groups else None
         self.norm = nn.BatchNorm1d(n_features)  # StandardScaler of the ridge pipelines
         self.dropout = nn.Dropout(o.dropout)
         self.projection = nn.Linear(n_features, o.projection) if o.projection else None
@@ -235,5 +240,9 @@ class RocketEncoder(Backbone):
         x = x.masked_fill(padding, 0.0)  # NaN or Inf in padding cannot leak
         if self.input_norm is not None:
             x = self.input_norm(x, mask).masked_fill(padding, 0.0)
-        h = self.dropout(self.norm(self.features(x, mask)))
+        series = series_of(x, mask, self.features.options.difference)
+        h = self.features(series)
+        if self.hydra is not None:
+            h = torch.cat([h, self.hydra(series)], dim=1)
+        h = self.dropout(self.norm(h))
         return h if self.projection is None else self.projection(h)

@@ -35,6 +35,8 @@ def build(in_channels: int = 5, **options: Any) -> Any:
         {},
         {"projection": 0, "input_norm": False, "difference": False, "pooling": ["ppv", "mpv"]},
         {"pooling": ["ppv", "lspv", "mipv"], "ppv_softness": 0.5, "max_channels": 2},
+        {"hydra_groups": 4, "hydra_kernels": 3, "hydra_dilations": [1, 2]},
+        {"hydra_groups": 2, "difference": False, "projection": 0},
     ],
 )
 class TestRocketBackbone(BackboneContract):
@@ -56,6 +58,9 @@ def test_embedding_size_is_the_projection_or_the_feature_count() -> None:
     # 84 kernels x 3 dilations x 2 biases x 4 poolings x 2 series (with the difference)
     assert build(projection=0).out_dim == 84 * 3 * 2 * 4 * 2
     assert build(projection=0, difference=False, pooling=["ppv"]).out_dim == 84 * 3 * 2
+    # + Hydra: 2 series x 2 dilations x 4 groups x 3 kernels x 2 counts
+    hydra = {"hydra_groups": 4, "hydra_kernels": 3, "hydra_dilations": [1, 2]}
+    assert build(projection=0, **hydra).out_dim == 84 * 3 * 2 * 4 * 2 + 2 * 2 * 4 * 3 * 2
 
 
 def test_kernels_and_biases_are_buffers_not_parameters() -> None:
@@ -78,8 +83,10 @@ def test_a_training_step_builds_no_graph_through_the_fixed_features() -> None:
     backbone = build().train()
     assert not list(backbone.input_norm.parameters())
     x, mask = torch.randn(4, 20, 5), torch.ones(4, 20, dtype=torch.bool)
-    normalised = backbone.input_norm(x, mask)
-    assert not backbone.features(normalised, mask).requires_grad
+    from cmi_backbone_rocket.encoder import series_of
+
+    series = series_of(backbone.input_norm(x, mask), mask, difference=True)
+    assert not backbone.features(series).requires_grad
     assert backbone(x, mask).requires_grad  # the standardisation and projection train
 
 
@@ -168,8 +175,49 @@ def test_unpadded_kernels_pool_only_full_receptive_fields() -> None:
         ({"pooling": ["ppv", "max"]}, r"pooling: must be a non-empty list of ppv, mpv"),
         ({"biases_per_kernel": 0}, r"biases_per_kernel: must be >= 1"),
         ({"projection": -1}, r"projection: must be >= 0"),
+        ({"hydra_kernels": 1}, r"hydra_kernels: must be >= 2"),
+        ({"hydra_groups": -1}, r"hydra_groups: must be >= 0"),
+        ({"hydra_dilations": [0]}, r"hydra_dilations: must be a non-empty list"),
     ],
 )
 def test_bad_options_are_config_errors(options: dict, message: str) -> None:
     with pytest.raises(cmi_core.ConfigError, match=message):
         cmi_core.build_backbone("rocket", 7, modules=MODULES, **options)
+
+
+def test_hydra_counts_wins_by_output_and_losses_by_frames() -> None:
+    """One group of 3 kernels over 4 frames, the last one padding (hand-computed)."""
+    from cmi_backbone_rocket.hydra import competition_counts
+
+    z = torch.tensor([[1.0, -2.0, 0.5, 9.0], [3.0, 1.0, -1.0, -9.0], [2.0, 4.0, 0.0, 0.0]])
+    frames = torch.tensor([[True, True, True, False]])
+    counts = competition_counts(z.view(1, 1, 3, 4), frames)[0, 0]
+    # winners: kernel 1 (3.0), kernel 2 (4.0), kernel 0 (0.5); losers: 0, 0, 1
+    torch.testing.assert_close(counts[:, 0], torch.tensor([0.5, 3.0, 4.0]))
+    torch.testing.assert_close(counts[:, 1], torch.tensor([2.0, 1.0, 0.0]))
+
+
+def test_hydra_kernels_and_channel_picks_follow_hydra() -> None:
+    from cmi_backbone_rocket.hydra import channel_picks, hydra_kernels
+
+    torch.manual_seed(0)
+    w = hydra_kernels(50)
+    torch.testing.assert_close(w.sum(dim=-1), torch.zeros(50, 1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(w.abs().sum(dim=-1), torch.ones(50, 1))
+    assert channel_picks(6, 16, 9).sum(dim=1).tolist() == [8.0] * 6  # 16 // 2
+    assert channel_picks(6, 16, 3).sum(dim=1).tolist() == [3.0] * 6  # at most max_channels
+    assert channel_picks(6, 3, 9).sum(dim=1).tolist() == [2.0] * 6  # at least 2
+
+
+def test_hydra_features_ignore_padding() -> None:
+    """A left-padded sequence counts exactly as the same frames unpadded."""
+    from cmi_backbone_rocket.encoder import series_of
+
+    backbone = build(hydra_groups=4, hydra_kernels=3, hydra_dilations=[1, 2]).eval()
+    x = torch.randn(1, 12, 5)
+    padded = torch.cat([torch.zeros(1, 8, 5), x], dim=1)
+    mask = torch.cat([torch.zeros(1, 8, dtype=torch.bool), torch.ones(1, 12, dtype=torch.bool)], 1)
+    short = backbone.hydra(series_of(x, torch.ones(1, 12, dtype=torch.bool), difference=True))
+    long = backbone.hydra(series_of(padded, mask, difference=True))
+    torch.testing.assert_close(long, short)
+    assert bool((short > 0).any())
