@@ -43,7 +43,13 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cmi_core.analysis.compare import Run, compare_groups, format_table, read_groups
+from cmi_core.analysis.compare import (
+    CompareError,
+    Run,
+    compare_groups,
+    format_table,
+    read_groups,
+)
 from cmi_core.analysis.seed_ensembles import add_ensembles
 from cmi_core.cli import add_ensemble_arguments
 from cmi_core.common.atomic import atomic_path
@@ -232,8 +238,7 @@ def main() -> None:
             name, data, folds, cfg.data.max_len, cache_dir
         )
         rows.append((name + (" (cached)" if cached else ""), predictions, seconds))
-    groups = read_groups(args.runs) if args.runs else {}
-    groups = add_ensembles(groups, args.ensemble, fit=args.fit_weights)
+    groups = run_groups(args.runs or [], args.ensemble, fit=args.fit_weights)
     runs = [run for members in groups.values() for run in members]
     rows += [(str(run.path), check_folds(run, data, folds), float("nan")) for run in runs]
     print_scores(data, rows)
@@ -243,6 +248,15 @@ def main() -> None:
         groups = {args.baseline: as_runs(args.baseline, method, data, folds, seeds), **groups}
         print()
         print(format_table(compare_groups(groups, args.baseline)))
+
+
+def run_groups(paths: list[str], ensembles: list[str], fit: bool) -> dict[str, list[Run]]:
+    """The runs by config, with the ``--ensemble`` groups; a bad one exits with one line, as
+    ``cmi compare`` does."""
+    try:
+        return add_ensembles(read_groups(paths) if paths else {}, ensembles, fit=fit)
+    except CompareError as error:
+        raise SystemExit(f"bench_baselines.py: {error}") from None
 
 
 def print_scores(data: SequenceSet, rows: list[tuple[str, np.ndarray, float]]) -> None:

@@ -86,3 +86,9 @@ def test_a_run_on_other_folds_is_refused(tmp_path: Path) -> None:
     folds = 1 - np.array([r[2] for r in ROWS])
     with pytest.raises(SystemExit, match="folds or sequences differ"):
         baselines.check_folds(run, sequences(), folds)
+
+
+def test_an_unknown_ensemble_member_is_a_one_line_exit(tmp_path: Path) -> None:
+    write_run(tmp_path / "r", RIGHT, seed=0, strategy="none")
+    with pytest.raises(SystemExit, match=r"^bench_baselines.py: --ensemble nope \+ none: "):
+        baselines.run_groups([str(tmp_path / "r")], ["nope + r"], fit=False)
