@@ -38,9 +38,10 @@ def add_ensembles(
     seen: dict[frozenset[str], str] = {}
     for spec in specs:
         names = member_names(groups, spec)
-        twin = seen.setdefault(frozenset(names), spec)
-        if twin is not spec:
+        twin = seen.get(frozenset(names))
+        if twin is not None:
             raise CompareError(f"--ensemble {spec}: the same configs as --ensemble {twin}")
+        seen[frozenset(names)] = spec
         title, runs = ensemble_runs(groups, names, fit=fit)
         added[title] = runs
     return added

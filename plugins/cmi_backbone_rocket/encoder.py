@@ -26,11 +26,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cmi_backbone_rocket import RocketOptions
-from cmi_backbone_rocket.hydra import HydraFeatures
+from cmi_backbone_rocket.hydra import KERNEL_LENGTH, HydraFeatures
 from cmi_core.backbone import Backbone
 from cmi_core.layers import MaskedBatchNorm1d, real_frames
 
-KERNEL_LENGTH = 9
 GOLDEN_RATIO = (math.sqrt(5.0) + 1.0) / 2.0
 
 
@@ -125,7 +124,7 @@ class RocketFeatures(nn.Module):
     def __init__(self, in_channels: int, o: RocketOptions) -> None:
         super().__init__()
         self.options = o
-        n_series, n_dil = 2 if o.difference else 1, len(o.dilations)
+        n_series, n_dil = o.n_series(), len(o.dilations)
         subsets = channel_subsets(n_series * n_dil, in_channels, o.max_channels)
         weights = subsets.unsqueeze(-1) * kernel_patterns()[None, :, None, :]
         self.register_buffer("weights", weights.view(n_series, n_dil, 84, in_channels, -1))

@@ -57,7 +57,8 @@ def sparse_sqrt(counts: Tensor) -> Tensor:
 
 
 class HydraFeatures(nn.Module):
-    """``x [B, T, C]`` (padding zeroed), the series' frame masks -> ``[B, hydra_features]``.
+    """The series (``encoder.series_of``: padding zeroed, each with its real frames) ->
+    ``[B, hydra features]``.
 
     Takes the same series as the MiniRocket features (the input, and its first difference
     with its own mask), so both parts see one padding rule. Kernels and channel picks are
@@ -67,7 +68,7 @@ class HydraFeatures(nn.Module):
     def __init__(self, in_channels: int, o: RocketOptions) -> None:
         super().__init__()
         self.options = o
-        n_series, n_dil = 2 if o.difference else 1, len(o.hydra_dilations)
+        n_series, n_dil = o.n_series(), len(o.hydra_dilations)
         g, k = o.hydra_groups, o.hydra_kernels
         picks = channel_picks(n_series * n_dil * g, in_channels, o.max_channels)
         self.register_buffer("picks", picks.view(n_series, n_dil, g, in_channels))

@@ -359,6 +359,7 @@ def test_an_ensemble_has_the_seeds_every_member_has(tmp_path: Path) -> None:
         (["a0+c"], (0,), "--ensemble c: no such config; the configs are: a0, b0"),
         (["a0+b2"], (2,), "--ensemble a0 + b2: its configs have no seed in common"),
         (["a0+b0", "b0 + a0"], (0,), "--ensemble b0 + a0: the same configs as --ensemble a0+b0"),
+        (["a0+b0", "a0+b0"], (0,), "--ensemble a0+b0: the same configs as --ensemble a0+b0"),
     ],
 )
 def test_bad_ensembles_are_one_line_errors(
