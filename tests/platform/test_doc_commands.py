@@ -109,6 +109,15 @@ RUNS = {  # each run directory the docs' commands read, and the docs' command th
     "runs/uncertainty-lr": "cmi sweep configs/exp025.toml "
     "--grid loss.weighting.uncertainty.init_from_fixed=false "
     "--grid loss.weighting.lr_scale=1.0 --seeds 3 --out runs/uncertainty-lr --jobs 2",
+    **{  # docs/benchmarks.md's ToF image branch: one sweep directory per seed
+        f"runs/tof/{config}{suffix}": f"cmi sweep configs/{config}.toml --grid {grid} "
+        f"--seed-list {seed} --out runs/tof/{config}{suffix} --jobs {jobs}"
+        for config, grid, jobs in [
+            ("tof_branch", "data.features.tof_images=true", 2),
+            ("best", "data.features.thm_tof=true", 1),
+        ]
+        for seed, suffix in [(0, ""), (1, "_s1"), (2, "_s2")]
+    },
 }
 Made = dict[str, subprocess.CompletedProcess[str]]
 KAGGLE_FILES = "/path/to/"  # any such path stands for the Kaggle files: the synthetic set
@@ -204,8 +213,16 @@ def runs_made() -> Made:
     return {}
 
 
+def recipe_of(directory: str) -> str:
+    """The ``RUNS`` key that makes ``directory``: itself, or the sweep it is a trial of."""
+    for key in (directory, directory.rpartition("/")[0]):
+        if key in RUNS:
+            return key
+    raise AssertionError(f"no recipe for {directory}: add the command that makes it to RUNS")
+
+
 def ensure_run(directory: str, workspace: Path, kaggle_files: Path, made: Made) -> None:
-    assert directory in RUNS, f"no recipe for {directory}: add the command that makes it to RUNS"
+    directory = recipe_of(directory)
     if directory not in made:
         made[directory] = run(argv_of(RUNS[directory], kaggle_files), workspace)
     result = made[directory]
