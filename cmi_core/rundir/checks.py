@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from cmi_core.config import Config, config_to_toml
+from cmi_core.config import Config, config_from_dict, config_to_toml
 from cmi_core.data.fingerprint import DataFingerprint
-from cmi_core.errors import RunError
+from cmi_core.errors import ConfigError, RunError
 from cmi_core.rundir.layout import (
     CONFIG_FILE,
     RESUMABLE_KEYS,
@@ -41,8 +42,7 @@ def check_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) 
 
 
 def _check_same_config(cfg: Config, run: RunDir) -> None:
-    stored = run.flat_config()
-    given = flatten(tomllib.loads(config_to_toml(cfg)))
+    stored, given = _with_defaults(run), _flat(cfg)
     changed = sorted(
         key
         for key in stored.keys() | given.keys()
@@ -68,3 +68,18 @@ def check_same_data(out_dir: Path, data: DataFingerprint, *, resume: bool) -> No
             f"({', '.join(differs)}); resume with the run's own data (data.dir, "
             "data.synthetic) or start a new run"
         )
+
+
+def _flat(cfg: Config) -> dict[str, Any]:
+    return flatten(tomllib.loads(config_to_toml(cfg)))
+
+
+def _with_defaults(run: RunDir) -> dict[str, Any]:
+    """The stored config with every key added since it was written at its default, the value
+    that keeps the behaviour the run was trained with: a run from before a new key resumes.
+    A stored key since renamed or removed is compared as written (and so refused)."""
+    table = run.config_table()
+    try:
+        return _flat(config_from_dict(table, str(run.path / CONFIG_FILE), check_paths=False))
+    except ConfigError:
+        return flatten(table)

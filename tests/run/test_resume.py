@@ -86,6 +86,21 @@ def test_resume_needs_a_run_and_the_same_config(
         run_experiment(changed, finished_run, resume=True)
 
 
+def test_a_run_from_before_a_new_key_resumes_at_the_keys_default(
+    finished_run: Path, run_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "old"
+    shutil.copytree(finished_run, run_dir)
+    config = run_dir / "config.toml"
+    lines = config.read_text().splitlines(keepends=True)
+    config.write_text("".join(line for line in lines if not line.startswith("downsample =")))
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    assert capsys.readouterr().err.count("finished earlier") == 2
+    changed = tiny_config(run_cache, data={"features": {"downsample": 2}})
+    with pytest.raises(RunError, match=r"at data\.features\.downsample;"):
+        run_experiment(changed, run_dir, resume=True)
+
+
 def test_overwrite_replaces_the_old_run(
     finished_run: Path, run_cache: Path, tmp_path: Path
 ) -> None:
