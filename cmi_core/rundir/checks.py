@@ -55,6 +55,22 @@ def _check_same_config(cfg: Config, run: RunDir) -> None:
         )
 
 
+def _flat(cfg: Config) -> dict[str, Any]:
+    """``cfg`` flattened as its ``config.toml`` reads back (TOML turns tuples into lists)."""
+    return flatten(tomllib.loads(config_to_toml(cfg)))
+
+
+def _with_defaults(run: RunDir) -> dict[str, Any]:
+    """The stored config with every key added since it was written at its default, the value
+    that keeps the behaviour the run was trained with: a run from before a new key resumes.
+    A stored key since renamed or removed is compared as written (and so refused)."""
+    table = run.config_table()
+    try:
+        return _flat(config_from_dict(table, str(run.path / CONFIG_FILE), check_paths=False))
+    except ConfigError:
+        return flatten(table)
+
+
 def check_same_data(out_dir: Path, data: DataFingerprint, *, resume: bool) -> None:
     """Record the data a run trains on; on resume, refuse data that differ from it."""
     stored = RunDir(out_dir).data_fingerprint() if resume else None
@@ -68,18 +84,3 @@ def check_same_data(out_dir: Path, data: DataFingerprint, *, resume: bool) -> No
             f"({', '.join(differs)}); resume with the run's own data (data.dir, "
             "data.synthetic) or start a new run"
         )
-
-
-def _flat(cfg: Config) -> dict[str, Any]:
-    return flatten(tomllib.loads(config_to_toml(cfg)))
-
-
-def _with_defaults(run: RunDir) -> dict[str, Any]:
-    """The stored config with every key added since it was written at its default, the value
-    that keeps the behaviour the run was trained with: a run from before a new key resumes.
-    A stored key since renamed or removed is compared as written (and so refused)."""
-    table = run.config_table()
-    try:
-        return _flat(config_from_dict(table, str(run.path / CONFIG_FILE), check_paths=False))
-    except ConfigError:
-        return flatten(table)

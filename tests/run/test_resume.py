@@ -99,6 +99,9 @@ def test_a_run_from_before_a_new_key_resumes_at_the_keys_default(
     changed = tiny_config(run_cache, data={"features": {"downsample": 2}})
     with pytest.raises(RunError, match=r"at data\.features\.downsample;"):
         run_experiment(changed, run_dir, resume=True)
+    config.write_text(config.read_text().replace("[trainer]\n", "[trainer]\nretired = 1\n"))
+    with pytest.raises(RunError, match=r"resumed at .*trainer\.retired;"):  # a key since removed
+        run_experiment(tiny_config(run_cache), run_dir, resume=True)
 
 
 def test_overwrite_replaces_the_old_run(
