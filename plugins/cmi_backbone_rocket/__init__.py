@@ -63,17 +63,20 @@ class RocketOptions:
     hydra_dilations: list[int] = field(
         [1, 2, 4], distinct_positive, "Hydra dilations (Hydra: 2^i up to (length - 1) / 8)"
     )
+    levels: int = field(
+        0, in_range(0, 16), "per channel, its mean over this many spans of the frames; 0: none"
+    )
 
     def n_series(self) -> int:
         """The series the kernels convolve: the input, and its first difference if asked."""
         return 2 if self.difference else 1
 
-    def n_features(self) -> int:
+    def n_features(self, in_channels: int) -> int:
         """Per series (2 with the difference): 84 kernels x dilations x biases x poolings, and
-        Hydra's groups x kernels x dilations x 2 counts."""
+        Hydra's groups x kernels x dilations x 2 counts; then channels x level spans."""
         rocket = 84 * len(self.dilations) * self.biases_per_kernel * len(self.pooling)
         hydra = self.hydra_groups * self.hydra_kernels * len(self.hydra_dilations) * 2
-        return self.n_series() * (rocket + hydra)
+        return self.n_series() * (rocket + hydra) + in_channels * self.levels
 
 
 def make_backbone(in_channels: int, options: RocketOptions) -> Any:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from cmi_backbone_rocket import RocketOptions
 from cmi_backbone_rocket.hydra import KERNEL_LENGTH, HydraFeatures
+from cmi_backbone_rocket.levels import LevelFeatures
 from cmi_core.backbone import Backbone
 from cmi_core.layers import MaskedBatchNorm1d, real_frames
 
@@ -224,11 +225,12 @@ class RocketEncoder(Backbone):
 
     def __init__(self, in_channels: int, o: RocketOptions) -> None:
         super().__init__()
-        n_features = o.n_features()
+        n_features = o.n_features(in_channels)
         self.out_dim = o.projection or n_features
         self.input_norm = Standardise(in_channels) if o.input_norm else None
         self.features = RocketFeatures(in_channels, o)
         self.hydra = HydraFeatures(in_channels, o) if o.hydra_groups else None
+        self.levels = LevelFeatures(o.levels) if o.levels else None
         self.norm = nn.BatchNorm1d(n_features)  # StandardScaler of the ridge pipelines
         self.dropout = nn.Dropout(o.dropout)
         self.projection = nn.Linear(n_features, o.projection) if o.projection else None
@@ -243,5 +245,7 @@ class RocketEncoder(Backbone):
         h = self.features(series)
         if self.hydra is not None:
             h = torch.cat([h, self.hydra(series)], dim=1)
+        if self.levels is not None:
+            h = torch.cat([h, self.levels(x, mask)], dim=1)
         h = self.dropout(self.norm(h))
         return h if self.projection is None else self.projection(h)

@@ -37,6 +37,7 @@ def build(in_channels: int = 5, **options: Any) -> Any:
         {"pooling": ["ppv", "lspv", "mipv"], "ppv_softness": 0.5, "max_channels": 2},
         {"hydra_groups": 4, "hydra_kernels": 3, "hydra_dilations": [1, 2]},
         {"hydra_groups": 2, "difference": False, "projection": 0},
+        {"levels": 3, "hydra_groups": 2, "input_norm": False},
     ],
 )
 class TestRocketBackbone(BackboneContract):
@@ -61,6 +62,8 @@ def test_embedding_size_is_the_projection_or_the_feature_count() -> None:
     # + Hydra: 2 series x 2 dilations x 4 groups x 3 kernels x 2 counts
     hydra = {"hydra_groups": 4, "hydra_kernels": 3, "hydra_dilations": [1, 2]}
     assert build(projection=0, **hydra).out_dim == 84 * 3 * 2 * 4 * 2 + 2 * 2 * 4 * 3 * 2
+    # + levels: 5 channels x 4 spans
+    assert build(projection=0, levels=4).out_dim == 84 * 3 * 2 * 4 * 2 + 5 * 4
 
 
 def test_kernels_and_biases_are_buffers_not_parameters() -> None:
@@ -178,6 +181,7 @@ def test_unpadded_kernels_pool_only_full_receptive_fields() -> None:
         ({"hydra_kernels": 1}, r"hydra_kernels: must be >= 2"),
         ({"hydra_groups": -1}, r"hydra_groups: must be >= 0"),
         ({"hydra_dilations": [0]}, r"hydra_dilations: must be a non-empty list"),
+        ({"levels": -1}, r"levels: must be in \[0, 16\]"),
     ],
 )
 def test_bad_options_are_config_errors(options: dict, message: str) -> None:
@@ -221,3 +225,28 @@ def test_hydra_features_ignore_padding() -> None:
     long = backbone.hydra(series_of(padded, mask, difference=True))
     torch.testing.assert_close(long, short)
     assert bool((short > 0).any())
+
+
+def test_levels_are_channel_means_over_spans_of_the_real_frames() -> None:
+    """Hand-computed: 7 real frames after 3 of padding, 3 spans of ranks {0,1,2} {3,4} {5,6}."""
+    from cmi_backbone_rocket.levels import LevelFeatures
+
+    values = torch.tensor([99.0, 99.0, 99.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0])
+    x = torch.stack([values, -values], dim=-1).unsqueeze(0)
+    mask = torch.arange(10).unsqueeze(0) >= 3
+    levels = LevelFeatures(3)(x, mask)
+    # channel 0's spans, then channel 1's
+    torch.testing.assert_close(levels, torch.tensor([[2.0, 5.0, 15.0, -2.0, -5.0, -15.0]]))
+    # two real frames fill two of three spans; the third stays 0
+    short = LevelFeatures(3)(x, torch.arange(10).unsqueeze(0) >= 8)
+    torch.testing.assert_close(short, torch.tensor([[10.0, 20.0, 0.0, -10.0, -20.0, 0.0]]))
+
+
+def test_levels_move_with_a_constant_offset_of_a_channel() -> None:
+    """A posture is a channel's offset: each of that channel's spans moves by exactly it."""
+    backbone = build(input_norm=False, levels=2).eval()
+    x, mask = torch.randn(2, 30, 5), torch.ones(2, 30, dtype=torch.bool)
+    shifted = x + torch.tensor([0.0, 3.0, 0.0, 0.0, -1.0])
+    change = backbone.levels(shifted, mask) - backbone.levels(x, mask)
+    expected = torch.tensor([0.0, 0, 3, 3, 0, 0, 0, 0, -1, -1]).expand(2, 10)
+    torch.testing.assert_close(change, expected)
