@@ -161,7 +161,7 @@ def group_configs(runs: Sequence[Run]) -> dict[str, list[Run]]:
     runs of one config at one seed (a copied run or sweep) are refused, not counted twice."""
     groups: dict[tuple[Any, ...], list[Run]] = {}
     for run in runs:
-        groups.setdefault(config_identity(run.config, with_seed=False), []).append(run)
+        groups.setdefault(config_identity(run.config), []).append(run)
     for members in groups.values():
         _check_one_run_per_seed(members)
     named: dict[str, list[Run]] = {}

@@ -131,7 +131,7 @@ def _seed_groups(run_dirs: Sequence[Path]) -> list[list[int]]:
     groups: dict[tuple[object, ...], list[int]] = {}
     configs = [RunDir(path).flat_config() for path in run_dirs]
     for i, config in enumerate(configs):
-        groups.setdefault(config_identity(config, with_seed=False), []).append(i)
+        groups.setdefault(config_identity(config), []).append(i)
     for members in groups.values():
         seeds = [configs[i].get("trainer.seed", 0) for i in members]
         for j, seed in enumerate(seeds):

@@ -6,18 +6,16 @@ Everything here refuses in one line before any training, so a mistake never cost
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any
 
-from cmi_core.config import Config, config_from_dict, config_to_toml
+from cmi_core.config import Config
 from cmi_core.data.fingerprint import DataFingerprint
-from cmi_core.errors import ConfigError, RunError
+from cmi_core.errors import RunError
 from cmi_core.rundir.layout import (
     CONFIG_FILE,
     RESUMABLE_KEYS,
     check_writable,
-    flatten,
+    flat_config_of,
     has_entries,
     write_data_fingerprint,
 )
@@ -42,7 +40,7 @@ def check_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) 
 
 
 def _check_same_config(cfg: Config, run: RunDir) -> None:
-    stored, given = _with_defaults(run), _flat(cfg)
+    stored, given = run.flat_config(), flat_config_of(cfg)
     changed = sorted(
         key
         for key in stored.keys() | given.keys()
@@ -53,22 +51,6 @@ def _check_same_config(cfg: Config, run: RunDir) -> None:
             f"{run.path / CONFIG_FILE}: the config differs from the run being resumed at "
             f"{', '.join(changed)}; resume with the run's own config.toml"
         )
-
-
-def _flat(cfg: Config) -> dict[str, Any]:
-    """``cfg`` flattened as its ``config.toml`` reads back (TOML turns tuples into lists)."""
-    return flatten(tomllib.loads(config_to_toml(cfg)))
-
-
-def _with_defaults(run: RunDir) -> dict[str, Any]:
-    """The stored config with every key added since it was written at its default, the value
-    that keeps the behaviour the run was trained with: a run from before a new key resumes.
-    A stored key since renamed or removed is compared as written (and so refused)."""
-    table = run.config_table()
-    try:
-        return _flat(config_from_dict(table, str(run.path / CONFIG_FILE), check_paths=False))
-    except ConfigError:
-        return flatten(table)
 
 
 def check_same_data(out_dir: Path, data: DataFingerprint, *, resume: bool) -> None:

@@ -27,6 +27,7 @@ import json
 import re
 import shutil
 import tempfile
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -170,13 +171,18 @@ def oof_schema() -> dict[str, Any]:
     }
 
 
-def config_identity(flat_config: Mapping[str, Any], *, with_seed: bool) -> tuple[Any, ...]:
-    """What makes a config one config: every key but where and how it ran (the keys --resume
-    may change) and, unless ``with_seed``, ``trainer.seed``. Equal for the runs of one config
-    over seeds (``with_seed=False``), and for copies of one run (``with_seed=True``)."""
-    ignored = RESUMABLE_KEYS if with_seed else RESUMABLE_KEYS | {"trainer.seed"}
+def config_identity(flat_config: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes the runs of one config over seeds one config: every key but where and how
+    it ran (the keys --resume may change), ``trainer.seed`` and ``name`` (a label: the same
+    settings under two names are one config)."""
+    ignored = RESUMABLE_KEYS | {"trainer.seed", "name"}
     kept = {k: v for k, v in flat_config.items() if k not in ignored}
     return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in kept.items()))
+
+
+def flat_config_of(cfg: Config) -> dict[str, Any]:
+    """``cfg`` flattened as its ``config.toml`` reads back (TOML turns tuples into lists)."""
+    return flatten(tomllib.loads(config_to_toml(cfg)))
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -17,15 +17,16 @@ from typing import Any
 import attrs
 import polars as pl
 
-from cmi_core.config import read_toml
+from cmi_core.config import config_from_dict, read_toml
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.schema import GESTURES
-from cmi_core.errors import RunError
+from cmi_core.errors import ConfigError, RunError
 from cmi_core.rundir.layout import (
     CONFIG_FILE,
     DATA_FILE,
     OOF_FILE,
     SUMMARY_FILE,
+    flat_config_of,
     flatten,
     fold_dir,
     fold_dirs,
@@ -127,8 +128,16 @@ class RunDir:
         return read_toml(path)
 
     def flat_config(self) -> dict[str, Any]:
-        """The run's config as ``{"dotted.key": value}``."""
-        return flatten(self.config_table())
+        """The run's config as ``{"dotted.key": value}``, as today's code reads it: every key
+        added since the run was written at its default, the value that keeps the behaviour
+        the run was trained with, so runs from before and after a new key resume, group and
+        compare as one config. A stored key since renamed or removed leaves it as written."""
+        table = self.config_table()
+        try:
+            cfg = config_from_dict(table, str(self.path / CONFIG_FILE), check_paths=False)
+        except ConfigError:
+            return flatten(table)
+        return flat_config_of(cfg)
 
     def data_fingerprint(self) -> DataFingerprint | None:
         """What the run trained on; ``None`` for a run from before ``data_fingerprint.json``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -379,3 +380,24 @@ def test_the_baseline_is_a_member_or_the_ensemble_by_its_plus(tmp_path: Path) ->
     groups = add_ensembles(read_groups(sorted(tmp_path.iterdir())), ["a0+b0"], fit=False)
     assert pick_baseline(groups, "a0") == "a0"  # not also the ensemble that holds it
     assert pick_baseline(groups, "a0 + b0") == pick_baseline(groups, "+") == "a0 + b0"
+
+
+def test_one_config_under_another_name_or_from_before_a_key_is_one_config(
+    tmp_path: Path,
+) -> None:
+    """``name`` is a label, and a key added since a run was written reads at its default (the
+    behaviour the run had): neither splits one config's seeds into two configs."""
+    from cmi_core.rundir.reader import RunDir
+
+    old = write_run(tmp_path / "old", ONE_WRONG, seed=0, strategy="none")
+    new = write_run(tmp_path / "new", RIGHT, seed=1, strategy="none")
+    default_epochs = RunDir(old).flat_config()["trainer.max_epochs"]  # not in the file
+    config = tomllib.loads((new / "config.toml").read_text())
+    config["name"] = "renamed"
+    config["trainer"]["max_epochs"] = default_epochs
+    (new / "config.toml").write_text(tomli_w.dumps(config))
+    [one] = compare([old, new]).configs
+    assert one.seeds == [0, 1]
+    config["trainer"]["max_epochs"] = default_epochs + 1  # another setting: another config
+    (new / "config.toml").write_text(tomli_w.dumps(config))
+    assert [c.seeds for c in compare([old, new]).configs] == [[0], [1]]
