@@ -32,8 +32,6 @@ from cmi_core.common.atomic import write_bytes_atomic
 from cmi_core.data.source import load_data
 from cmi_core.errors import CmiError
 from cmi_core.rundir.layout import fold_dir
-from cmi_core.common.signals import ignoring_stop_signals
-
 from cmi_core.runs.workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -142,8 +140,8 @@ def run_trial(trial: Trial, scratch: bool = False) -> TrialReply:
 def _train(trial: Trial, run_dir: Path) -> FinishedFold:
     import torch
 
-    from cmi_core.train.assemble import quiet_lightning
     from cmi_core.config import config_from_dict
+    from cmi_core.train.assemble import quiet_lightning
     from cmi_core.train.fold import train_fold
 
     cfg = config_from_dict(trial.config, trial.name)

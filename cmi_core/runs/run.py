@@ -19,24 +19,22 @@ import polars as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from cmi_core.train.assemble import quiet_lightning
-from cmi_core.config import Config
 from cmi_core.common.console import say
 from cmi_core.common.lock import directory_lock
+from cmi_core.config import Config
+from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.folds import assign_folds
-from cmi_core.data.sequences import SequenceSet
-from cmi_core.data.reader import load_train
 from cmi_core.data.source import load_data
 from cmi_core.errors import RunError
-from cmi_core.runs.executor import Executor
-from cmi_core.runs.launch import launched_externally, rank_zero_first
-from cmi_core.data.fingerprint import DataFingerprint
-from cmi_core.train.fold import train_fold
-from cmi_core.rundir.records import FoldRecord
 from cmi_core.rundir.checks import check_run_dir, check_same_data
 from cmi_core.rundir.layout import create_run_dir, write_results
 from cmi_core.rundir.reader import RunDir
+from cmi_core.rundir.records import FoldRecord
+from cmi_core.runs.executor import Executor
+from cmi_core.runs.launch import launched_externally, rank_zero_first
 from cmi_core.runs.trials import run_parallel
+from cmi_core.train.assemble import quiet_lightning
+from cmi_core.train.fold import train_fold
 
 RUN_DIR_ENV = "CMI_RUN_DIR"
 """Set by the run for the DDP worker processes Lightning launches: they re-run the same command

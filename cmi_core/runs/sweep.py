@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cmi_core.data.source import load_data
-from cmi_core.config import Config
 from cmi_core.common.console import say
 from cmi_core.common.lock import directory_lock
-from cmi_core.runs.executor import Executor, TrialReply
+from cmi_core.config import Config
 from cmi_core.data.fingerprint import DataFingerprint
+from cmi_core.data.source import load_data
 from cmi_core.rundir.checks import check_run_dir
 from cmi_core.rundir.layout import CONFIG_FILE, has_entries
+from cmi_core.runs.executor import Executor, TrialReply
 from cmi_core.runs.sweep_plan import SweepError, SweepPlan, read_sweep, write_sweep
 from cmi_core.runs.trials import RunInProgress, drive
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence

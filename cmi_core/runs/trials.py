@@ -17,16 +17,16 @@ from typing import Any
 import attrs
 import polars as pl
 
-from cmi_core.config import Config, config_to_dict
 from cmi_core.common.console import say
-from cmi_core.errors import RunError
-from cmi_core.runs.executor import Executor, Trial, TrialReply, write_tree
+from cmi_core.common.signals import stop_signals
+from cmi_core.config import Config, config_to_dict
 from cmi_core.data.fingerprint import DataFingerprint
-from cmi_core.rundir.records import FoldRecord
+from cmi_core.errors import RunError
 from cmi_core.rundir.checks import check_same_data
 from cmi_core.rundir.layout import LAST_FILE, create_run_dir, fold_dir, write_results
 from cmi_core.rundir.reader import RunDir
-from cmi_core.common.signals import stop_signals
+from cmi_core.rundir.records import FoldRecord
+from cmi_core.runs.executor import Executor, Trial, TrialReply, write_tree
 
 
 @attrs.define

@@ -12,6 +12,7 @@ every platform a watchdog thread that notices the worker was re-parented.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -27,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from cmi_core.common.signals import ignoring_stop_signals
+from cmi_core.common.signals import Stopped, ignoring_stop_signals
 
 PR_SET_PDEATHSIG = 1
 """``prctl`` option (linux/prctl.h): the signal a process gets when its parent thread dies."""
@@ -154,10 +155,8 @@ def describe_exit(code: int | None) -> str:
 
 
 def _send_quietly(conn: Connection, message: Any) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already gone
         conn.send(message)
-    except OSError:
-        pass  # already gone
 
 
 # -- inside a worker ----------------------------------------------------------------------------
@@ -173,7 +172,11 @@ def _worker_main(conn: Connection, task: Callable[[Any], Any], driver: int) -> N
             return
         if item is None:
             return
-        conn.send(task(item))
+        try:
+            reply = task(item)
+        except Stopped as stop:  # a fold's own handler met the driver's SIGTERM: no traceback
+            os._exit(stop.exit_code)
+        conn.send(reply)
 
 
 def start_worker(driver: int) -> None:
