@@ -40,7 +40,8 @@ def check_run_dir(cfg: Config, out_dir: Path, *, resume: bool, overwrite: bool) 
 
 
 def _check_same_config(cfg: Config, run: RunDir) -> None:
-    stored, given = run.flat_config(), flat_config_of(cfg)
+    # the given config imports its modules to train: the stored one may use them too
+    stored, given = run.flat_config(cfg.plugins.modules), flat_config_of(cfg)
     changed = sorted(
         key
         for key in stored.keys() | given.keys()

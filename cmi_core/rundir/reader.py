@@ -20,7 +20,7 @@ import polars as pl
 from cmi_core.config import config_from_dict, read_toml
 from cmi_core.data.fingerprint import DataFingerprint
 from cmi_core.data.schema import GESTURES
-from cmi_core.errors import ConfigError, RunError
+from cmi_core.errors import CmiError, RunError
 from cmi_core.rundir.layout import (
     CONFIG_FILE,
     DATA_FILE,
@@ -127,17 +127,23 @@ class RunDir:
             raise RunError(f"{self.path}: no {CONFIG_FILE} (not a run directory)")
         return read_toml(path)
 
-    def flat_config(self) -> dict[str, Any]:
+    def flat_config(self, plugin_modules: Sequence[str] = ()) -> dict[str, Any]:
         """The run's config as ``{"dotted.key": value}``, as today's code reads it: every key
         added since the run was written at its default, the value that keeps the behaviour
         the run was trained with, so runs from before and after a new key resume, group and
-        compare as one config. A stored key since renamed or removed leaves it as written."""
+        compare as one config. A run directory may come from anywhere, so the modules its
+        ``[plugins] modules`` names are not imported, only the caller's ``plugin_modules``;
+        a run that needs others, or holds a key since renamed or removed, reads as written."""
         table = self.config_table()
+        plugins = table.get("plugins", {})
+        trusted = {**plugins, "modules": [*plugin_modules]} if isinstance(plugins, dict) else {}
         try:
-            cfg = config_from_dict(table, str(self.path / CONFIG_FILE), check_paths=False)
-        except ConfigError:
+            cfg = config_from_dict(
+                {**table, "plugins": trusted}, str(self.path / CONFIG_FILE), check_paths=False
+            )
+        except CmiError:
             return flatten(table)
-        return flat_config_of(cfg)
+        return {**flat_config_of(cfg), **flatten({"plugins": plugins})}
 
     def data_fingerprint(self) -> DataFingerprint | None:
         """What the run trained on; ``None`` for a run from before ``data_fingerprint.json``."""

@@ -401,3 +401,18 @@ def test_one_config_under_another_name_or_from_before_a_key_is_one_config(
     config["trainer"]["max_epochs"] = default_epochs + 1  # another setting: another config
     (new / "config.toml").write_text(tomli_w.dumps(config))
     assert [c.seeds for c in compare([old, new]).configs] == [[0], [1]]
+
+
+def test_reading_a_run_imports_no_module_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run directory may come from anywhere: comparing it runs none of its modules' code."""
+    (tmp_path / "probe_module_of_a_run.py").write_text("raise SystemExit('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runs = [write_run(tmp_path / f"r{seed}", RIGHT, seed=seed, strategy="none") for seed in (0, 1)]
+    config = tomllib.loads((runs[1] / "config.toml").read_text())
+    config["plugins"] = {"modules": ["probe_module_of_a_run"]}
+    (runs[1] / "config.toml").write_text(tomli_w.dumps(config))
+    configs = compare(runs).configs
+    assert "probe_module_of_a_run" not in sys.modules
+    assert [c.seeds for c in configs] == [[0], [1]]  # the module list is part of the config
