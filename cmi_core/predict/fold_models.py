@@ -23,7 +23,7 @@ from cmi_core.config import Config, apply_overrides, config_from_dict
 from cmi_core.data.features import feature_names
 from cmi_core.errors import CmiError, RunError
 from cmi_core.rundir.layout import BEST_FILE, CONFIG_FILE, SUMMARY_FILE
-from cmi_core.rundir.reader import RunDir
+from cmi_core.rundir.reader import RunDir, with_trusted_modules
 from cmi_core.train.network import CMINetwork, backbone_in_channels, network_for
 
 CHECKPOINT_KEYS = frozenset({"state_dict", "config", "feature_names", "in_channels", "fold"})
@@ -94,14 +94,10 @@ def inference_config(
     """A run directory may come from anywhere: its ``[plugins] modules`` are never imported
     (importing runs a module's code), only those the caller names; a run that needs one of
     its modules gets a one-line error saying how to allow it."""
-    raw = dict(raw)
-    apply_overrides(raw, _INFERENCE_OVERRIDES)
     plugins = raw.get("plugins")
     named = plugins.get("modules", []) if isinstance(plugins, dict) else []
-    raw["plugins"] = {
-        **(plugins if isinstance(plugins, dict) else {}),
-        "modules": [*plugin_modules],
-    }
+    raw = with_trusted_modules(raw, plugin_modules)
+    apply_overrides(raw, _INFERENCE_OVERRIDES)
     try:
         return config_from_dict(raw, source, resolve_weighting=False, check_paths=False)
     except CmiError as exc:

@@ -135,15 +135,12 @@ class RunDir:
         ``[plugins] modules`` names are not imported, only the caller's ``plugin_modules``;
         a run that needs others, or holds a key since renamed or removed, reads as written."""
         table = self.config_table()
-        plugins = table.get("plugins", {})
-        trusted = {**plugins, "modules": [*plugin_modules]} if isinstance(plugins, dict) else {}
+        trusted = with_trusted_modules(table, plugin_modules)
         try:
-            cfg = config_from_dict(
-                {**table, "plugins": trusted}, str(self.path / CONFIG_FILE), check_paths=False
-            )
+            cfg = config_from_dict(trusted, str(self.path / CONFIG_FILE), check_paths=False)
         except CmiError:
             return flatten(table)
-        return {**flat_config_of(cfg), **flatten({"plugins": plugins})}
+        return {**flat_config_of(cfg), **flatten({"plugins": table.get("plugins", {})})}
 
     def data_fingerprint(self) -> DataFingerprint | None:
         """What the run trained on; ``None`` for a run from before ``data_fingerprint.json``."""
@@ -251,6 +248,14 @@ def _check_oof_rows(
 SAME_DATA_KEYS = ("data.source", "data.dir", "data.synthetic.")
 """Data settings compared between runs without a data fingerprint (prefixes end with a dot)."""
 SAME_FOLD_KEYS = ("cv.n_folds", "cv.seed")
+
+
+def with_trusted_modules(table: dict[str, Any], plugin_modules: Sequence[str]) -> dict[str, Any]:
+    """A run's config table with its ``[plugins] modules`` replaced by the caller's: a run
+    directory may come from anywhere, and importing a module runs its code."""
+    plugins = table.get("plugins")
+    kept = plugins if isinstance(plugins, dict) else {}
+    return {**table, "plugins": {**kept, "modules": [*plugin_modules]}}
 
 
 def data_differences(a: RunDir, b: RunDir) -> list[str]:
