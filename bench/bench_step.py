@@ -127,16 +127,19 @@ class TurnTaking:
             self.turn = (self.rotation.index(name) + 1) % len(self.rotation)
 
 
-def make_batches(n: int) -> list[dict[str, torch.Tensor]]:
+def make_batches(
+    n: int, length: int = LENGTH, channels: int = CHANNELS
+) -> list[dict[str, torch.Tensor]]:
+    """``n`` seeded batches of ``BATCH`` left-padded sequences of 29 to ``length`` frames."""
     generator = torch.Generator().manual_seed(0)
     batches = []
     for _ in range(n):
         y18 = torch.randint(0, 18, (BATCH,), generator=generator)
-        lengths = torch.randint(29, LENGTH + 1, (BATCH,), generator=generator)
-        mask = torch.arange(LENGTH)[None, :] >= (LENGTH - lengths[:, None])  # left padding
+        lengths = torch.randint(29, length + 1, (BATCH,), generator=generator)
+        mask = torch.arange(length)[None, :] >= (length - lengths[:, None])  # left padding
         batches.append(
             {
-                "x": torch.randn(BATCH, LENGTH, CHANNELS, generator=generator) * mask[..., None],
+                "x": torch.randn(BATCH, length, channels, generator=generator) * mask[..., None],
                 "mask": mask,
                 "demographics": torch.rand(BATCH, 7, generator=generator),
                 "y18": y18,
@@ -165,16 +168,21 @@ def plain_loop(name: str, strategy: str, batches: list, turns: TurnTaking) -> No
     )
     for batch in DataLoader(batches, batch_size=None):
         turns.tick(name)
-        outputs = model(batch["x"], batch["mask"], batch["demographics"])
-        losses = compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
-        total = model.weighting(losses)
-        optimizer.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-        optimizer.step()
+        plain_step(model, optimizer, batch)
         scheduler.step()
-        model.weighting.after_optimizer_step()
     turns.done(name)
+
+
+def plain_step(model: CMIModel, optimizer: torch.optim.Optimizer, batch: dict) -> None:
+    """One training step without Lightning: losses, weighting, backward, clipping, update."""
+    outputs = model(batch["x"], batch["mask"], batch["demographics"])
+    losses = compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
+    total = model.weighting(losses)
+    optimizer.zero_grad()
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+    optimizer.step()
+    model.weighting.after_optimizer_step()
 
 
 class Turns(pl.Callback):
