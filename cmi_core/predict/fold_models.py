@@ -9,6 +9,7 @@ Kaggle notebook need not have installed.
 
 from __future__ import annotations
 
+import copy
 import pickle
 import re
 from collections.abc import Sequence
@@ -93,10 +94,10 @@ def inference_config(
 ) -> Config:
     """A run directory may come from anywhere: its ``[plugins] modules`` are never imported
     (importing runs a module's code), only those the caller names; a run that needs one of
-    its modules gets a one-line error saying how to allow it."""
+    its modules gets a one-line error saying how to allow it. ``raw`` is left as it is."""
     plugins = raw.get("plugins")
     named = plugins.get("modules", []) if isinstance(plugins, dict) else []
-    raw = with_trusted_modules(raw, plugin_modules)
+    raw = with_trusted_modules(copy.deepcopy(raw), plugin_modules)
     apply_overrides(raw, _INFERENCE_OVERRIDES)
     try:
         return config_from_dict(raw, source, resolve_weighting=False, check_paths=False)

@@ -8,6 +8,7 @@ config must take exactly those tensors, so every ``best.pt`` of such a run loads
 
 from __future__ import annotations
 
+import copy
 import json
 import tomllib
 from pathlib import Path
@@ -25,7 +26,9 @@ DATA = Path(__file__).parent / "data"
 
 def test_the_network_takes_the_state_dict_written_before_the_split() -> None:
     raw = tomllib.loads((DATA / "config_before_network_split.toml").read_text())
+    as_read = copy.deepcopy(raw)
     cfg = inference_config(raw, "config_before_network_split.toml")
+    assert raw == as_read  # the caller's table is not rewritten for inference
     network = inference_model(cfg, len(feature_names(cfg.data.features)))
     before = json.loads((DATA / "state_dict_before_network_split.json").read_text())
     assert {k: list(v.shape) for k, v in network.state_dict().items()} == before
