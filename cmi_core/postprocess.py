@@ -27,10 +27,6 @@ def _float_array(value: object) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _optional_float_array(value: object) -> np.ndarray | None:
-    return None if value is None else _float_array(value)
-
-
 @attrs.frozen(eq=False)
 class Protocol:
     """What one subject records on average, counted from training data (never constants).
@@ -40,11 +36,6 @@ class Protocol:
     order of a ``"composite"`` output, with ``composite_counts`` likewise and
     ``composite_gesture`` the index into ``gestures`` of each; empty when the training data
     counted had no orientation/behaviour columns (an OOF file).
-
-    ``gesture_medians`` / ``composite_medians``: the median over subjects of each class's
-    per-subject count (0 for a subject without it), where counted: what a subject *typically*
-    records, which one subject with an extra or a missing sequence does not move as it moves
-    the mean (:meth:`typical`).
     """
 
     gestures: tuple[str, ...] = attrs.field(converter=tuple)
@@ -52,19 +43,6 @@ class Protocol:
     subjects: int
     composites: tuple[tuple[str, str, str], ...] = attrs.field(default=(), converter=tuple)
     composite_counts: np.ndarray = attrs.field(factory=lambda: np.zeros(0), converter=_float_array)
-    gesture_medians: np.ndarray | None = attrs.field(default=None, converter=_optional_float_array)
-    composite_medians: np.ndarray | None = attrs.field(
-        default=None, converter=_optional_float_array
-    )
-
-    def typical(self, target: str) -> np.ndarray:
-        """Per class of ``target`` (``"gesture"`` or ``"composite"``), what one subject
-        typically records: the median over subjects where counted, else the mean."""
-        medians, means = {
-            "gesture": (self.gesture_medians, self.gesture_counts),
-            "composite": (self.composite_medians, self.composite_counts),
-        }[target]
-        return means if medians is None else medians
 
     @property
     def composite_gesture(self) -> np.ndarray:

@@ -26,41 +26,24 @@ from cmi_core.rundir.reader import RunDir
 
 
 def protocol_counts(frame: pl.DataFrame) -> Protocol:
-    """Mean and median sequences per subject of each gesture (and composite class, where
-    ``frame`` has ``orientation`` and ``initial_behavior``): ``frame`` has one row per
-    sequence."""
+    """Mean sequences per subject of each gesture (and composite class, where ``frame`` has
+    ``orientation`` and ``initial_behavior``): ``frame`` has one row per sequence."""
     subjects = frame["subject"].n_unique()
     if subjects == 0:
         raise RunError("no training sequences to count the protocol from")
-    gestures = _per_subject(frame, ["gesture"], [(g,) for g in GESTURES])
+    per_gesture = dict(frame.group_by("gesture").len().iter_rows())
+    counts = np.array([per_gesture.get(g, 0) for g in GESTURES], dtype=np.float64) / subjects
     if not {"orientation", "initial_behavior"} <= set(frame.columns):
-        return Protocol(
-            GESTURES, gestures.mean(axis=0), subjects, gesture_medians=np.median(gestures, axis=0)
-        )
+        return Protocol(GESTURES, counts, subjects)
     keys = ["orientation", "gesture", "initial_behavior"]
-    composites = [tuple(row) for row in frame.select(keys).unique().sort(keys).iter_rows()]
-    table = _per_subject(frame, keys, composites)
+    composite = frame.group_by(keys).len().sort(keys)
     return Protocol(
         GESTURES,
-        gestures.mean(axis=0),
+        counts,
         subjects,
-        composites=composites,
-        composite_counts=table.mean(axis=0),
-        gesture_medians=np.median(gestures, axis=0),
-        composite_medians=np.median(table, axis=0),
+        composites=[tuple(row) for row in composite.select(keys).iter_rows()],
+        composite_counts=composite["len"].to_numpy() / subjects,
     )
-
-
-def _per_subject(frame: pl.DataFrame, keys: list[str], classes: list[tuple]) -> np.ndarray:
-    """``[subjects, classes]``: how many sequences of each class (the values of ``keys``) each
-    subject of ``frame`` recorded, 0 where none."""
-    subject_index = {s: i for i, s in enumerate(frame["subject"].unique(maintain_order=True))}
-    class_index = {c: j for j, c in enumerate(classes)}
-    table = np.zeros((len(subject_index), len(classes)))
-    rows = [subject_index[s] for s in frame["subject"]]
-    cols = [class_index[tuple(c)] for c in frame.select(keys).iter_rows()]
-    np.add.at(table, (rows, cols), 1.0)
-    return table
 
 
 def run_protocol(run_dir: Path, exclude_fold: int | None = None) -> Protocol:

@@ -3,7 +3,7 @@
 2nd and 16th place (docs/kaggle.md, "Post-processing"): every subject performs each class a
 known number of times, so two sequences of one subject should rarely share a composite label.
 At each call the subject's sequences so far are assigned to class slots (as many slots per
-class as a subject typically records, rounded up, plus ``extra_slots``) by
+class as the protocol's per-subject count, rounded up, plus ``extra_slots``) by
 ``scipy.optimize.linear_sum_assignment`` maximising the summed log-probability; the current
 sequence's label is the class its slot belongs to. Earlier answers are not revisited (they are
 already submitted), but their probabilities keep shaping the assignment.
@@ -46,9 +46,9 @@ class SubjectAssignment(Postprocessor):
     def __init__(self, protocol: Protocol, options: AssignmentOptions) -> None:
         self.target = options.target
         self._gestures = protocol.gestures
-        self._tables = {"gesture": (protocol.typical("gesture"), np.arange(len(protocol.gestures)))}
+        self._tables = {"gesture": (protocol.gesture_counts, np.arange(len(protocol.gestures)))}
         if protocol.composites:
-            self._tables["composite"] = (protocol.typical("composite"), protocol.composite_gesture)
+            self._tables["composite"] = (protocol.composite_counts, protocol.composite_gesture)
         self._slots = {
             name: np.repeat(np.arange(len(counts)), _capacity(counts, options.extra_slots))
             for name, (counts, _) in self._tables.items()
@@ -85,9 +85,7 @@ class SubjectAssignment(Postprocessor):
 
 
 def _capacity(counts: np.ndarray, extra: int) -> np.ndarray:
-    """Slots per class: the typical per-subject count (``Protocol.typical``: the median over
-    subjects, not the mean, so one subject with an extra sequence of a class does not open a
-    slot for every subject) rounded up, plus ``extra``, at least one."""
+    """Slots per class: the per-subject count rounded up, plus ``extra``, at least one."""
     return np.maximum(np.ceil(counts - 1e-9).astype(np.int64) + extra, 1)
 
 

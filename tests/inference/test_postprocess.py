@@ -67,19 +67,6 @@ def test_assignment_with_more_sequences_than_slots_still_answers():
     assert post(_probs(**{A: 0.9}), "s1") == A
 
 
-def _twice_each_but_one_thrice() -> Protocol:
-    """Five subjects record A and B twice; one of them records A a third time."""
-    rows = [(f"s{i}", g) for i in range(5) for g in (A, A, B, B)] + [("s0", A)]
-    return protocol_counts(pl.DataFrame(rows, schema=["subject", "gesture"], orient="row"))
-
-
-def test_assignment_slots_follow_the_typical_subject_not_the_mean():
-    protocol = _twice_each_but_one_thrice()
-    assert protocol.gesture_counts[0] == pytest.approx(2.2)  # the mean, rounded up: 3 slots
-    post = build_postprocessor("subject_assignment", protocol)
-    assert [post(_probs(**{A: 0.6, B: 0.3}), "s9") for _ in range(3)] == [A, A, B]
-
-
 def _composite_protocol() -> Protocol:
     composites = [("o1", A, "b1"), ("o1", B, "b1"), ("o2", B, "b1")]
     counts = np.zeros(len(GESTURES))
@@ -157,22 +144,6 @@ def test_protocol_counts_are_the_training_data_means(tiny_run):
         full.composite_gesture, weights=full.composite_counts, minlength=len(GESTURES)
     )
     np.testing.assert_allclose(per_gesture, full.gesture_counts)
-
-
-def test_protocol_medians_count_subjects_without_a_class_as_zero():
-    protocol = _twice_each_but_one_thrice()
-    assert protocol.gesture_medians[:3].tolist() == [2.0, 2.0, 0.0]
-    assert protocol.typical("gesture") is protocol.gesture_medians
-    without = Protocol(GESTURES, protocol.gesture_counts, 5)  # built by hand: no medians
-    assert without.typical("gesture") is without.gesture_counts
-    rows = [("s0", "o", A, "b"), ("s0", "o", A, "b"), ("s1", "o", A, "b"), ("s2", "o", B, "b")]
-    frame = pl.DataFrame(
-        rows, schema=["subject", "orientation", "gesture", "initial_behavior"], orient="row"
-    )
-    composite = protocol_counts(frame)
-    assert composite.composites == (("o", A, "b"), ("o", B, "b"))
-    assert composite.composite_counts.tolist() == pytest.approx([1.0, 1 / 3])
-    assert composite.typical("composite").tolist() == [1.0, 0.0]
 
 
 def test_protocol_needs_sequences():
