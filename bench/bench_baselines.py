@@ -14,7 +14,7 @@ on the same subjects.
     .venv/bin/python -m pip install -e '.[bench]'
     .venv/bin/python bench/bench_baselines.py configs/exp025.toml [-o data.dir=...] \
         [--methods minirocket,multirocket-hydra] [--runs runs/a runs/sweep ...] \
-        [--baseline multirocket-hydra] [--ensemble 'A + B' [--fit-weights]]
+        [--baseline multirocket-hydra] [--baseline-seeds] [--ensemble 'A + B' [--fit-weights]]
 
 Prints one row per method and run: out-of-fold cmi_score, binary and macro F1, seconds, the
 score difference to the first method and the ratio of its time to the first's, measured in the
@@ -22,9 +22,13 @@ same script. With ``--runs`` it then prints ``cmi compare``'s table with the ``-
 method as the baseline: the runs grouped by config over seeds, each (fold, seed) pair against
 the deterministic method's score on that fold, with the paired interval, the test and the
 subject and pair counts; ``--ensemble`` adds an ensemble of the runs' configs, mixed seed by
-seed as ``cmi compare --ensemble`` mixes them. A method's predictions are cached
-(``--cache-dir``) under a digest of the parsed data, channels, folds, ``max_len`` and library
-versions; a cached row says so and shows the seconds it took when it was computed.
+seed as ``cmi compare --ensemble`` mixes them. The kernel methods draw random kernels: by
+default every seed's runs are paired with the draw ``random_state = 0``; with
+``--baseline-seeds`` the baseline is drawn again at each run seed (``random_state = seed``) and
+each seed's runs are paired with their own draw, so the baseline's luck of the draw averages
+out as the runs' does. A method's predictions are cached
+(``--cache-dir``) under a digest of the parsed data, channels, folds, ``max_len``, library
+versions and seed; a cached row says so and shows the seconds it took when it was computed.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from cmi_core.data.sequences import SequenceSet
 from cmi_core.data.source import resolve_data_dir
 from cmi_core.metrics import score_indices
 
-Fit = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+Fit = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 
 def padded(data: SequenceSet, max_len: int) -> np.ndarray:
@@ -76,36 +80,41 @@ def padded(data: SequenceSet, max_len: int) -> np.ndarray:
     ).astype(np.float32)
 
 
-def minirocket(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+def minirocket(train: np.ndarray, labels: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
     from aeon.transformations.collection.convolution_based import MiniRocket
 
-    transform = MiniRocket(random_state=0)
+    transform = MiniRocket(random_state=seed)
     features = transform.fit_transform(train)
     model = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
     model.fit(features, labels)
     return model.predict(transform.transform(test))
 
 
-def multirocket_hydra(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+def multirocket_hydra(
+    train: np.ndarray, labels: np.ndarray, test: np.ndarray, seed: int
+) -> np.ndarray:
     """aeon's MultiRocket-Hydra as shipped (its own scaling and ridge); one job, like the rest."""
     from aeon.classification.convolution_based import MultiRocketHydraClassifier
 
-    model = MultiRocketHydraClassifier(random_state=0, n_jobs=1)
+    model = MultiRocketHydraClassifier(random_state=seed, n_jobs=1)
     model.fit(train, labels)
     return model.predict(test)
 
 
-def statistics(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+def statistics(train: np.ndarray, labels: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
+    """Deterministic: ``seed`` is not used."""
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
     model.fit(train, labels)
     return model.predict(test)
 
 
-def out_of_fold(fit: Fit, x: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
+def out_of_fold(
+    fit: Fit, x: np.ndarray, labels: np.ndarray, folds: np.ndarray, seed: int
+) -> np.ndarray:
     predictions = np.empty(len(labels), dtype=np.int64)
     for k in np.unique(folds):
         val = folds == k
-        predictions[val] = fit(x[~val], labels[~val], x[val])
+        predictions[val] = fit(x[~val], labels[~val], x[val], seed)
     return predictions
 
 
@@ -114,15 +123,18 @@ METHODS: dict[str, Fit] = {
     "multirocket-hydra": multirocket_hydra,
     "channel statistics": statistics,
 }
+SEEDED = frozenset({"minirocket", "multirocket-hydra"})
+"""The methods that draw random kernels: their ``random_state`` is a seed like a run's."""
 
 
 def method_inputs(name: str, data: SequenceSet, max_len: int) -> np.ndarray:
     return channel_statistics(data) if name == "channel statistics" else padded(data, max_len)
 
 
-def cache_key(name: str, data: SequenceSet, folds: np.ndarray, max_len: int) -> str:
+def cache_key(name: str, data: SequenceSet, folds: np.ndarray, max_len: int, seed: int) -> str:
     """What a method's out-of-fold predictions depend on: the parsed data, the channels, the
-    folds, the length and the library version."""
+    folds, the length, the library version and the seed (left out at 0, the only seed before
+    there was a choice, so those predictions stay cached)."""
     from importlib.metadata import PackageNotFoundError, version
 
     def installed(package: str) -> str:
@@ -139,21 +151,24 @@ def cache_key(name: str, data: SequenceSet, folds: np.ndarray, max_len: int) -> 
         "max_len": max_len,
         "aeon": installed("aeon"),
         "sklearn": installed("scikit-learn"),
+        **({"seed": seed} if seed else {}),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def baseline_predictions(
-    name: str, data: SequenceSet, folds: np.ndarray, max_len: int, cache_dir: Path
+    name: str, data: SequenceSet, folds: np.ndarray, max_len: int, cache_dir: Path, seed: int = 0
 ) -> tuple[np.ndarray, float, bool]:
-    """A method's OOF predictions, its seconds, and whether they came from ``cache_dir``
-    (MultiRocket-Hydra costs minutes; the same inputs give the same predictions)."""
-    path = cache_dir / f"{name.replace(' ', '_')}-{cache_key(name, data, folds, max_len)}.npz"
+    """A method's OOF predictions with ``seed``, its seconds, and whether they came from
+    ``cache_dir`` (MultiRocket-Hydra costs minutes; the same inputs give the same predictions)."""
+    key = cache_key(name, data, folds, max_len, seed if name in SEEDED else 0)
+    path = cache_dir / f"{name.replace(' ', '_')}-{key}.npz"
     if path.is_file():
         cached = np.load(path)
         return cached["predictions"], float(cached["seconds"]), True
     started = time.perf_counter()
-    predictions = out_of_fold(METHODS[name], method_inputs(name, data, max_len), data.labels, folds)
+    x = method_inputs(name, data, max_len)
+    predictions = out_of_fold(METHODS[name], x, data.labels, folds, seed)
     seconds = time.perf_counter() - started
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
@@ -173,20 +188,30 @@ def check_folds(run: Run, data: SequenceSet, folds: np.ndarray) -> np.ndarray:
 
 
 def as_runs(
-    name: str, predictions: np.ndarray, data: SequenceSet, folds: np.ndarray, seeds: list[int]
+    name: str, by_seed: dict[int, np.ndarray], data: SequenceSet, folds: np.ndarray
 ) -> list[Run]:
-    """A deterministic method's predictions as one run per seed of the trained runs, so that
+    """A method's predictions as one run per seed of the trained runs (the same predictions at
+    every seed for a deterministic method, or the method's own draw at that seed), so that
     every (fold, seed) pair of a trained config has its baseline partner."""
-    oof = pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "sequence_id": data.sequence_ids,
             "subject": data.subjects,
             "fold": folds.astype(np.int64),
             "gesture": [GESTURES[i] for i in data.labels],
-            "prediction": [GESTURES[i] for i in predictions],
         }
     )
-    return [Run(Path(name), name, seed, {}, oof, True) for seed in seeds]
+    return [
+        Run(
+            Path(name),
+            name,
+            seed,
+            {},
+            frame.with_columns(prediction=pl.Series([GESTURES[i] for i in predictions])),
+            True,
+        )
+        for seed, predictions in by_seed.items()
+    ]
 
 
 def parse_args() -> argparse.Namespace:
@@ -203,6 +228,12 @@ def parse_args() -> argparse.Namespace:
         "--baseline",
         default="multirocket-hydra",
         help="the method the runs are paired against (default multirocket-hydra)",
+    )
+    parser.add_argument(
+        "--baseline-seeds",
+        action="store_true",
+        help="draw the baseline's random kernels with each run's seed (random_state = seed) "
+        "and pair seed by seed; default: random_state 0 for every seed",
     )
     add_ensemble_arguments(parser)
     parser.add_argument(
@@ -233,19 +264,25 @@ def main() -> None:
         f"{len(data.feature_names)} channels, max_len {cfg.data.max_len}, {cfg.cv.n_folds} folds"
     )
     rows: list[tuple[str, np.ndarray, float]] = []
-    for name in args.methods:
+
+    def predict(name: str, seed: int = 0, label: str = "") -> np.ndarray:
         predictions, seconds, cached = baseline_predictions(
-            name, data, folds, cfg.data.max_len, cache_dir
+            name, data, folds, cfg.data.max_len, cache_dir, seed
         )
-        rows.append((name + (" (cached)" if cached else ""), predictions, seconds))
+        rows.append((name + label + (" (cached)" if cached else ""), predictions, seconds))
+        return predictions
+
+    methods = {name: predict(name) for name in args.methods}
     groups = run_groups(args.runs or [], args.ensemble, fit=args.fit_weights)
     runs = [run for members in groups.values() for run in members]
+    seeds = sorted({run.seed for run in runs})
+    by_seed = {seed: methods.get(args.baseline) for seed in seeds}
+    if args.baseline_seeds and args.baseline in SEEDED:
+        by_seed = {seed: predict(args.baseline, seed, f" seed {seed}") for seed in seeds}
     rows += [(str(run.path), check_folds(run, data, folds), float("nan")) for run in runs]
     print_scores(data, rows)
     if runs:
-        seeds = sorted({run.seed for run in runs})
-        method = dict(zip(args.methods, rows, strict=False))[args.baseline][1]
-        groups = {args.baseline: as_runs(args.baseline, method, data, folds, seeds), **groups}
+        groups = {args.baseline: as_runs(args.baseline, by_seed, data, folds), **groups}
         print()
         print(format_table(compare_groups(groups, args.baseline)))
 

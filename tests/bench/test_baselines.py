@@ -39,7 +39,7 @@ def test_a_method_runs_once_per_inputs_and_is_cached(
 ) -> None:
     calls: list[int] = []
 
-    def method(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+    def method(train: np.ndarray, labels: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
         calls.append(len(test))
         return np.full(len(test), GESTURE_INDEX[T1])
 
@@ -58,6 +58,23 @@ def test_a_method_runs_once_per_inputs_and_is_cached(
         assert not baselines.baseline_predictions("minirocket", *changed, tmp_path)[2]
 
 
+def test_a_seeded_method_is_cached_per_seed_a_deterministic_one_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeds: list[int] = []
+
+    def method(train: np.ndarray, labels: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
+        seeds.append(seed)
+        return np.full(len(test), GESTURE_INDEX[T1])
+
+    folds = np.array([r[2] for r in ROWS])  # two folds: two calls a computation
+    for name in ("minirocket", "channel statistics"):
+        monkeypatch.setitem(baselines.METHODS, name, method)
+        for seed in (0, 1, 1):
+            baselines.baseline_predictions(name, sequences(), folds, 4, tmp_path, seed)
+    assert seeds == [0, 0, 1, 1, 0, 0]  # statistics draws nothing: computed once, at seed 0
+
+
 def test_runs_over_seeds_pair_with_a_deterministic_method_per_fold(tmp_path: Path) -> None:
     runs = collect_runs(
         [write_run(tmp_path / f"s{seed}", RIGHT, seed=seed, strategy="none") for seed in (0, 1)]
@@ -71,7 +88,7 @@ def test_runs_over_seeds_pair_with_a_deterministic_method_per_fold(tmp_path: Pat
             baselines.check_folds(run, data, folds), [GESTURE_INDEX[T1]] * len(ROWS)
         )
     groups = {
-        "minirocket": baselines.as_runs("minirocket", method, data, folds, [0, 1]),
+        "minirocket": baselines.as_runs("minirocket", {0: method, 1: method}, data, folds),
         "none": runs,
     }
     result = compare_groups(groups, "minirocket").configs[1].vs_baseline
@@ -79,6 +96,11 @@ def test_runs_over_seeds_pair_with_a_deterministic_method_per_fold(tmp_path: Pat
     assert (result.n, result.wins, result.ties, result.losses) == (4, 2, 2, 0)
     assert result.n_subjects == 4 and result.n_folds == 2
     assert result.mean_diff > 0
+    # a seeded baseline: each seed's own draw is the partner of that seed's run
+    right = np.full(len(ROWS), GESTURE_INDEX[T1])
+    groups["minirocket"] = baselines.as_runs("minirocket", {0: method, 1: right}, data, folds)
+    result = compare_groups(groups, "minirocket").configs[1].vs_baseline
+    assert (result.n, result.wins, result.ties, result.losses) == (4, 1, 3, 0)
 
 
 def test_a_run_on_other_folds_is_refused(tmp_path: Path) -> None:
