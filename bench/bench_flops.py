@@ -19,6 +19,9 @@ the step the products would take at their own rate, so what is left is the rest 
 (element-wise work, layout copies, the optimizer, the framework's per-operation cost).
 
     .venv/bin/python bench/bench_flops.py [configs/exp025.toml] [--steps 20] [-o KEY=VALUE ...]
+
+(for the backbones with a width and a feed-forward size, ``d_model`` and ``ff_dim``:
+``squeezeformer``).
 """
 
 from __future__ import annotations
@@ -85,7 +88,9 @@ def main() -> None:
     flops = 3 * forward_flops(model, batches[0])
     seconds = step_seconds(model, batches)
     options = cfg.model.options
-    width, ff = getattr(options, "d_model", 64), getattr(options, "ff_dim", 128)
+    if not hasattr(options, "d_model") or not hasattr(options, "ff_dim"):
+        raise SystemExit(f"bench_flops.py: {args.config}: a backbone with d_model and ff_dim")
+    width, ff = options.d_model, options.ff_dim
     baseline = matmul_rate(BATCH * cfg.data.max_len, width, ff)
     achieved = flops / seconds
     print(

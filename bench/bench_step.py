@@ -127,9 +127,7 @@ class TurnTaking:
             self.turn = (self.rotation.index(name) + 1) % len(self.rotation)
 
 
-def make_batches(
-    n: int, length: int = LENGTH, channels: int = CHANNELS
-) -> list[dict[str, torch.Tensor]]:
+def make_batches(n: int, length: int = LENGTH) -> list[dict[str, torch.Tensor]]:
     """``n`` seeded batches of ``BATCH`` left-padded sequences of 29 to ``length`` frames."""
     generator = torch.Generator().manual_seed(0)
     batches = []
@@ -139,7 +137,7 @@ def make_batches(
         mask = torch.arange(length)[None, :] >= (length - lengths[:, None])  # left padding
         batches.append(
             {
-                "x": torch.randn(BATCH, length, channels, generator=generator) * mask[..., None],
+                "x": torch.randn(BATCH, length, CHANNELS, generator=generator) * mask[..., None],
                 "mask": mask,
                 "demographics": torch.rand(BATCH, 7, generator=generator),
                 "y18": y18,
