@@ -20,15 +20,15 @@ Prints one row per method and run: out-of-fold cmi_score, binary and macro F1, s
 score difference to the first method and the ratio of its time to the first's, measured in the
 same script. With ``--runs`` it then prints ``cmi compare``'s table with the ``--baseline``
 method as the baseline: the runs grouped by config over seeds, each (fold, seed) pair against
-the deterministic method's score on that fold, with the paired interval, the test and the
-subject and pair counts; ``--ensemble`` adds an ensemble of the runs' configs, mixed seed by
-seed as ``cmi compare --ensemble`` mixes them. The kernel methods draw random kernels: by
-default every seed's runs are paired with the draw ``random_state = 0``; with
-``--baseline-seeds`` the baseline is drawn again at each run seed (``random_state = seed``) and
-each seed's runs are paired with their own draw, so the baseline's luck of the draw averages
-out as the runs' does. A method's predictions are cached
-(``--cache-dir``) under a digest of the parsed data, channels, folds, ``max_len``, library
-versions and seed; a cached row says so and shows the seconds it took when it was computed.
+the method's score on that fold (its draw at that seed, below), with the paired interval, the
+test and the subject and pair counts; ``--ensemble`` adds an ensemble of the runs' configs,
+mixed seed by seed as ``cmi compare --ensemble`` mixes them. The kernel methods draw random
+kernels: by default every seed's runs are paired with the draw ``random_state = 0``; with
+``--baseline-seeds`` the baseline is drawn again at each run seed (``random_state = seed``)
+and each seed's runs are paired with their own draw, so the baseline's luck of the draw
+averages out as the runs' does. A method's predictions are cached (``--cache-dir``) under a
+digest of the parsed data, channels, folds, ``max_len``, library versions and seed; a cached
+row says so and shows the seconds it took when it was computed.
 """
 
 from __future__ import annotations
