@@ -32,13 +32,12 @@ import statistics
 import time
 
 import torch
-from bench_step import BATCH, CHANNELS, make_batches, plain_step, quiet_torch
+from bench_step import BATCH, CHANNELS, make_batches, plain_optimizer, plain_step, quiet_torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from cmi_core.config import load_config
 from cmi_core.train.assemble import build_model
-from cmi_core.train.optim import build_optimizer
 
 WARMUP = 5
 
@@ -52,9 +51,7 @@ def forward_flops(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> int
 
 def step_seconds(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
     """Median CPU seconds of a training step after ``WARMUP`` steps."""
-    optimizer, _ = build_optimizer(
-        model, model.optimizer_cfg, model.weighting.parameters(), model.lr_scale, len(batches)
-    )
+    optimizer, _ = plain_optimizer(model, len(batches))
     times = []
     for batch in batches:
         start = time.thread_time()

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_step import Turns, TurnTaking, print_ratios
+from bench_step import Turns, TurnTaking, plain_optimizer, plain_step, print_ratios
 from pytorch_lightning import seed_everything
 from torch.utils.data import DataLoader
 
@@ -47,7 +47,6 @@ from cmi_core.metrics import competition_score
 from cmi_core.train import assemble
 from cmi_core.train.losses import compute_losses
 from cmi_core.train.model import CMIModel
-from cmi_core.train.optim import build_optimizer
 
 RUNS = ("cmi run trainer", "plain loop")
 
@@ -83,23 +82,13 @@ def plain_loop(
     loader, val_loader = loaders
     model = assemble.build_model(cfg, in_channels).to(device).train()
     steps = len(loader) * cfg.trainer.max_epochs
-    optimizer, scheduler = build_optimizer(
-        model, cfg.optimizer, model.weighting.parameters(), model.lr_scale, steps
-    )
+    optimizer, scheduler = plain_optimizer(model, steps)
     for _ in range(cfg.trainer.max_epochs):
         for batch in loader:
             turns.tick("plain loop")
-            batch = to_device(batch, device)
-            outputs = model(batch["x"], batch["mask"], batch["demographics"])
-            losses = compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
-            total = model.weighting(losses)
-            optimizer.zero_grad()
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.gradient_clip_val)
-            optimizer.step()
+            plain_step(model, optimizer, to_device(batch, device), cfg.trainer.gradient_clip_val)
             if scheduler is not None:
                 scheduler.step()
-            model.weighting.after_optimizer_step()
         validate(model, val_loader, device)
     turns.done("plain loop")
 

@@ -32,6 +32,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -161,9 +162,7 @@ def make_model(strategy: str, total_steps: int) -> CMIModel:
 
 def plain_loop(name: str, strategy: str, batches: list, turns: TurnTaking) -> None:
     model = make_model(strategy, len(batches)).train()
-    optimizer, scheduler = build_optimizer(
-        model, model.optimizer_cfg, model.weighting.parameters(), model.lr_scale, len(batches)
-    )
+    optimizer, scheduler = plain_optimizer(model, len(batches))
     for batch in DataLoader(batches, batch_size=None):
         turns.tick(name)
         plain_step(model, optimizer, batch)
@@ -171,14 +170,23 @@ def plain_loop(name: str, strategy: str, batches: list, turns: TurnTaking) -> No
     turns.done(name)
 
 
-def plain_step(model: CMIModel, optimizer: torch.optim.Optimizer, batch: dict) -> None:
+def plain_optimizer(model: CMIModel, steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    """The run's optimizer and schedule for ``steps`` steps, as the LightningModule builds them."""
+    return build_optimizer(
+        model, model.optimizer_cfg, model.weighting.parameters(), model.lr_scale, steps
+    )
+
+
+def plain_step(
+    model: CMIModel, optimizer: torch.optim.Optimizer, batch: dict, clip: float = 0.5
+) -> None:
     """One training step without Lightning: losses, weighting, backward, clipping, update."""
     outputs = model(batch["x"], batch["mask"], batch["demographics"])
     losses = compute_losses(outputs, batch, model.loss_cfg, model.weighting.terms)
     total = model.weighting(losses)
     optimizer.zero_grad()
     total.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
     model.weighting.after_optimizer_step()
 
